@@ -1,0 +1,3 @@
+from machete_cli.main import main
+
+main()

@@ -1,0 +1,384 @@
+"""Click commands. Imports here stay light: the core and plugins load inside each command."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from machete_cli.render import ProgressPrinter, emit_json, status_text, table, when
+from machete_core.errors import MacheteError
+from machete_core.version import __version__
+
+if TYPE_CHECKING:
+    from machete_core.machete import Machete
+    from machete_core.settings import Settings
+
+STEPS = {"install": 6, "deploy": 6, "build": 3, "start": 2, "restart": 3}
+
+
+class Context:
+    """Holds the options; the Machete object is built on first use and owned by this host."""
+
+    def __init__(self, debug: bool, no_plugins: bool, home: str | None) -> None:
+        self.debug = debug
+        self.no_plugins = no_plugins
+        self.home = home
+        self._machete: Machete | None = None
+
+    def settings(self, **overrides: Any) -> Settings:
+        from machete_core.settings import Settings
+
+        if self.home:
+            overrides["home"] = self.home
+        settings = Settings.from_env(**overrides)
+        if self.no_plugins:
+            import attrs
+
+            settings = attrs.evolve(settings, disable_plugins=settings.disable_plugins | {"*"})
+        return settings
+
+    @property
+    def machete(self) -> Machete:
+        if self._machete is None:
+            from machete_core.machete import create_machete
+            from machete_plugins import BUILTIN_PLUGINS
+
+            self._machete = create_machete(self.settings(), builtins=BUILTIN_PLUGINS)
+        return self._machete
+
+    def close(self) -> None:
+        if self._machete is not None:
+            self._machete.close()
+
+
+class MacheteGroup(click.Group):
+    """Turns MacheteError into one clear line and a non-zero exit (traceback with --debug)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MacheteError as exc:
+            if _debug(ctx):
+                raise
+            click.secho(f"error [{exc.code}]: {exc.message}", fg="red", err=True)
+            for line in exc.details.get("last_lines", [])[-10:]:
+                click.echo(f"    {line}", err=True)
+            ctx.exit(1)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if _debug(ctx):
+                raise
+            click.secho(
+                f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)",
+                fg="red",
+                err=True,
+            )
+            ctx.exit(70)
+
+
+def _debug(ctx: click.Context) -> bool:
+    obj = ctx.find_object(Context)
+    return bool(obj and obj.debug) or "--debug" in sys.argv
+
+
+pass_ctx = click.make_pass_decorator(Context)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+
+
+@click.group(cls=MacheteGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="machete")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+@click.option(
+    "--no-plugins", is_flag=True, help="Load only the bundled plugins (no third-party ones)."
+)
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False),
+    envvar="MACHETE_HOME",
+    help="State directory (default: $MACHETE_HOME or ~/.local/share/machete).",
+)
+@click.pass_context
+def cli(ctx: click.Context, debug: bool, no_plugins: bool, home: str | None) -> None:
+    """MACHETE: install, build, run and operate small internal tools."""
+    obj = Context(debug, no_plugins, home)
+    ctx.obj = obj
+    ctx.call_on_close(obj.close)
+
+
+def _run_op(
+    obj: Context, submit: Callable[[Machete], Any], as_json: bool, quiet: bool = False
+) -> Any:
+    m = obj.machete
+    op = submit(m)
+    printer = None if quiet else ProgressPrinter(err=as_json, steps=STEPS.get(op.kind, 0))
+    try:
+        final = m.run(op.id, on_line=printer)
+    except MacheteError:
+        if as_json:
+            from machete_core.views import to_data
+
+            emit_json(to_data(m.operation(op.id)))
+        raise
+    if as_json:
+        from machete_core.views import to_data
+
+        emit_json(to_data(final))
+    return final
+
+
+@cli.command()
+@click.argument("source")
+@click.option("--name", help="Tool name (default: manifest, package.json, then URL).")
+@click.option("--ref", help="Branch, tag or commit (default: the remote's default branch).")
+@json_option
+@pass_ctx
+def install(obj: Context, source: str, name: str | None, ref: str | None, as_json: bool) -> None:
+    """Install a tool from a Git URL: fetch, build, start, wait until healthy."""
+    final = _run_op(obj, lambda m: m.submit_install(source, name=name, ref=ref, trigger="cli"), as_json)
+    if not as_json:
+        view = obj.machete.get(final.tool_name)
+        click.secho(f"installed {view.name}: {view.status} at {view.url}", fg="green")
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--force", is_flag=True, help="Rebuild and restart even if nothing changed.")
+@json_option
+@pass_ctx
+def deploy(obj: Context, name: str, force: bool, as_json: bool) -> None:
+    """Fetch the latest source and redeploy (the old instance serves until the new is healthy)."""
+    _run_op(obj, lambda m: m.submit("deploy", name, force=force, trigger="cli"), as_json)
+    if not as_json:
+        view = obj.machete.get(name)
+        click.secho(f"{view.name}: release {view.release} {view.status}", fg="green")
+
+
+@cli.command()
+@click.argument("name")
+@json_option
+@pass_ctx
+def build(obj: Context, name: str, as_json: bool) -> None:
+    """Fetch and build a new image without starting it."""
+    _run_op(obj, lambda m: m.submit("build", name, trigger="cli"), as_json)
+
+
+def _verb(kind: str, help_text: str) -> None:
+    @cli.command(name=kind, help=help_text)
+    @click.argument("name")
+    @json_option
+    @pass_ctx
+    def command(obj: Context, name: str, as_json: bool) -> None:
+        _run_op(obj, lambda m: m.submit(kind, name, trigger="cli"), as_json, quiet=True)
+        if not as_json:
+            view = obj.machete.get(name)
+            click.echo(f"{view.name}: {status_text(view.status)}")
+
+
+_verb("start", "Start a stopped tool and wait until it is healthy.")
+_verb("stop", "Stop a tool (its container and data are kept).")
+_verb("restart", "Restart a tool and wait until it is healthy.")
+
+
+@cli.command(name="rm")
+@click.argument("name")
+@click.option("--purge", is_flag=True, help="Also delete the tool's data directory.")
+@json_option
+@pass_ctx
+def remove(obj: Context, name: str, purge: bool, as_json: bool) -> None:
+    """Remove a tool: its containers and images (data is kept unless --purge)."""
+    _run_op(obj, lambda m: m.submit("remove", name, purge=purge, trigger="cli"), as_json, quiet=True)
+    if not as_json:
+        click.echo(f"removed {name}" + (" and its data" if purge else " (data kept)"))
+
+
+@cli.command(name="ls")
+@json_option
+@pass_ctx
+def list_tools(obj: Context, as_json: bool) -> None:
+    """List installed tools."""
+    tools = obj.machete.list()
+    if as_json:
+        from machete_core.views import to_data
+
+        emit_json(to_data(tools))
+        return
+    if not tools:
+        click.echo("no tools installed (try: machete install https://host/team/tool.git)")
+        return
+    table(
+        ["name", "status", "release", "url", "source"],
+        [
+            (t.name, status_text(t.status), t.release, t.url, t.source_url)
+            for t in tools
+        ],
+    )
+
+
+@cli.command()
+@click.argument("name")
+@json_option
+@pass_ctx
+def status(obj: Context, name: str, as_json: bool) -> None:
+    """Show a tool's status and health (probed now)."""
+    view = obj.machete.get(name)
+    if as_json:
+        from machete_core.views import to_data
+
+        emit_json(to_data(view))
+        return
+    rows = [
+        ("name", view.name),
+        ("status", status_text(view.status)),
+        ("health", status_text(view.health)),
+        ("reason", view.reason),
+        ("release", view.release),
+        ("commit", view.commit),
+        ("image", view.image),
+        ("url", view.url),
+        ("source", view.source_url + (f" ({view.source_ref})" if view.source_ref else "")),
+        ("port", view.port),
+        ("health check", view.health_check),
+    ]
+    for key, value in rows:
+        if value not in (None, ""):
+            click.echo(f"{key + ':':14}{value}")
+
+
+@cli.command()
+@click.argument("name")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
+@click.option("--tail", type=int, default=100, show_default=True, help="Lines from the end.")
+@pass_ctx
+def logs(obj: Context, name: str, follow: bool, tail: int) -> None:
+    """Print a tool's container logs."""
+    try:
+        for line in obj.machete.logs(name, tail=tail, follow=follow):
+            click.echo(line)
+    except KeyboardInterrupt:
+        pass
+
+
+@cli.command()
+@click.argument("name", required=False)
+@json_option
+@pass_ctx
+def operations(obj: Context, name: str | None, as_json: bool) -> None:
+    """List recent operations (of one tool, or all)."""
+    ops = obj.machete.operations(name)
+    if as_json:
+        from machete_core.views import to_data
+
+        emit_json(to_data(ops))
+        return
+    table(
+        ["id", "kind", "tool", "status", "created", "error"],
+        [(o.id, o.kind, o.tool_name, status_text(o.status), when(o.created_at), o.error_code) for o in ops],
+    )
+
+
+@cli.command()
+@click.argument("name")
+@json_option
+@pass_ctx
+def releases(obj: Context, name: str, as_json: bool) -> None:
+    """List a tool's releases."""
+    rels = obj.machete.releases(name)
+    if as_json:
+        from machete_core.views import to_data
+
+        emit_json(to_data(rels))
+        return
+    table(
+        ["release", "status", "commit", "image", "created", "trigger"],
+        [(r.number, status_text(r.status), (r.commit or "")[:12], r.image_tag, when(r.created_at), r.trigger) for r in rels],
+    )
+
+
+@cli.command()
+@click.argument("path", type=click.Path(exists=True, file_okay=False))
+@json_option
+def validate(path: str, as_json: bool) -> None:
+    """Check the manifest in a tool folder and print the normalized spec."""
+    from pathlib import Path
+
+    from machete_core.domain.naming import choose_name
+    from machete_core.manifest import load_manifest
+    from machete_core.manifest.converter import converter
+
+    loaded = load_manifest(Path(path))
+    name = choose_name(
+        manifest=loaded.spec.name,
+        package_json=loaded.package_name,
+        url=os.path.basename(os.path.abspath(path)),
+    )
+    data = {"name": name, "spec": converter().unstructure(loaded.spec), "warnings": list(loaded.warnings)}
+    if as_json:
+        emit_json(data)
+        return
+    import yaml
+
+    for warning in loaded.warnings:
+        click.secho(f"warning: {warning}", fg="yellow", err=True)
+    click.echo(f"# valid; the tool will be named {name!r}")
+    click.echo(yaml.safe_dump(data["spec"], sort_keys=False, allow_unicode=True).rstrip())
+
+
+@cli.command()
+@json_option
+@pass_ctx
+def plugins(obj: Context, as_json: bool) -> None:
+    """List plugins: bundled and third-party, their providers and status."""
+    from machete_core.views import to_data
+
+    m = obj.machete
+    infos = m.plugin_infos()
+    availability = m.provider_availability()
+    if as_json:
+        data = to_data(infos)
+        for plugin in data:
+            for provider in plugin["providers"]:
+                reason = availability.get(provider["kind"], {}).get(provider["name"])
+                provider["available"] = reason is None
+                provider["unavailable_reason"] = reason
+        emit_json(data)
+        return
+    rows = []
+    for info in infos:
+        provides = ", ".join(
+            f"{p.kind}:{p.name}"
+            + (" (unavailable: " + str(availability[p.kind][p.name]) + ")" if availability.get(p.kind, {}).get(p.name) else "")
+            for p in info.providers
+        )
+        status_col = info.status if not info.error else f"{info.status}: {info.error}"
+        rows.append((info.name, info.distribution, info.version, "yes" if info.builtin else "", status_col, provides))
+    table(["name", "distribution", "version", "bundled", "status", "provides"], rows)
+
+
+@cli.command()
+@click.option("--host", default=None, help="Address to bind (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default 8080).")
+@click.option(
+    "--allow-remote",
+    is_flag=True,
+    help="Allow binding a non-loopback address (the API has no authentication yet).",
+)
+@pass_ctx
+def serve(obj: Context, host: str | None, port: int | None, allow_remote: bool) -> None:
+    """Run the HTTP API and dashboard."""
+    from machete_web.server import serve as run_server
+
+    overrides: dict[str, Any] = {}
+    if host:
+        overrides["host"] = host
+    if port:
+        overrides["port"] = port
+    run_server(obj.settings(**overrides), allow_remote=allow_remote)
+
+
+def main() -> None:
+    cli(prog_name="machete")

@@ -1,0 +1,72 @@
+"""Text rendering for the terminal; JSON goes through the core's one converter."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    cells = [[("" if c is None else str(c)) for c in row] for row in rows]
+    # Widths ignore colour codes, so styled cells still line up.
+    widths = [
+        max([len(h)] + [len(click.unstyle(r[i])) for r in cells]) for i, h in enumerate(headers)
+    ]
+    click.echo("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    for row in cells:
+        padded = (c + " " * (w - len(click.unstyle(c))) for c, w in zip(row, widths, strict=True))
+        click.echo("  ".join(padded).rstrip())
+
+
+def when(ts: float | None) -> str:
+    if not ts:
+        return ""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
+
+
+STATUS_COLOURS = {
+    "running": "green",
+    "healthy": "green",
+    "succeeded": "green",
+    "building": "yellow",
+    "pending": "yellow",
+    "stopped": "blue",
+    "failed": "red",
+    "unhealthy": "red",
+    "unknown": "magenta",
+}
+
+
+def status_text(status: str | None) -> str:
+    if not status:
+        return ""
+    return click.style(status, fg=STATUS_COLOURS.get(status))
+
+
+class ProgressPrinter:
+    """Prints an operation's log as it happens; step lines become numbered progress headers."""
+
+    def __init__(self, *, err: bool = False, steps: int = 0) -> None:
+        self.err = err
+        self.steps = steps
+        self.step = 0
+        self.started = time.monotonic()
+
+    def __call__(self, line: str) -> None:
+        if line.startswith("==> "):
+            self.step += 1
+            total = f"/{self.steps}" if self.steps else ""
+            elapsed = time.monotonic() - self.started
+            click.secho(
+                f"[{self.step}{total}] {line[4:]}  ({elapsed:.1f}s)", bold=True, err=self.err
+            )
+        else:
+            click.echo(f"    {line}", err=self.err)

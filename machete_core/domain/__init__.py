@@ -1,0 +1,1 @@
+"""Domain records: tool specs, revisions, images, instances, statuses. Plain frozen attrs."""

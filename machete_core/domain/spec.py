@@ -1,0 +1,103 @@
+"""The normalized tool specification every manifest format is loaded into."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+CATEGORIES = (
+    "automation",
+    "devops",
+    "testing",
+    "analysis",
+    "monitoring",
+    "security",
+    "collaboration",
+    "other",
+)
+DEFAULT_PORT = 8080
+DEFAULT_HEALTH_PATH = "/health"
+
+
+@attrs.frozen
+class VolumeSpec:
+    """``host:container[:ro|:rw]``. A relative host path lives in the tool's data directory."""
+
+    host: str
+    container: str
+    read_only: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.container}:{'ro' if self.read_only else 'rw'}"
+
+
+@attrs.frozen
+class UiRoute:
+    path: str
+    title: str
+    description: str | None = None
+
+
+def _default_routes() -> tuple[UiRoute, ...]:
+    return (UiRoute(path="/", title="Dashboard"),)
+
+
+@attrs.frozen
+class UiSpec:
+    icon: str = "🔧"
+    color: str = "#ff6b35"
+    routes: tuple[UiRoute, ...] = attrs.field(factory=_default_routes)
+
+
+@attrs.frozen
+class ResourcesSpec:
+    memory: str | None = None
+    cpu: str | None = None
+
+
+@attrs.frozen
+class FilesystemPermissions:
+    read_only: bool = False
+
+
+@attrs.frozen
+class PermissionsSpec:
+    docker: bool = False
+    filesystem: FilesystemPermissions = FilesystemPermissions()
+
+
+@attrs.frozen
+class SetupSpec:
+    script: str | None = None
+    config_files: tuple[str, ...] = ()
+
+
+@attrs.frozen(eq=True, hash=False)
+class ToolSpec:
+    """What a tool's manifest says, normalized; the same shape whatever the file format."""
+
+    name: str | None = None
+    version: str | None = None
+    description: str | None = None
+    author: str | None = None
+    license: str | None = None
+    repository: str | None = None
+    platform_version: str | None = None
+    category: str = "other"
+    port: int = DEFAULT_PORT
+    health_check: str = DEFAULT_HEALTH_PATH
+    health_timeout: float | None = None
+    environment: dict[str, str] = attrs.field(factory=dict)
+    volumes: tuple[VolumeSpec, ...] = ()
+    dependencies: tuple[str, ...] = ()
+    builder: str | None = None
+    runtime: str | None = None
+    dockerfile: str = "Dockerfile"
+    config: dict[str, Any] = attrs.field(factory=dict)
+    ui: UiSpec = UiSpec()
+    resources: ResourcesSpec = ResourcesSpec()
+    permissions: PermissionsSpec = PermissionsSpec()
+    setup: SetupSpec = SetupSpec()
+    #: Which file the spec came from: ``machete.yml``, ``tool.json`` or ``none``.
+    manifest_format: str = "none"

@@ -1,0 +1,171 @@
+"""The one exception hierarchy of MACHETE.
+
+Every error a user can cause or meet carries a stable ``code`` (for scripts and the API) and a
+message written for a person. Hosts map ``http_status`` onto responses and exit codes; nothing
+below them should ever surface as a traceback or an HTTP 500.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+
+class MacheteError(Exception):
+    """Base of every error MACHETE reports to a user."""
+
+    code: ClassVar[str] = "machete_error"
+    http_status: ClassVar[int] = 400
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: dict[str, Any] = details or {}
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.details:
+            out["details"] = self.details
+        return out
+
+
+class InvalidInputError(MacheteError):
+    code = "invalid_input"
+    http_status = 422
+
+
+class ManifestError(MacheteError):
+    """A manifest that cannot be turned into a ToolSpec; lists every problem with its path."""
+
+    code = "invalid_manifest"
+    http_status = 422
+
+    def __init__(self, problems: Sequence[str], *, source: str = "manifest") -> None:
+        self.problems = list(problems)
+        lines = "\n".join(f"  {p}" for p in self.problems)
+        super().__init__(
+            f"{source} is invalid ({len(self.problems)} problem(s)):\n{lines}",
+            details={"problems": self.problems, "source": source},
+        )
+
+
+class InvalidNameError(InvalidInputError):
+    code = "invalid_name"
+
+
+class SourcePolicyError(MacheteError):
+    """A source location that the settings do not allow (scheme, credentials, form)."""
+
+    code = "source_not_allowed"
+    http_status = 422
+
+
+class SourceError(MacheteError):
+    """Fetching or resolving a source failed (unreachable, unknown ref, bad repository)."""
+
+    code = "source_failed"
+    http_status = 422
+
+
+class RefNotFoundError(SourceError):
+    code = "ref_not_found"
+
+
+class NotFoundError(MacheteError):
+    code = "not_found"
+    http_status = 404
+
+
+class ToolNotFoundError(NotFoundError):
+    code = "tool_not_found"
+
+
+class OperationNotFoundError(NotFoundError):
+    code = "operation_not_found"
+
+
+class ConflictError(MacheteError):
+    code = "conflict"
+    http_status = 409
+
+
+class ToolExistsError(ConflictError):
+    code = "tool_exists"
+
+
+class ToolBusyError(ConflictError):
+    code = "tool_busy"
+
+
+class BuildError(MacheteError):
+    """The builder failed; ``details['last_lines']`` holds the end of its output."""
+
+    code = "build_failed"
+    http_status = 422
+
+    def __init__(self, message: str, *, last_lines: Sequence[str] = ()) -> None:
+        super().__init__(message, details={"last_lines": list(last_lines)})
+        self.last_lines = list(last_lines)
+
+
+class BuildTimeoutError(BuildError):
+    code = "build_timeout"
+
+
+class CancelledError(MacheteError):
+    code = "cancelled"
+    http_status = 409
+
+
+class RuntimeProviderError(MacheteError):
+    """The runtime (container engine) refused or failed an action."""
+
+    code = "runtime_failed"
+    http_status = 502
+
+
+class EngineUnavailableError(RuntimeProviderError):
+    code = "engine_unavailable"
+    http_status = 503
+
+
+class HealthCheckError(MacheteError):
+    code = "health_check_failed"
+    http_status = 422
+
+
+class NotRunningError(ConflictError):
+    code = "not_running"
+
+
+class PluginError(MacheteError):
+    code = "plugin_error"
+    http_status = 500
+
+
+class PluginConflictError(PluginError):
+    """Two plugins offer a provider of the same kind under the same name."""
+
+    code = "plugin_conflict"
+
+
+class ProviderNotFoundError(MacheteError):
+    code = "provider_not_found"
+    http_status = 422
+
+
+class ProviderUnavailableError(MacheteError):
+    code = "provider_unavailable"
+    http_status = 422
+
+
+class StateError(MacheteError):
+    code = "state_error"
+    http_status = 500
+
+
+class InternalError(MacheteError):
+    """Something MACHETE did not expect; the operation log holds the traceback."""
+
+    code = "internal_error"
+    http_status = 500

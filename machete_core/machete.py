@@ -1,0 +1,489 @@
+"""The :class:`Machete` object: the only thing hosts call. Built by :func:`create_machete`."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from machete_core.domain.naming import choose_name
+from machete_core.domain.records import CancelToken
+from machete_core.domain.spec import ToolSpec
+from machete_core.domain.status import Health, OperationStatus, ReleaseStatus, ToolStatus
+from machete_core.errors import (
+    EngineUnavailableError,
+    InternalError,
+    MacheteError,
+    ToolBusyError,
+    ToolExistsError,
+)
+from machete_core.events import EventBus
+from machete_core.health import Probe, probe
+from machete_core.oplog import follow_log, read_log
+from machete_core.plugins.manager import PluginManager
+from machete_core.plugins.protocols import Builder, Runtime, Source
+from machete_core.plugins.records import PluginInfo
+from machete_core.settings import Settings
+from machete_core.sources.url_policy import check_source_url
+from machete_core.state.store import Store
+from machete_core.state.views import OperationRecord, ReleaseRecord, ToolRecord
+from machete_core.views import ToolView
+
+log = logging.getLogger(__name__)
+
+MUTATING = ("install", "deploy", "build", "start", "stop", "restart", "remove")
+
+
+def create_machete(
+    settings: Settings | None = None,
+    *,
+    builtins: Sequence[str] = (),
+    plugin_manager: PluginManager | None = None,
+) -> Machete:
+    """Build a Machete. Hosts pass the bundled plugin modules as ``builtins``."""
+    settings = settings or Settings.from_env()
+    plugins = plugin_manager or PluginManager(builtins=builtins, disabled=settings.disable_plugins)
+    return Machete(settings, plugins)
+
+
+class Machete:
+    """Settings + plugin manager + store + event bus; one per host, never a global.
+
+    Everything is synchronous. Long operations come in two halves so that a web host can answer
+    at once: ``submit_*`` validates and records an operation, :meth:`run` executes it. The
+    convenience methods (:meth:`install`, :meth:`deploy`, ...) do both.
+    """
+
+    def __init__(self, settings: Settings, plugins: PluginManager) -> None:
+        self.settings = settings
+        self.plugins = plugins
+        self.events = EventBus(plugins.emit)
+        self._instances: dict[tuple[str, str], Any] = {}
+        self._instances_lock = threading.Lock()
+        self._cancels: dict[str, CancelToken] = {}
+        self._holder = f"{socket.gethostname()}:{os.getpid()}"
+
+    @cached_property
+    def store(self) -> Store:
+        self.settings.home.mkdir(parents=True, exist_ok=True)
+        return Store.open(self.settings.effective_database_url)
+
+    def close(self) -> None:
+        if "store" in self.__dict__:
+            self.store.close()
+        for provider in self._instances.values():
+            closer = getattr(provider, "close", None)
+            if callable(closer):
+                closer()
+
+    def __enter__(self) -> Machete:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- providers -----------------------------------------------------------------------
+
+    def _instance(self, kind: str, name: str) -> Any:
+        with self._instances_lock:
+            key = (kind, name)
+            if key not in self._instances:
+                record = self.plugins.provider(kind, name)
+                self._instances[key] = record.factory(self.settings)
+            return self._instances[key]
+
+    def source(self, name: str) -> Source:
+        return self._instance("source", name)  # type: ignore[no-any-return]
+
+    def builder(self, name: str) -> Builder:
+        return self._instance("builder", name)  # type: ignore[no-any-return]
+
+    def runtime(self, name: str) -> Runtime:
+        return self._instance("runtime", name)  # type: ignore[no-any-return]
+
+    def plugin_infos(self) -> list[PluginInfo]:
+        return self.plugins.plugins()
+
+    def provider_availability(self) -> dict[str, dict[str, str | None]]:
+        return {
+            kind: {name: self.plugins.availability(kind, name) for name in self.plugins.providers(kind)}
+            for kind in ("source", "builder", "runtime")
+        }
+
+    # -- helpers used by the pipeline ----------------------------------------------------
+
+    def tool_data_dir(self, tool: str) -> Path:
+        return self.settings.tools_data_dir / tool
+
+    @staticmethod
+    def spec_data(spec: ToolSpec) -> dict[str, Any]:
+        from machete_core.manifest.converter import converter
+
+        return converter().unstructure(spec)  # type: ignore[no-any-return]
+
+    @staticmethod
+    def spec_from_data(data: dict[str, Any]) -> ToolSpec:
+        from machete_core.manifest.converter import converter
+
+        return converter().structure(data, ToolSpec)  # type: ignore[no-any-return]
+
+    def instance_running(self, release: ReleaseRecord) -> bool:
+        if not release.instance_id:
+            return False
+        try:
+            return self.runtime(release.runtime).inspect(release.instance_id).state == "running"
+        except MacheteError:
+            return False
+
+    @staticmethod
+    def instance_problem(runtime: Runtime, instance_id: str) -> str | None:
+        state = runtime.inspect(instance_id)
+        if state.state in ("running", "created", "restarting"):
+            return None
+        code = f" with code {state.exit_code}" if state.exit_code is not None else ""
+        return f"{state.state}{code}" + (f": {state.error}" if state.error else "")
+
+    @staticmethod
+    def instance_log_tail(runtime: Runtime, instance_id: str, lines: int) -> str:
+        try:
+            return "\n".join(runtime.logs(instance_id, tail=lines))
+        except MacheteError:
+            return ""
+
+    @staticmethod
+    def discard_instance(runtime: Runtime, instance_id: str) -> None:
+        try:
+            runtime.stop(instance_id, timeout=5)
+        finally:
+            runtime.remove(instance_id)
+
+    # -- operations: submit --------------------------------------------------------------
+
+    def _new_operation(
+        self, kind: str, tool: ToolRecord | None, params: dict[str, Any], trigger: str
+    ) -> OperationRecord:
+        op_id = uuid.uuid4().hex
+        if tool is not None:
+            self._check_not_busy(tool.name)
+        return self.store.create_operation(
+            id=op_id,
+            kind=kind,
+            tool_id=tool.id if tool else None,
+            tool_name=tool.name if tool else params.get("name"),
+            params={**params, "holder": self._holder},
+            log_path=str(self.settings.logs_dir / "operations" / f"{op_id}.log"),
+            trigger=trigger,
+        )
+
+    def _check_not_busy(self, tool_name: str) -> None:
+        for op in self.store.list_operations(tool_name, limit=20):
+            if op.done or op.kind not in MUTATING:
+                continue
+            if self._holder_alive(op):
+                raise ToolBusyError(
+                    f"{tool_name} is busy with operation {op.id} ({op.kind}); try again when it ends",
+                    details={"operation": op.id},
+                )
+            self.store.update_operation(
+                op.id,
+                status=OperationStatus.FAILED,
+                error_code="abandoned",
+                error_message="the process running this operation stopped",
+                finished_at=time.time(),
+            )
+
+    def _holder_alive(self, op: OperationRecord) -> bool:
+        holder = str(op.params.get("holder", ""))
+        host, _sep, pid = holder.rpartition(":")
+        if host != socket.gethostname() or not pid.isdigit():
+            return True  # cannot tell from here; assume it is working
+        if int(pid) == os.getpid():
+            return op.id in self._cancels or op.status == OperationStatus.PENDING
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+    def submit_install(
+        self,
+        url: str,
+        *,
+        name: str | None = None,
+        ref: str | None = None,
+        source: str = "",
+        trigger: str = "api",
+    ) -> OperationRecord:
+        checked = check_source_url(url, self.settings.allowed_schemes)
+        record = self.plugins.source_for(checked, source)
+        if name is not None:
+            name = choose_name(explicit=name)
+            if self.store.find_tool(name) is not None:
+                raise ToolExistsError(f"a tool named {name!r} already exists")
+        params = {"url": checked, "ref": ref or None, "source_kind": record.name, "name": name}
+        return self._new_operation("install", None, params, trigger)
+
+    def submit(
+        self, kind: str, ident: str | int, *, trigger: str = "api", **params: Any
+    ) -> OperationRecord:
+        """Record a deploy, build, start, stop, restart or remove of an installed tool."""
+        if kind not in MUTATING or kind == "install":
+            raise ValueError(kind)
+        tool = self.store.get_tool(ident)
+        return self._new_operation(kind, tool, params, trigger)
+
+    # -- operations: run -----------------------------------------------------------------
+
+    def run(
+        self, op_id: str, *, on_line: Callable[[str], None] | None = None
+    ) -> OperationRecord:
+        """Execute a submitted operation to its end; errors end up recorded, and re-raised."""
+        from machete_core.pipeline import deploy, lifecycle
+        from machete_core.pipeline.run import OperationRun
+
+        op = self.store.get_operation(op_id)
+        cancel = CancelToken()
+        self._cancels[op_id] = cancel
+        run = OperationRun(self, op, cancel, on_line)
+        handlers: dict[str, Callable[[OperationRun], dict[str, Any]]] = {
+            "install": deploy.run_deploy,
+            "deploy": deploy.run_deploy,
+            "build": lambda r: deploy.run_deploy(r, build_only=True),
+            "start": lifecycle.run_start,
+            "stop": lifecycle.run_stop,
+            "restart": lifecycle.run_restart,
+            "remove": lifecycle.run_remove,
+        }
+        self.store.update_operation(op_id, status=OperationStatus.RUNNING, started_at=time.time())
+        self.events.publish("operation.started", tool=op.tool_name, operation_id=op_id, kind=op.kind)
+        error: MacheteError | None = None
+        try:
+            handlers[op.kind](run)
+        except MacheteError as exc:
+            error = exc
+            run.log.write(f"error [{exc.code}]: {exc.message}")
+            status = OperationStatus.CANCELLED if exc.code == "cancelled" else OperationStatus.FAILED
+            self.store.update_operation(
+                op_id, status=status, error_code=exc.code, error_message=exc.message,
+                finished_at=time.time(),
+            )
+        except Exception as exc:
+            # A bug or an unexpected provider failure: recorded with its traceback in the
+            # operation log, reported to the user as an internal error, never lost.
+            for line in traceback.format_exc().splitlines():
+                run.log.write(line)
+            error = InternalError(f"internal error: {type(exc).__name__}: {exc}")
+            self.store.update_operation(
+                op_id, status=OperationStatus.FAILED, error_code="internal_error",
+                error_message=error.message, finished_at=time.time(),
+            )
+        else:
+            run.log.write(f"{op.kind} succeeded")
+            self.store.update_operation(
+                op_id, status=OperationStatus.SUCCEEDED, finished_at=time.time()
+            )
+        finally:
+            run.log.close()
+            self._cancels.pop(op_id, None)
+        final = self.store.get_operation(op_id)
+        self.events.publish(
+            "operation.finished", tool=final.tool_name, operation_id=op_id, status=final.status
+        )
+        if error is not None:
+            raise error
+        return final
+
+    def cancel(self, op_id: str) -> bool:
+        """Ask a running operation of this process to stop; True if it was running here."""
+        token = self._cancels.get(op_id)
+        if token is None:
+            return False
+        token.cancel()
+        return True
+
+    # -- operations: one call ------------------------------------------------------------
+
+    def install(
+        self,
+        url: str,
+        *,
+        name: str | None = None,
+        ref: str | None = None,
+        on_line: Callable[[str], None] | None = None,
+        trigger: str = "python",
+    ) -> OperationRecord:
+        op = self.submit_install(url, name=name, ref=ref, trigger=trigger)
+        return self.run(op.id, on_line=on_line)
+
+    def deploy(self, ident: str | int, *, force: bool = False, **kw: Any) -> OperationRecord:
+        return self._do("deploy", ident, force=force, **kw)
+
+    def build(self, ident: str | int, **kw: Any) -> OperationRecord:
+        return self._do("build", ident, **kw)
+
+    def start(self, ident: str | int, **kw: Any) -> OperationRecord:
+        return self._do("start", ident, **kw)
+
+    def stop(self, ident: str | int, **kw: Any) -> OperationRecord:
+        return self._do("stop", ident, **kw)
+
+    def restart(self, ident: str | int, **kw: Any) -> OperationRecord:
+        return self._do("restart", ident, **kw)
+
+    def remove(self, ident: str | int, *, purge: bool = False, **kw: Any) -> OperationRecord:
+        return self._do("remove", ident, purge=purge, **kw)
+
+    def _do(
+        self,
+        kind: str,
+        ident: str | int,
+        *,
+        on_line: Callable[[str], None] | None = None,
+        trigger: str = "python",
+        **params: Any,
+    ) -> OperationRecord:
+        op = self.submit(kind, ident, trigger=trigger, **params)
+        return self.run(op.id, on_line=on_line)
+
+    # -- reading -------------------------------------------------------------------------
+
+    def list(self) -> list[ToolView]:
+        return [self._view(t, probe_health=False) for t in self.store.list_tools()]
+
+    def get(self, ident: str | int, *, probe_health: bool = True) -> ToolView:
+        return self._view(self.store.get_tool(ident), probe_health=probe_health)
+
+    def set_flags(
+        self, ident: str | int, *, enabled: bool | None = None, auto_start: bool | None = None
+    ) -> ToolView:
+        tool = self.store.get_tool(ident)
+        fields: dict[str, Any] = {}
+        if enabled is not None:
+            fields["enabled"] = enabled
+        if auto_start is not None:
+            fields["auto_start"] = auto_start
+        if fields:
+            tool = self.store.update_tool(tool.id, **fields)
+        return self._view(tool, probe_health=False)
+
+    def health(self, ident: str | int) -> Probe:
+        """Probe the tool's health endpoint once, now."""
+        tool = self.store.get_tool(ident)
+        release = self.store.get_release(tool.current_release_id) if tool.current_release_id else None
+        if release is None or not release.instance_id:
+            return Probe(healthy=False, error="not deployed")
+        spec = self.spec_from_data(release.spec)
+        try:
+            endpoint = self.runtime(release.runtime).endpoint(release.instance_id, spec.port)
+        except MacheteError as exc:
+            return Probe(healthy=False, error=exc.message)
+        return probe(endpoint, spec.health_check)
+
+    def releases(self, ident: str | int) -> list[ReleaseRecord]:
+        return self.store.list_releases(self.store.get_tool(ident).id)
+
+    def logs(self, ident: str | int, *, tail: int | None = 100, follow: bool = False) -> Iterator[str]:
+        tool = self.store.get_tool(ident)
+        release = self.store.get_release(tool.current_release_id) if tool.current_release_id else None
+        if release is None or not release.instance_id:
+            return iter(())
+        return self.runtime(release.runtime).logs(release.instance_id, tail=tail, follow=follow)
+
+    def operations(self, ident: str | int | None = None, limit: int = 50) -> list[OperationRecord]:
+        name = self.store.get_tool(ident).name if ident is not None else None
+        return self.store.list_operations(name, limit=limit)
+
+    def operation(self, op_id: str) -> OperationRecord:
+        return self.store.get_operation(op_id)
+
+    def operation_log(self, op_id: str, offset: int = 0) -> tuple[str, int]:
+        op = self.store.get_operation(op_id)
+        return read_log(Path(op.log_path), offset)
+
+    def follow_operation_log(self, op_id: str, offset: int = 0) -> Iterator[str]:
+        op = self.store.get_operation(op_id)
+        return follow_log(Path(op.log_path), lambda: self.store.get_operation(op_id).done, offset)
+
+    def _view(self, tool: ToolRecord, *, probe_health: bool) -> ToolView:
+        spec = self.spec_from_data(tool.spec) if tool.spec else ToolSpec()
+        release = self.store.get_release(tool.current_release_id) if tool.current_release_id else None
+        status, reason, health, url = tool.status, tool.status_reason, None, None
+        if self._busy_building(tool):
+            status = ToolStatus.BUILDING
+        elif release is not None and release.instance_id and status in (
+            ToolStatus.RUNNING,
+            ToolStatus.STOPPED,
+            ToolStatus.FAILED,
+        ):
+            status, reason, health, url = self._observe(tool, release, spec, probe_health)
+        return ToolView(
+            id=tool.id,
+            name=tool.name,
+            status=str(status),
+            health=health,
+            reason=reason,
+            source_url=tool.source_url,
+            source_ref=tool.source_ref,
+            enabled=tool.enabled,
+            auto_start=tool.auto_start,
+            port=spec.port,
+            health_check=spec.health_check,
+            description=spec.description,
+            version=spec.version,
+            category=spec.category,
+            release=release.number if release else None,
+            commit=release.commit if release else None,
+            image=release.image_tag if release else None,
+            instance_id=release.instance_id if release else None,
+            url=url,
+            created_at=tool.created_at,
+            updated_at=tool.updated_at,
+        )
+
+    def _busy_building(self, tool: ToolRecord) -> bool:
+        for op in self.store.list_operations(tool.name, limit=5):
+            if op.status == OperationStatus.RUNNING and op.kind in ("install", "deploy", "build"):
+                return True
+        return False
+
+    def _observe(
+        self, tool: ToolRecord, release: ReleaseRecord, spec: ToolSpec, probe_health: bool
+    ) -> tuple[str, str | None, str | None, str | None]:
+        assert release.instance_id is not None
+        try:
+            runtime = self.runtime(release.runtime)
+            state = runtime.inspect(release.instance_id)
+        except EngineUnavailableError as exc:
+            return ToolStatus.UNKNOWN, exc.message, None, None
+        except MacheteError as exc:
+            return ToolStatus.UNKNOWN, exc.message, None, None
+        if state.state == "missing":
+            return ToolStatus.FAILED, "its container is gone; redeploy to recreate it", None, None
+        if state.state != "running":
+            if tool.status == ToolStatus.STOPPED:
+                return ToolStatus.STOPPED, None, None, None
+            code = f" (exit code {state.exit_code})" if state.exit_code is not None else ""
+            return ToolStatus.FAILED, tool.status_reason or f"the container stopped{code}", None, None
+        try:
+            endpoint = runtime.endpoint(release.instance_id, spec.port)
+        except MacheteError:
+            return ToolStatus.RUNNING, tool.status_reason, None, None
+        health = None
+        if probe_health:
+            result = probe(endpoint, spec.health_check, timeout=3.0)
+            health = Health.HEALTHY if result.healthy else Health.UNHEALTHY
+        reason = tool.status_reason if tool.status == ToolStatus.RUNNING else None
+        return ToolStatus.RUNNING, reason, health and str(health), endpoint.base_url
+
+
+__all__ = ["Machete", "ReleaseStatus", "create_machete"]

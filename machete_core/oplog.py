@@ -1,0 +1,75 @@
+"""Operation logs: one append-only file per operation, readable by offset, followable live."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO
+
+MAX_READ = 1024 * 1024
+
+
+class OperationLog:
+    """Appends lines to a file as they happen and tells listeners; thread-safe."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._file: IO[str] | None = path.open("a", encoding="utf-8")
+        self._listeners: list[Callable[[str], None]] = []
+
+    def add_listener(self, listener: Callable[[str], None]) -> None:
+        self._listeners.append(listener)
+
+    def write(self, line: str) -> None:
+        text = line.rstrip("\n")
+        with self._lock:
+            if self._file is None:
+                return
+            self._file.write(text + "\n")
+            self._file.flush()
+        for listener in list(self._listeners):
+            try:
+                listener(text)
+            except Exception:  # a slow or broken reader must not break the operation
+                pass
+
+    __call__ = write
+
+    def close(self) -> None:
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+
+
+def read_log(path: Path, offset: int = 0, limit: int = MAX_READ) -> tuple[str, int]:
+    """Return complete lines from ``offset`` (bytes) and the offset to continue from."""
+    try:
+        with path.open("rb") as fh:
+            fh.seek(max(0, offset))
+            data = fh.read(limit)
+    except FileNotFoundError:
+        return "", offset
+    end = data.rfind(b"\n")
+    if end < 0:
+        return "", offset
+    chunk = data[: end + 1]
+    return chunk.decode("utf-8", errors="replace"), offset + len(chunk)
+
+
+def follow_log(
+    path: Path, is_done: Callable[[], bool], offset: int = 0, poll: float = 0.2
+) -> Iterator[str]:
+    """Yield lines as they are appended until ``is_done()`` and the file is drained."""
+    while True:
+        finished = is_done()
+        text, offset = read_log(path, offset)
+        yield from text.splitlines()
+        if finished and not text:
+            return
+        if not text:
+            time.sleep(poll)

@@ -1,0 +1,1 @@
+"""Operations and their steps: deploy (install, update, build) and lifecycle verbs (DESIGN §3)."""

@@ -1,0 +1,269 @@
+"""Deploy: fetch -> manifest -> key -> build -> start beside the old -> health gate -> promote.
+
+Install is a deploy of a tool that does not exist yet; build stops after the image.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from machete_core.domain import labels
+from machete_core.domain.naming import choose_name, container_name, image_repository
+from machete_core.domain.records import BuildRequest, Image, Locator, Revision, RunPlan
+from machete_core.domain.spec import ToolSpec
+from machete_core.domain.status import ReleaseStatus, ToolStatus
+from machete_core.errors import HealthCheckError, MacheteError
+from machete_core.health import wait_healthy
+from machete_core.manifest import load_manifest
+from machete_core.pipeline.keys import release_key
+from machete_core.pipeline.volumes import resolve_mounts
+from machete_core.state.views import ReleaseRecord, ToolRecord
+
+if TYPE_CHECKING:
+    from machete_core.pipeline.run import OperationRun
+
+LOG_TAIL_LINES = 50
+
+
+def run_deploy(run: OperationRun, *, build_only: bool = False) -> dict[str, Any]:
+    m = run.m
+    params = run.op.params
+    tool = m.store.get_tool(run.tool_id) if run.tool_id is not None else None
+    url = tool.source_url if tool else params["url"]
+    ref = tool.source_ref if tool else params.get("ref")
+    source_kind = tool.source_kind if tool else params["source_kind"]
+    workspace = m.settings.work_dir / run.op.id
+    try:
+        src = workspace / "src"
+        src.mkdir(parents=True)
+        with run.step("fetch"):
+            source = m.source(source_kind)
+            run.log.write(f"fetching {url}" + (f" ({ref})" if ref else ""))
+            revision = source.fetch(Locator(url=url, ref=ref, kind=source_kind), src, run.log)
+            run.log.write(f"fetched {revision.commit or ''} {revision.digest}".replace("  ", " "))
+        with run.step("manifest"):
+            loaded = load_manifest(src)
+            for warning in loaded.warnings:
+                run.log.write(f"warning: {warning}")
+            spec = loaded.spec
+            if tool is None:
+                name = choose_name(
+                    explicit=params.get("name"),
+                    manifest=spec.name,
+                    package_json=loaded.package_name,
+                    url=url,
+                )
+                tool = m.store.create_tool(
+                    name=name,
+                    source_kind=source_kind,
+                    source_url=url,
+                    source_ref=ref,
+                    spec=m.spec_data(spec),
+                    status=ToolStatus.PENDING,
+                )
+                run.attach_tool(tool.id, tool.name)
+                m.events.publish("tool.installed", tool=tool.name, operation_id=run.op.id)
+            mounts = resolve_mounts(
+                spec.volumes, m.tool_data_dir(tool.name), m.settings.allowed_host_paths
+            )
+            if not (src / spec.dockerfile).is_file():
+                from machete_core.errors import InvalidInputError
+
+                raise InvalidInputError(
+                    f"the repository has no {spec.dockerfile}: a tool needs a Dockerfile"
+                )
+        builder_name = spec.builder or tool.builder or m.settings.default_builder
+        runtime_name = spec.runtime or tool.runtime or m.settings.default_runtime
+        spec_data = m.spec_data(spec)
+        key = release_key(revision.digest, spec_data, builder_name, runtime_name)
+        current = m.store.get_release(tool.current_release_id) if tool.current_release_id else None
+        if (
+            not build_only
+            and not params.get("force")
+            and current is not None
+            and current.key == key
+            and current.status == ReleaseStatus.LIVE
+            and m.instance_running(current)
+        ):
+            run.log.write(f"release {current.number} already runs this exact source and spec")
+            m.store.update_tool(tool.id, spec=spec_data, status=ToolStatus.RUNNING, status_reason=None)
+            return {"tool": tool.name, "release": current.number, "changed": False}
+        release = m.store.create_release(
+            tool.id,
+            key=key,
+            commit=revision.commit,
+            digest=revision.digest,
+            ref=revision.ref,
+            spec=spec_data,
+            builder=builder_name,
+            runtime=runtime_name,
+            status=ReleaseStatus.BUILDING,
+            operation_id=run.op.id,
+            trigger=run.op.trigger,
+        )
+        m.store.update_tool(tool.id, spec=spec_data, status=ToolStatus.BUILDING, status_reason=None)
+        try:
+            image = _build(run, tool, release, spec, src, builder_name)
+        except MacheteError as exc:
+            _fail_release(run, tool, release, current, f"build failed: {exc.message}")
+            raise
+        if build_only:
+            m.store.update_release(release.id, status=ReleaseStatus.BUILT, finished_at=time.time())
+            _settle_tool(run, tool, current)
+            return {"tool": tool.name, "release": release.number, "image": image.id}
+        _start_and_promote(run, tool, release, spec, image, mounts, current, runtime_name, revision)
+        return {"tool": tool.name, "release": release.number, "changed": True}
+    finally:
+        shutil.rmtree(workspace, ignore_errors=True)
+
+
+def _build(
+    run: OperationRun,
+    tool: ToolRecord,
+    release: ReleaseRecord,
+    spec: ToolSpec,
+    src: Path,
+    builder_name: str,
+) -> Image:
+    m = run.m
+    with run.step("build"):
+        builder = m.builder(builder_name)
+        tag = f"{image_repository(tool.name)}:r{release.number}"
+        request = BuildRequest(
+            tool=tool.name,
+            context=src,
+            dockerfile=spec.dockerfile,
+            tags=(tag,),
+            labels=labels.for_release(m.settings.installation, tool.name, release.number),
+            timeout=m.settings.build_timeout,
+            cancel=run.cancel,
+        )
+        image = builder.build(request, run.log)
+        m.store.update_release(release.id, image_id=image.id, image_tag=tag)
+        run.log.write(f"built image {image.id[:19]} as {tag}")
+    return image
+
+
+def _start_and_promote(
+    run: OperationRun,
+    tool: ToolRecord,
+    release: ReleaseRecord,
+    spec: ToolSpec,
+    image: Image,
+    mounts: tuple[Any, ...],
+    current: ReleaseRecord | None,
+    runtime_name: str,
+    revision: Revision,
+) -> None:
+    m = run.m
+    runtime = m.runtime(runtime_name)
+    env = dict(spec.environment)
+    env.setdefault("PORT", str(spec.port))
+    for mount in mounts:
+        Path(mount.source).mkdir(parents=True, exist_ok=True)
+    plan = RunPlan(
+        tool=tool.name,
+        release=release.number,
+        name=container_name(tool.name, release.number),
+        image=image.id,
+        port=spec.port,
+        environment=env,
+        mounts=mounts,
+        labels=labels.for_release(m.settings.installation, tool.name, release.number),
+    )
+    instance = None
+    try:
+        with run.step("start"):
+            instance = runtime.start(plan)
+            m.store.update_release(
+                release.id,
+                status=ReleaseStatus.STARTING,
+                instance_id=instance.id,
+                instance_name=instance.name,
+            )
+            run.log.write(f"started {instance.name} ({instance.id[:12]})")
+        with run.step("health"):
+            timeout = spec.health_timeout or tool.health_timeout or m.settings.health_timeout
+            inst_id = instance.id
+            result = wait_healthy(
+                lambda: runtime.endpoint(inst_id, spec.port),
+                spec.health_check,
+                timeout=timeout,
+                interval=m.settings.health_interval,
+                cancel=run.cancel,
+                still_running=lambda: m.instance_problem(runtime, inst_id),
+            )
+            run.log.write(f"healthy: GET {spec.health_check} -> {result.status_code}")
+    except (MacheteError, Exception) as exc:
+        message = exc.message if isinstance(exc, MacheteError) else str(exc)
+        tail = ""
+        if instance is not None:
+            tail = m.instance_log_tail(runtime, instance.id, LOG_TAIL_LINES)
+            if tail:
+                run.log.write("--- last lines of the new instance ---")
+                for line in tail.splitlines():
+                    run.log.write(line)
+            m.discard_instance(runtime, instance.id)
+        reason = "health check failed" if isinstance(exc, HealthCheckError) else "start failed"
+        _fail_release(run, tool, release, current, f"{reason}: {message}", logs_tail=tail)
+        raise
+    with run.step("promote"):
+        m.store.update_release(release.id, status=ReleaseStatus.LIVE, finished_at=time.time())
+        m.store.update_tool(
+            tool.id,
+            current_release_id=release.id,
+            status=ToolStatus.RUNNING,
+            status_reason=None,
+        )
+        if current is not None and current.instance_id and current.instance_id != instance.id:
+            old_runtime = m.runtime(current.runtime)
+            old_runtime.stop(current.instance_id)
+            old_runtime.remove(current.instance_id)
+            m.store.update_release(current.id, status=ReleaseStatus.RETIRED)
+            run.log.write(f"retired release {current.number}")
+    m.events.publish(
+        "release.live",
+        tool=tool.name,
+        operation_id=run.op.id,
+        release=release.number,
+        commit=revision.commit,
+    )
+
+
+def _fail_release(
+    run: OperationRun,
+    tool: ToolRecord,
+    release: ReleaseRecord,
+    current: ReleaseRecord | None,
+    error: str,
+    logs_tail: str = "",
+) -> None:
+    m = run.m
+    detail = error + (f"\n--- instance log ---\n{logs_tail}" if logs_tail else "")
+    m.store.update_release(
+        release.id, status=ReleaseStatus.FAILED, error=detail, finished_at=time.time()
+    )
+    if current is not None and current.status == ReleaseStatus.LIVE and m.instance_running(current):
+        m.store.update_tool(
+            tool.id,
+            status=ToolStatus.RUNNING,
+            status_reason=f"release {release.number} failed ({error}); release "
+            f"{current.number} keeps serving",
+        )
+    else:
+        m.store.update_tool(tool.id, status=ToolStatus.FAILED, status_reason=error)
+    m.events.publish("release.failed", tool=tool.name, operation_id=run.op.id, error=error)
+
+
+def _settle_tool(run: OperationRun, tool: ToolRecord, current: ReleaseRecord | None) -> None:
+    """After a build-only operation, the tool's status goes back to what runs."""
+    m = run.m
+    if current is not None and m.instance_running(current):
+        m.store.update_tool(tool.id, status=ToolStatus.RUNNING)
+    elif current is not None:
+        m.store.update_tool(tool.id, status=ToolStatus.STOPPED)
+    else:
+        m.store.update_tool(tool.id, status=ToolStatus.PENDING, status_reason="built, not started")

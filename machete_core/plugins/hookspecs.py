@@ -1,0 +1,76 @@
+"""Every hook MACHETE calls. Implement them with :data:`machete_core.plugins.hookimpl`.
+
+A plugin is a module (or object) found through the ``machete`` entry-point group. The bundled
+providers in ``machete_plugins`` are registered through the very same hooks.
+
+Registration hooks return a list of small frozen records; the core builds providers from the
+records' factories and calls them only through the Protocols in
+:mod:`machete_core.plugins.protocols`, inside an error boundary that names the guilty plugin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from machete_core.domain.records import Event
+from machete_core.plugins import hookspec
+from machete_core.plugins.records import BuilderProvider, RuntimeProvider, SourceProvider
+
+
+@hookspec
+def machete_register_sources() -> Sequence[SourceProvider]:
+    """Offer source providers: where tool trees come from.
+
+    :return: a list of :class:`~machete_core.plugins.records.SourceProvider`. Each record's
+        ``handles(url)`` says whether it takes a URL; ``factory(settings)`` builds an object
+        following the :class:`~machete_core.plugins.protocols.Source` protocol, whose ``resolve``
+        is cheap (e.g. ``ls-remote``) and whose ``fetch`` writes the tree into an empty folder and
+        returns a :class:`~machete_core.domain.records.Revision`.
+
+    Provider names are unique across all plugins: a clash stops start-up with an error naming
+    both distributions.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def machete_register_builders() -> Sequence[BuilderProvider]:
+    """Offer builders: how a fetched tree becomes an image.
+
+    :return: a list of :class:`~machete_core.plugins.records.BuilderProvider`. The factory builds
+        a :class:`~machete_core.plugins.protocols.Builder`; ``availability()`` returns ``None`` or
+        the reason the builder cannot be used on this machine.
+
+    ``build(request, log)`` must stream each output line to ``log`` as it happens, honour
+    ``request.cancel`` and ``request.timeout``, and raise
+    :class:`~machete_core.errors.BuildError` carrying the last output lines on failure.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def machete_register_runtimes() -> Sequence[RuntimeProvider]:
+    """Offer runtimes: where images run as instances.
+
+    :return: a list of :class:`~machete_core.plugins.records.RuntimeProvider` whose factory builds
+        a :class:`~machete_core.plugins.protocols.Runtime` (start, stop, resume, remove, inspect,
+        list by labels, logs, endpoint). Every object a runtime creates must carry the plan's
+        labels so that MACHETE can find, adopt and clean up only what it owns.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def machete_on_event(event: Event) -> None:
+    """Observe a lifecycle event (operation started/finished, tool started/stopped, ...).
+
+    :param event: the :class:`~machete_core.domain.records.Event`.
+
+    The return value is ignored. An exception is logged with the plugin's name and never stops
+    the operation that emitted the event.
+
+    .. versionadded:: 0.1
+    """

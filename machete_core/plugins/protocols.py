@@ -1,0 +1,67 @@
+"""What providers must do. Plugins implement these; the core only calls these methods."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from machete_core.domain.records import (
+    BuildRequest,
+    Endpoint,
+    Image,
+    Instance,
+    InstanceState,
+    Locator,
+    LogSink,
+    Revision,
+    RunPlan,
+)
+
+
+@runtime_checkable
+class Source(Protocol):
+    def resolve(self, locator: Locator) -> str | None:
+        """Return the cheap current revision (e.g. the remote commit), or None if unknown."""
+
+    def fetch(self, locator: Locator, dest: Path, log: LogSink) -> Revision:
+        """Write the tool's tree into the empty directory ``dest``; return what was fetched."""
+
+
+@runtime_checkable
+class Builder(Protocol):
+    def build(self, request: BuildRequest, log: LogSink) -> Image:
+        """Build ``request.context``; stream output lines to ``log``; honour cancel and timeout.
+
+        Raise :class:`~machete_core.errors.BuildError` with the last output lines on failure.
+        """
+
+    def remove_image(self, image: str) -> None:
+        """Remove an image this builder produced; a missing image is not an error."""
+
+
+@runtime_checkable
+class Runtime(Protocol):
+    def start(self, plan: RunPlan) -> Instance:
+        """Create and start an instance; the plan's labels mark it as MACHETE's."""
+
+    def stop(self, instance_id: str, timeout: float = 10.0) -> None: ...
+
+    def resume(self, instance_id: str) -> None:
+        """Start a stopped instance again."""
+
+    def remove(self, instance_id: str) -> None:
+        """Remove the instance; a missing one is not an error."""
+
+    def inspect(self, instance_id: str) -> InstanceState: ...
+
+    def list(self, selector: Mapping[str, str]) -> list[InstanceState]:
+        """Instances whose labels include every pair of ``selector``."""
+
+    def logs(
+        self, instance_id: str, *, tail: int | None = None, follow: bool = False
+    ) -> Iterator[str]:
+        """The instance's output, line by line; with ``follow`` it blocks for new lines."""
+
+    def endpoint(self, instance_id: str, port: int) -> Endpoint:
+        """Where the platform reaches the instance's ``port``."""

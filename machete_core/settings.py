@@ -1,0 +1,108 @@
+"""Settings: one frozen record, read from the environment by the hosts and overridable in code."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+ENV_PREFIX = "MACHETE_"
+
+
+def default_home(environ: Mapping[str, str] | None = None) -> Path:
+    """``$MACHETE_HOME``, else ``$XDG_DATA_HOME/machete``, else ``~/.local/share/machete``."""
+    env = os.environ if environ is None else environ
+    if env.get("MACHETE_HOME"):
+        return Path(env["MACHETE_HOME"]).expanduser()
+    xdg = env.get("XDG_DATA_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share"
+    return base / "machete"
+
+
+def _split(value: str) -> frozenset[str]:
+    return frozenset(p.strip() for p in value.split(",") if p.strip())
+
+
+@attrs.frozen(kw_only=True)
+class Settings:
+    """Everything an installation can configure. Each field's env var is ``MACHETE_<FIELD>``."""
+
+    home: Path = attrs.field(factory=default_home, converter=Path)
+    #: Any SQLAlchemy URL; empty means SQLite at ``<home>/machete.db``.
+    database_url: str = ""
+    #: Labels every runtime object so two installations on one engine never touch each other.
+    installation: str = "default"
+    #: Source URL schemes allowed; ``file`` also allows plain local paths.
+    allowed_schemes: frozenset[str] = frozenset({"https"})
+    #: Seconds a new instance has to answer its health check with HTTP 200.
+    health_timeout: float = 60.0
+    health_interval: float = 0.5
+    build_timeout: float = 1800.0
+    default_builder: str = "docker"
+    default_runtime: str = "docker"
+    #: Entry-point names of plugins not to load; ``*`` disables every non-bundled plugin.
+    disable_plugins: frozenset[str] = frozenset()
+    #: Absolute host paths tools may mount (admin allow-list); relative paths live in the data dir.
+    allowed_host_paths: tuple[str, ...] = ()
+    #: Worker threads the web host uses for core work.
+    workers: int = 4
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'machete.db'}"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def work_dir(self) -> Path:
+        return self.home / "work"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.home / "cache"
+
+    @property
+    def tools_data_dir(self) -> Path:
+        return self.home / "tools"
+
+    @property
+    def no_plugins(self) -> bool:
+        return "*" in self.disable_plugins
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read ``MACHETE_*`` variables; keyword overrides win over the environment."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {"home": default_home(env)}
+        for field in attrs.fields(cls):
+            raw = env.get(ENV_PREFIX + field.name.upper())
+            if raw is None or field.name == "home":
+                continue
+            values[field.name] = _coerce(field.type, raw, field.name)
+        values.update(overrides)
+        return cls(**values)
+
+
+def _coerce(type_: Any, raw: str, name: str) -> Any:
+    from machete_core.errors import InvalidInputError
+
+    text = str(type_)
+    try:
+        if "frozenset" in text:
+            return _split(raw)
+        if "tuple" in text:
+            return tuple(sorted(_split(raw)))
+        if text in ("float", "<class 'float'>"):
+            return float(raw)
+        if text in ("int", "<class 'int'>"):
+            return int(raw)
+    except ValueError as exc:
+        raise InvalidInputError(f"setting MACHETE_{name.upper()}={raw!r}: {exc}") from None
+    return raw

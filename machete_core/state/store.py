@@ -1,0 +1,197 @@
+"""The repository layer: every database read and write of the core goes through :class:`Store`."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from machete_core.errors import OperationNotFoundError, ToolExistsError, ToolNotFoundError
+from machete_core.state.db import make_engine, migrate
+from machete_core.state.models import OperationRow, ReleaseRow, StepRow, ToolRow
+from machete_core.state.views import (
+    OperationRecord,
+    ReleaseRecord,
+    StepRecord,
+    ToolRecord,
+    view_of,
+)
+
+
+class Store:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        """Connect and apply migrations."""
+        engine = make_engine(url)
+        migrate(engine)
+        return cls(engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _tx(self) -> Iterator[Session]:
+        with self._sessions.begin() as session:
+            yield session
+
+    # -- tools ---------------------------------------------------------------------------
+
+    def create_tool(self, **fields: Any) -> ToolRecord:
+        now = time.time()
+        spec = fields.pop("spec", {})
+        row = ToolRow(spec_json=json.dumps(spec), created_at=now, updated_at=now, **fields)
+        row.enabled = fields.get("enabled", True)
+        row.auto_start = fields.get("auto_start", True)
+        row.status = fields.get("status", "pending")
+        try:
+            with self._tx() as s:
+                s.add(row)
+                s.flush()
+                return self._tool_view(row)
+        except IntegrityError:
+            raise ToolExistsError(f"a tool named {fields.get('name')!r} already exists") from None
+
+    def find_tool(self, ident: str | int) -> ToolRecord | None:
+        """By name, or by integer id (``"7"`` and ``7`` both work, as the original's API did)."""
+        with self._tx() as s:
+            row = s.scalar(select(ToolRow).where(ToolRow.name == str(ident)))
+            if row is None and str(ident).isdigit():
+                row = s.get(ToolRow, int(ident))
+            return self._tool_view(row) if row else None
+
+    def get_tool(self, ident: str | int) -> ToolRecord:
+        tool = self.find_tool(ident)
+        if tool is None:
+            raise ToolNotFoundError(f"no tool named {ident!r}")
+        return tool
+
+    def list_tools(self) -> list[ToolRecord]:
+        with self._tx() as s:
+            return [self._tool_view(r) for r in s.scalars(select(ToolRow).order_by(ToolRow.name))]
+
+    def update_tool(self, tool_id: int, **fields: Any) -> ToolRecord:
+        with self._tx() as s:
+            row = s.get(ToolRow, tool_id)
+            if row is None:
+                raise ToolNotFoundError(f"tool {tool_id} no longer exists")
+            if "spec" in fields:
+                row.spec_json = json.dumps(fields.pop("spec"))
+            for key, value in fields.items():
+                setattr(row, key, value)
+            row.updated_at = time.time()
+            return self._tool_view(row)
+
+    def delete_tool(self, tool_id: int) -> None:
+        with self._tx() as s:
+            s.execute(delete(ReleaseRow).where(ReleaseRow.tool_id == tool_id))
+            s.execute(delete(ToolRow).where(ToolRow.id == tool_id))
+
+    @staticmethod
+    def _tool_view(row: ToolRow) -> ToolRecord:
+        return view_of(ToolRecord, row)  # type: ignore[no-any-return]
+
+    # -- releases ------------------------------------------------------------------------
+
+    def create_release(self, tool_id: int, **fields: Any) -> ReleaseRecord:
+        spec = fields.pop("spec", {})
+        with self._tx() as s:
+            number = (
+                s.scalar(select(func.max(ReleaseRow.number)).where(ReleaseRow.tool_id == tool_id))
+                or 0
+            ) + 1
+            row = ReleaseRow(
+                tool_id=tool_id,
+                number=number,
+                spec_json=json.dumps(spec),
+                created_at=time.time(),
+                **fields,
+            )
+            s.add(row)
+            s.flush()
+            return view_of(ReleaseRecord, row)  # type: ignore[no-any-return]
+
+    def update_release(self, release_id: int, **fields: Any) -> ReleaseRecord:
+        with self._tx() as s:
+            row = s.get(ReleaseRow, release_id)
+            assert row is not None, release_id
+            for key, value in fields.items():
+                setattr(row, key, value)
+            return view_of(ReleaseRecord, row)  # type: ignore[no-any-return]
+
+    def get_release(self, release_id: int) -> ReleaseRecord | None:
+        with self._tx() as s:
+            row = s.get(ReleaseRow, release_id)
+            return view_of(ReleaseRecord, row) if row else None
+
+    def list_releases(self, tool_id: int) -> list[ReleaseRecord]:
+        with self._tx() as s:
+            rows = s.scalars(
+                select(ReleaseRow)
+                .where(ReleaseRow.tool_id == tool_id)
+                .order_by(ReleaseRow.number.desc())
+            )
+            return [view_of(ReleaseRecord, r) for r in rows]
+
+    # -- operations ----------------------------------------------------------------------
+
+    def create_operation(self, **fields: Any) -> OperationRecord:
+        params = fields.pop("params", {})
+        row = OperationRow(
+            params_json=json.dumps(params), status="pending", created_at=time.time(), **fields
+        )
+        with self._tx() as s:
+            s.add(row)
+            s.flush()
+            return view_of(OperationRecord, row, steps=())  # type: ignore[no-any-return]
+
+    def update_operation(self, op_id: str, **fields: Any) -> None:
+        with self._tx() as s:
+            row = s.get(OperationRow, op_id)
+            if row is None:
+                raise OperationNotFoundError(f"no operation {op_id!r}")
+            for key, value in fields.items():
+                setattr(row, key, value)
+
+    def get_operation(self, op_id: str) -> OperationRecord:
+        with self._tx() as s:
+            row = s.get(OperationRow, op_id)
+            if row is None:
+                raise OperationNotFoundError(f"no operation {op_id!r}")
+            steps = s.scalars(
+                select(StepRow).where(StepRow.operation_id == op_id).order_by(StepRow.id)
+            )
+            return view_of(  # type: ignore[no-any-return]
+                OperationRecord, row, steps=tuple(view_of(StepRecord, st) for st in steps)
+            )
+
+    def list_operations(self, tool_name: str | None = None, limit: int = 50) -> list[OperationRecord]:
+        with self._tx() as s:
+            query = select(OperationRow).order_by(OperationRow.created_at.desc()).limit(limit)
+            if tool_name is not None:
+                query = query.where(OperationRow.tool_name == tool_name)
+            return [view_of(OperationRecord, r, steps=()) for r in s.scalars(query)]
+
+    def begin_step(self, op_id: str, name: str) -> int:
+        with self._tx() as s:
+            row = StepRow(operation_id=op_id, name=name, status="running", started_at=time.time())
+            s.add(row)
+            s.flush()
+            return row.id
+
+    def end_step(self, step_id: int, status: str, detail: str | None = None) -> None:
+        with self._tx() as s:
+            row = s.get(StepRow, step_id)
+            assert row is not None
+            row.status = status
+            row.detail = detail
+            row.finished_at = time.time()

@@ -1,0 +1,96 @@
+"""Detached, frozen views of rows: what the store hands out (no session ever leaks)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import attrs
+
+
+@attrs.frozen
+class ToolRecord:
+    id: int
+    name: str
+    source_kind: str
+    source_url: str
+    source_ref: str | None
+    builder: str | None
+    runtime: str | None
+    spec: dict[str, Any]
+    enabled: bool
+    auto_start: bool
+    status: str
+    status_reason: str | None
+    health_timeout: float | None
+    current_release_id: int | None
+    created_at: float
+    updated_at: float
+
+
+@attrs.frozen
+class ReleaseRecord:
+    id: int
+    tool_id: int
+    number: int
+    key: str
+    commit: str | None
+    digest: str | None
+    ref: str | None
+    spec: dict[str, Any]
+    builder: str
+    runtime: str
+    image_id: str | None
+    image_tag: str | None
+    instance_id: str | None
+    instance_name: str | None
+    status: str
+    error: str | None
+    operation_id: str | None
+    trigger: str
+    created_at: float
+    finished_at: float | None
+
+
+@attrs.frozen
+class StepRecord:
+    name: str
+    status: str
+    detail: str | None
+    started_at: float
+    finished_at: float | None
+
+
+@attrs.frozen
+class OperationRecord:
+    id: str
+    kind: str
+    tool_id: int | None
+    tool_name: str | None
+    status: str
+    params: dict[str, Any]
+    error_code: str | None
+    error_message: str | None
+    log_path: str
+    trigger: str
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    steps: tuple[StepRecord, ...] = ()
+
+    @property
+    def done(self) -> bool:
+        return self.status in ("succeeded", "failed", "cancelled")
+
+
+def view_of(cls: type[Any], row: Any, **extra: Any) -> Any:
+    """Copy a row's columns into a frozen view; ``*_json`` columns are decoded."""
+    values: dict[str, Any] = {}
+    for field in attrs.fields(cls):
+        if field.name in extra:
+            values[field.name] = extra[field.name]
+        elif hasattr(row, field.name):
+            values[field.name] = getattr(row, field.name)
+        elif hasattr(row, f"{field.name}_json"):
+            values[field.name] = json.loads(getattr(row, f"{field.name}_json") or "{}")
+    return cls(**values)

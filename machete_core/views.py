@@ -1,0 +1,52 @@
+"""What the core API returns to hosts: frozen records, turned into JSON by the one converter."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from machete_core.state.views import OperationRecord, ReleaseRecord
+
+
+@attrs.frozen
+class ToolView:
+    id: int
+    name: str
+    #: pending, building, running, stopped, failed or unknown.
+    status: str
+    #: healthy or unhealthy while running; None otherwise or when not probed.
+    health: str | None
+    reason: str | None
+    source_url: str
+    source_ref: str | None
+    enabled: bool
+    auto_start: bool
+    port: int
+    health_check: str
+    description: str | None
+    version: str | None
+    category: str
+    release: int | None
+    commit: str | None
+    image: str | None
+    instance_id: str | None
+    url: str | None
+    created_at: float
+    updated_at: float
+
+
+def to_data(value: Any) -> Any:
+    """Unstructure any record (or list of records) to JSON-ready data."""
+    from machete_core.manifest.converter import converter
+
+    if isinstance(value, OperationRecord):
+        data = converter().unstructure(value)
+        data["done"] = value.done
+        return data
+    if isinstance(value, list):
+        return [to_data(v) for v in value]
+    return converter().unstructure(value)
+
+
+__all__ = ["OperationRecord", "ReleaseRecord", "ToolView", "to_data"]

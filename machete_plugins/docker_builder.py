@@ -1,0 +1,167 @@
+"""The ``docker`` builder: the Engine API's build endpoint through the docker SDK."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from machete_core.domain.records import BuildRequest, Image, LogSink
+from machete_core.errors import BuildError, BuildTimeoutError, CancelledError
+from machete_core.plugins import hookimpl
+from machete_core.plugins.records import BuilderProvider
+from machete_core.settings import Settings
+from machete_plugins import docker_engine
+
+LAST_LINES = 30
+
+
+def read_dockerignore(context: Path) -> list[str] | None:
+    path = context / ".dockerignore"
+    if not path.is_file():
+        return None
+    lines = [line.strip() for line in path.read_text(errors="replace").splitlines()]
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+class DockerBuilder:
+    """Builds with the engine's own builder, streaming each output line as it arrives.
+
+    Cancellation and the timeout shut the HTTP connection down; the engine then aborts the
+    build and removes its intermediate containers (``forcerm``).
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def build(self, request: BuildRequest, log: LogSink) -> Image:
+        from docker.utils import build as build_utils
+
+        request.cancel.raise_if_cancelled()
+        api = docker_engine.client().api
+        try:
+            context = build_utils.tar(
+                str(request.context),
+                exclude=read_dockerignore(request.context),
+                dockerfile=(request.dockerfile, None),
+                gzip=False,
+            )
+            return self._stream(api, request, context, log)
+        finally:
+            api.close()
+
+    @docker_engine.engine_errors("docker build")
+    def _stream(self, api: Any, request: BuildRequest, context: Any, log: LogSink) -> Image:
+        params = {
+            "t": request.tags[0] if request.tags else None,
+            "dockerfile": request.dockerfile,
+            "rm": True,
+            "forcerm": True,
+            "pull": False,
+            "labels": json.dumps(dict(request.labels)),
+        }
+        if request.build_args:
+            params["buildargs"] = json.dumps(dict(request.build_args))
+        response = api._post(
+            api._url("/build"),
+            data=context,
+            params=params,
+            headers={"Content-Type": "application/tar"},
+            stream=True,
+            timeout=None,
+        )
+        api._raise_for_status(response)
+        stop_reason: list[str] = []
+        sock = api._get_raw_response_socket(response)
+
+        def abort(reason: str) -> None:
+            if not stop_reason:
+                stop_reason.append(reason)
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+        timer = threading.Timer(request.timeout, abort, args=("timeout",))
+        timer.daemon = True
+        timer.start()
+        request.cancel.on_cancel(lambda: abort("cancelled"))
+        last: deque[str] = deque(maxlen=LAST_LINES)
+        image_id: str | None = None
+        error: str | None = None
+        pending = ""
+        started = time.monotonic()
+        try:
+            for chunk in api._stream_helper(response, decode=True):
+                if "stream" in chunk:
+                    pending += chunk["stream"]
+                    *lines, pending = pending.split("\n")
+                    for line in lines:
+                        last.append(line)
+                        log(line)
+                elif "status" in chunk:
+                    line = chunk["status"] + (f" {chunk['progress']}" if chunk.get("progress") else "")
+                    last.append(line)
+                    log(line)
+                if "aux" in chunk and isinstance(chunk["aux"], dict) and "ID" in chunk["aux"]:
+                    image_id = chunk["aux"]["ID"]
+                if "error" in chunk:
+                    error = str(chunk["error"]).strip()
+        except Exception:
+            if not stop_reason:
+                raise
+        finally:
+            timer.cancel()
+            response.close()
+        if pending:
+            last.append(pending)
+            log(pending)
+        if stop_reason == ["timeout"]:
+            raise BuildTimeoutError(
+                f"the build took longer than {request.timeout:g}s and was stopped",
+                last_lines=list(last),
+            )
+        if stop_reason == ["cancelled"]:
+            raise CancelledError("the build was cancelled")
+        if error:
+            log(error)
+            last.append(error)
+            raise BuildError(f"docker build failed: {error}", last_lines=list(last))
+        if image_id is None and request.tags:
+            image_id = api.inspect_image(request.tags[0])["Id"]
+        if image_id is None:
+            raise BuildError("docker build reported no image", last_lines=list(last))
+        log(f"build finished in {time.monotonic() - started:.1f}s")
+        return Image(id=image_id, tags=tuple(request.tags))
+
+    def remove_image(self, image: str) -> None:
+        import docker
+
+        if not image:
+            return
+        c = docker_engine.client()
+        try:
+            c.api.remove_image(image, force=True)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as exc:
+            if exc.status_code != 409:
+                raise
+        finally:
+            c.close()
+
+
+@hookimpl
+def machete_register_builders() -> list[BuilderProvider]:
+    return [
+        BuilderProvider(
+            name="docker",
+            factory=DockerBuilder,
+            description="Docker Engine API build (docker SDK)",
+            availability=docker_engine.availability,
+        )
+    ]

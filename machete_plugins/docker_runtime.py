@@ -1,0 +1,185 @@
+"""The ``docker`` runtime: one container per release on the local (or DOCKER_HOST) engine."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from machete_core.domain.records import Endpoint, Instance, InstanceState, RunPlan
+from machete_core.errors import NotRunningError, RuntimeProviderError
+from machete_core.plugins import hookimpl
+from machete_core.plugins.records import RuntimeProvider
+from machete_core.settings import Settings
+from machete_plugins import docker_engine
+
+_STATE = {
+    "running": "running",
+    "created": "created",
+    "restarting": "restarting",
+    "paused": "stopped",
+    "exited": "stopped",
+    "dead": "stopped",
+    "removing": "stopped",
+}
+
+
+class DockerRuntime:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._client: Any = None
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = docker_engine.client()
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    @docker_engine.engine_errors("starting the container")
+    def start(self, plan: RunPlan) -> Instance:
+        import docker
+        from docker.types import Mount
+
+        kwargs: dict[str, Any] = {
+            "image": plan.image,
+            "name": plan.name,
+            "labels": dict(plan.labels),
+            "environment": dict(plan.environment),
+            # Loopback only, on a port the engine picks: never one the platform uses.
+            "ports": {f"{plan.port}/tcp": ("127.0.0.1", None)},
+            "mounts": [
+                Mount(target=m.target, source=m.source, type="bind", read_only=m.read_only)
+                for m in plan.mounts
+            ],
+            "detach": True,
+        }
+        try:
+            container = self.client.containers.create(**kwargs)
+        except docker.errors.APIError as exc:
+            if exc.status_code != 409:
+                raise
+            self._remove_leftover(plan)
+            container = self.client.containers.create(**kwargs)
+        try:
+            container.start()
+        except docker.errors.APIError:
+            container.remove(force=True)
+            raise
+        return Instance(id=container.id, name=plan.name)
+
+    def _remove_leftover(self, plan: RunPlan) -> None:
+        """A container with our name left by an interrupted run: remove it if it is ours."""
+        old = self.client.containers.get(plan.name)
+        mine = all(old.labels.get(k) == v for k, v in plan.labels.items() if k != "io.machete.release")
+        if not mine:
+            raise RuntimeProviderError(
+                f"a container named {plan.name} exists and does not belong to this installation"
+            )
+        old.remove(force=True)
+
+    def _get(self, instance_id: str) -> Any:
+        import docker
+
+        try:
+            return self.client.containers.get(instance_id)
+        except docker.errors.NotFound:
+            return None
+
+    @docker_engine.engine_errors("stopping the container")
+    def stop(self, instance_id: str, timeout: float = 10.0) -> None:
+        container = self._get(instance_id)
+        if container is not None and container.status in ("running", "restarting", "paused"):
+            container.stop(timeout=int(timeout))
+
+    @docker_engine.engine_errors("starting the container")
+    def resume(self, instance_id: str) -> None:
+        container = self._get(instance_id)
+        if container is None:
+            raise NotRunningError(f"container {instance_id[:12]} no longer exists")
+        container.start()
+
+    @docker_engine.engine_errors("removing the container")
+    def remove(self, instance_id: str) -> None:
+        import docker
+
+        container = self._get(instance_id)
+        if container is not None:
+            try:
+                container.remove(force=True, v=True)
+            except docker.errors.NotFound:
+                pass
+
+    @docker_engine.engine_errors("inspecting the container")
+    def inspect(self, instance_id: str) -> InstanceState:
+        container = self._get(instance_id)
+        if container is None:
+            return InstanceState(id=instance_id, name="", state="missing")
+        return self._state(container)
+
+    @staticmethod
+    def _state(container: Any) -> InstanceState:
+        state = container.attrs.get("State", {})
+        status = _STATE.get(state.get("Status", ""), "unknown")
+        return InstanceState(
+            id=container.id,
+            name=container.name,
+            state=status,
+            labels=dict(container.labels),
+            exit_code=state.get("ExitCode") if status == "stopped" else None,
+            error=state.get("Error") or None,
+            started_at=state.get("StartedAt"),
+        )
+
+    @docker_engine.engine_errors("listing containers")
+    def list(self, selector: Mapping[str, str]) -> list[InstanceState]:
+        filters = {"label": [f"{k}={v}" for k, v in selector.items()]}
+        return [self._state(c) for c in self.client.containers.list(all=True, filters=filters)]
+
+    def logs(
+        self, instance_id: str, *, tail: int | None = None, follow: bool = False
+    ) -> Iterator[str]:
+        container = self._get(instance_id)
+        if container is None:
+            raise NotRunningError(f"container {instance_id[:12]} no longer exists")
+        stream = container.logs(
+            stream=True, follow=follow, tail="all" if tail is None else tail
+        )
+        pending = b""
+        for chunk in stream:
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                yield line.decode("utf-8", errors="replace")
+        if pending:
+            yield pending.decode("utf-8", errors="replace")
+
+    @docker_engine.engine_errors("reading the container's ports")
+    def endpoint(self, instance_id: str, port: int) -> Endpoint:
+        container = self._get(instance_id)
+        if container is None:
+            raise NotRunningError(f"container {instance_id[:12]} no longer exists")
+        bindings = (container.attrs.get("NetworkSettings", {}).get("Ports") or {}).get(
+            f"{port}/tcp"
+        )
+        if not bindings:
+            raise NotRunningError(f"container {container.name} publishes no port {port}")
+        host = bindings[0].get("HostIp") or "127.0.0.1"
+        if host in ("0.0.0.0", "::"):
+            host = "127.0.0.1"
+        return Endpoint(host=host, port=int(bindings[0]["HostPort"]))
+
+
+@hookimpl
+def machete_register_runtimes() -> list[RuntimeProvider]:
+    return [
+        RuntimeProvider(
+            name="docker",
+            factory=DockerRuntime,
+            description="containers on one Docker engine (docker SDK)",
+            availability=docker_engine.availability,
+        )
+    ]
