@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from machete_core.errors import InvalidNameError
 
@@ -12,7 +13,9 @@ _NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
 
 def slugify(value: str) -> str:
     """Lower-case, runs of anything but ``[a-z0-9]`` become one ``-``, trimmed, at most 40 chars."""
-    slug = re.sub(r"[^a-z0-9]+", "-", value.strip().lower()).strip("-")
+    # Accented letters keep their base letter ("Ünïcode" -> "unicode").
+    ascii_text = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.strip().lower()).strip("-")
     return slug[:MAX_NAME_LENGTH].rstrip("-")
 
 

@@ -41,7 +41,10 @@ def check_source_url(url: str, allowed: frozenset[str] | set[str]) -> str:
                 )
             return Path(url).expanduser().resolve().as_uri()
         raise SourcePolicyError(f"{url!r} is not a URL; expected e.g. https://host/team/tool.git")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise SourcePolicyError(f"the URL cannot be parsed: {exc}") from None
     scheme = parts.scheme.lower()
     if scheme not in KNOWN_SCHEMES:
         raise SourcePolicyError(f"the URL scheme {scheme!r} is not supported")
@@ -53,15 +56,15 @@ def check_source_url(url: str, allowed: frozenset[str] | set[str]) -> str:
         if parts.netloc not in ("", "localhost"):
             raise SourcePolicyError("file:// URLs must name a local path")
         return url
-    if parts.password is not None or (scheme != "ssh" and parts.username is not None):
+    if "@" in parts.netloc and (scheme != "ssh" or ":" in parts.netloc.rpartition("@")[0]):
         raise SourcePolicyError(
             "credentials in the URL are not allowed: give them separately, never inside the URL"
         )
-    host = parts.hostname or ""
-    if not host or host.startswith("-"):
-        raise SourcePolicyError("the URL has no valid host")
     try:
+        host = parts.hostname or ""
         parts.port  # noqa: B018 - raises ValueError on a malformed port
     except ValueError:
-        raise SourcePolicyError("the URL has an invalid port") from None
+        raise SourcePolicyError("the URL has an invalid host or port") from None
+    if not host or host.startswith("-"):
+        raise SourcePolicyError("the URL has no valid host")
     return url

@@ -1,0 +1,80 @@
+"""The application factory. No globals: the Machete and the worker pool live on the app."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from machete_core.machete import Machete, create_machete
+from machete_core.settings import Settings
+from machete_web import problems
+
+MACHETE = web.AppKey("machete", Machete)
+EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
+BACKGROUND = web.AppKey("background", set[asyncio.Future[Any]])
+T = TypeVar("T")
+
+MAX_JSON_BODY = 1024 * 1024
+
+
+def create_app(
+    settings: Settings | None = None, *, machete: Machete | None = None
+) -> web.Application:
+    """Build the app; pass ``machete`` to share one you own (tests), else one is created."""
+    app = web.Application(
+        middlewares=[problems.error_middleware, problems.same_origin_middleware],
+        client_max_size=MAX_JSON_BODY,
+    )
+    app.cleanup_ctx.append(functools.partial(_machete_ctx, settings=settings, machete=machete))
+    from machete_web import routes_api, routes_dashboard
+
+    routes_api.setup(app)
+    routes_dashboard.setup(app)
+    return app
+
+
+async def _machete_ctx(
+    app: web.Application, *, settings: Settings | None, machete: Machete | None
+) -> AsyncIterator[None]:
+    owned = machete is None
+    if machete is None:
+        from machete_plugins import BUILTIN_PLUGINS
+
+        machete = create_machete(settings, builtins=BUILTIN_PLUGINS)
+    executor = ThreadPoolExecutor(
+        max_workers=machete.settings.workers, thread_name_prefix="machete-core"
+    )
+    app[MACHETE] = machete
+    app[EXECUTOR] = executor
+    app[BACKGROUND] = set()
+    # Open the store (and run migrations) before serving, off the event loop.
+    await asyncio.get_running_loop().run_in_executor(executor, lambda: machete.store)
+    yield
+    for op_id in list(machete._cancels):
+        machete.cancel(op_id)
+    if app[BACKGROUND]:
+        await asyncio.gather(*app[BACKGROUND], return_exceptions=True)
+    executor.shutdown(wait=True)
+    if owned:
+        machete.close()
+
+
+async def core(request: web.Request, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run one blocking core call in the bounded pool."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(
+        request.app[EXECUTOR], functools.partial(fn, *args, **kwargs)
+    )
+
+
+def run_in_background(app: web.Application, fn: Callable[[], Any]) -> None:
+    """Start long core work; the app waits for it at shutdown."""
+    loop = asyncio.get_running_loop()
+    future = loop.run_in_executor(app[EXECUTOR], fn)
+    app[BACKGROUND].add(future)
+    future.add_done_callback(app[BACKGROUND].discard)

@@ -1,0 +1,67 @@
+"""JSON error documents with stable codes; bad input is a 4xx, never a 500."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from machete_core.errors import MacheteError
+
+log = logging.getLogger(__name__)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def problem(status: int, code: str, message: str, **details: Any) -> web.Response:
+    body: dict[str, Any] = {
+        "success": False,
+        "error": {"code": code, "message": message},
+        # The original API's envelope fields, kept for existing scripts.
+        "error_code": code,
+        "message": message,
+    }
+    if details:
+        body["error"]["details"] = details
+    return web.json_response(body, status=status)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except MacheteError as exc:
+        return problem(exc.http_status, exc.code, exc.message, **exc.details)
+    except web.HTTPException as exc:
+        if exc.status < 400 or exc.content_type == "application/json":
+            raise
+        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
+            exc.status, "http_error"
+        )
+        return problem(exc.status, code, exc.reason)
+    except json.JSONDecodeError:
+        return problem(400, "invalid_json", "the request body is not valid JSON")
+    except Exception:
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        return problem(500, "internal_error", "internal error; see the server log")
+
+
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+@web.middleware
+async def same_origin_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse state-changing requests that a browser sends from another site (CSRF)."""
+    if request.method not in SAFE_METHODS:
+        site = request.headers.get("Sec-Fetch-Site")
+        origin = request.headers.get("Origin")
+        if site == "cross-site" or (origin and origin not in _own_origins(request)):
+            return problem(403, "cross_origin", "cross-site requests may not change state")
+    return await handler(request)
+
+
+def _own_origins(request: web.Request) -> set[str]:
+    host = request.headers.get("Host", "")
+    return {f"http://{host}", f"https://{host}"}

@@ -1,0 +1,272 @@
+"""REST handlers: each validates input, makes one core call in the pool, renders JSON."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from machete_core.errors import InvalidInputError, MacheteError
+from machete_core.machete import Machete
+from machete_core.state.views import OperationRecord
+from machete_core.version import __version__
+from machete_core.views import to_data
+from machete_web.app import MACHETE, core, run_in_background
+
+ACTIONS = ("build", "start", "stop", "restart", "deploy")
+
+
+def setup(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/api/health", health)
+    r.add_get("/api/health/", health)
+    r.add_get("/api/health/db", health_db)
+    r.add_get("/health", health)
+    r.add_get("/api/plugins", plugins)
+    r.add_get("/api/tools", list_tools)
+    r.add_get("/api/tools/", list_tools)
+    r.add_post("/api/tools", install)
+    r.add_post("/api/tools/", install)
+    r.add_post("/api/tools/install", install_original)
+    r.add_get("/api/tools/{tool}", get_tool)
+    r.add_patch("/api/tools/{tool}", patch_tool)
+    r.add_delete("/api/tools/{tool}", delete_tool)
+    r.add_get("/api/tools/{tool}/status", tool_status)
+    r.add_get("/api/tools/{tool}/health", tool_health)
+    r.add_get("/api/tools/{tool}/logs", tool_logs)
+    r.add_get("/api/tools/{tool}/releases", tool_releases)
+    r.add_get("/api/tools/{tool}/operations", tool_operations)
+    r.add_post("/api/tools/{tool}/{action}", tool_action)
+    r.add_get("/api/operations", list_operations)
+    r.add_get("/api/operations/{op}", get_operation)
+    r.add_get("/api/operations/{op}/log", operation_log)
+    r.add_post("/api/operations/{op}/cancel", cancel_operation)
+
+
+def _m(request: web.Request) -> Machete:
+    return request.app[MACHETE]
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    if not request.can_read_body:
+        return {}
+    raw = await request.read()
+    if not raw.strip():
+        return {}
+    data = json.loads(raw)
+    if not isinstance(data, dict):
+        raise InvalidInputError("the request body must be a JSON object")
+    return data
+
+
+def _opt_str(data: dict[str, Any], *keys: str) -> str | None:
+    for key in keys:
+        value = data.get(key)
+        if value is None or value == "":
+            continue
+        if not isinstance(value, str):
+            raise InvalidInputError(f"'{key}' must be a string")
+        return value
+    return None
+
+
+def _opt_bool(data: dict[str, Any], key: str) -> bool | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, bool):
+        raise InvalidInputError(f"'{key}' must be true or false")
+    return value
+
+
+def _accepted(request: web.Request, op: OperationRecord, message: str) -> web.Response:
+    m = _m(request)
+
+    def work() -> None:
+        try:
+            m.run(op.id)
+        except MacheteError:
+            pass  # recorded on the operation; clients read it there
+
+    run_in_background(request.app, work)
+    return web.json_response(
+        {
+            "success": True,
+            "message": message,
+            "operation_id": op.id,
+            "operation": to_data(op),
+            "links": {
+                "operation": f"/api/operations/{op.id}",
+                "log": f"/api/operations/{op.id}/log",
+            },
+        },
+        status=202,
+    )
+
+
+async def health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok", "version": __version__})
+
+
+async def health_db(request: web.Request) -> web.Response:
+    m = _m(request)
+    await core(request, m.store.list_operations, None, 1)
+    return web.json_response({"status": "ok", "database": m.store.engine.dialect.name})
+
+
+async def plugins(request: web.Request) -> web.Response:
+    m = _m(request)
+    infos = await core(request, m.plugin_infos)
+    availability = await core(request, m.provider_availability)
+    data = to_data(infos)
+    for plugin in data:
+        for provider in plugin["providers"]:
+            reason = availability.get(provider["kind"], {}).get(provider["name"])
+            provider["available"] = reason is None
+            provider["unavailable_reason"] = reason
+    return web.json_response({"plugins": data})
+
+
+async def list_tools(request: web.Request) -> web.Response:
+    tools = await core(request, _m(request).list)
+    return web.json_response({"tools": to_data(tools)})
+
+
+async def install(request: web.Request) -> web.Response:
+    data = await _body(request)
+    url = _opt_str(data, "url", "git_url")
+    if url is None:
+        raise InvalidInputError("'url' is required (a Git URL)")
+    op = await core(
+        request,
+        _m(request).submit_install,
+        url,
+        name=_opt_str(data, "name"),
+        ref=_opt_str(data, "ref", "branch"),
+        trigger="api",
+    )
+    return _accepted(request, op, "installation started")
+
+
+async def install_original(request: web.Request) -> web.Response:
+    """The original API's ``POST /api/tools/install`` with ``git_url``, ``name``, ``branch``."""
+    return await install(request)
+
+
+async def get_tool(request: web.Request) -> web.Response:
+    view = await core(request, _m(request).get, request.match_info["tool"])
+    return web.json_response({"tool": to_data(view)})
+
+
+async def patch_tool(request: web.Request) -> web.Response:
+    data = await _body(request)
+    unknown = set(data) - {"enabled", "auto_start"}
+    if unknown:
+        raise InvalidInputError(f"cannot change {', '.join(sorted(unknown))} here")
+    view = await core(
+        request,
+        _m(request).set_flags,
+        request.match_info["tool"],
+        enabled=_opt_bool(data, "enabled"),
+        auto_start=_opt_bool(data, "auto_start"),
+    )
+    return web.json_response({"tool": to_data(view)})
+
+
+async def delete_tool(request: web.Request) -> web.Response:
+    purge = request.query.get("purge", "").lower() in ("1", "true", "yes")
+    op = await core(
+        request, _m(request).submit, "remove", request.match_info["tool"], purge=purge
+    )
+    return _accepted(request, op, "removal started")
+
+
+async def tool_action(request: web.Request) -> web.Response:
+    action = request.match_info["action"]
+    if action not in ACTIONS:
+        raise web.HTTPNotFound()
+    data = await _body(request)
+    params: dict[str, Any] = {}
+    if action == "deploy":
+        params["force"] = bool(_opt_bool(data, "force"))
+    op = await core(request, _m(request).submit, action, request.match_info["tool"], **params)
+    return _accepted(request, op, f"{action} started")
+
+
+async def tool_status(request: web.Request) -> web.Response:
+    view = await core(request, _m(request).get, request.match_info["tool"])
+    return web.json_response(
+        {"name": view.name, "status": view.status, "health": view.health, "reason": view.reason}
+    )
+
+
+async def tool_health(request: web.Request) -> web.Response:
+    result = await core(request, _m(request).health, request.match_info["tool"])
+    return web.json_response(
+        {
+            "healthy": result.healthy,
+            "status": "healthy" if result.healthy else "unhealthy",
+            "status_code": result.status_code,
+            "error": result.error,
+        }
+    )
+
+
+def _int_query(request: web.Request, key: str, default: int, lo: int, hi: int) -> int:
+    raw = request.query.get(key)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidInputError(f"'{key}' must be an integer") from None
+    if not lo <= value <= hi:
+        raise InvalidInputError(f"'{key}' must be between {lo} and {hi}")
+    return value
+
+
+async def tool_logs(request: web.Request) -> web.Response:
+    tail = _int_query(request, "tail", 100, 0, 100_000)
+    m = _m(request)
+    lines = await core(request, lambda: list(m.logs(request.match_info["tool"], tail=tail)))
+    return web.json_response({"lines": lines})
+
+
+async def tool_releases(request: web.Request) -> web.Response:
+    rels = await core(request, _m(request).releases, request.match_info["tool"])
+    return web.json_response({"releases": to_data(rels)})
+
+
+async def tool_operations(request: web.Request) -> web.Response:
+    ops = await core(request, _m(request).operations, request.match_info["tool"])
+    return web.json_response({"operations": to_data(ops)})
+
+
+async def list_operations(request: web.Request) -> web.Response:
+    limit = _int_query(request, "limit", 50, 1, 500)
+    ops = await core(request, _m(request).operations, None, limit)
+    return web.json_response({"operations": to_data(ops)})
+
+
+async def get_operation(request: web.Request) -> web.Response:
+    op = await core(request, _m(request).operation, request.match_info["op"])
+    return web.json_response({"operation": to_data(op)})
+
+
+async def operation_log(request: web.Request) -> web.Response:
+    offset = _int_query(request, "offset", 0, 0, 2**62)
+    m = _m(request)
+    op_id = request.match_info["op"]
+    op = await core(request, m.operation, op_id)
+    text, next_offset = await core(request, m.operation_log, op_id, offset)
+    return web.json_response(
+        {"text": text, "offset": offset, "next_offset": next_offset, "done": op.done}
+    )
+
+
+async def cancel_operation(request: web.Request) -> web.Response:
+    m = _m(request)
+    op = await core(request, m.operation, request.match_info["op"])
+    cancelled = m.cancel(op.id)
+    return web.json_response({"operation_id": op.id, "cancelling": cancelled}, status=202 if cancelled else 409)

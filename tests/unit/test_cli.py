@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.unit.test_manifest import TEMPLATE
+
+HEAVY = ("docker", "dulwich", "aiohttp", "sqlalchemy.orm", "alembic")
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "machete_cli", *args],
+        capture_output=True,
+        text=True,
+        env=env or os.environ.copy(),
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"], ["install", "--help"]])
+def test_help_imports_no_heavy_module(args: list[str]) -> None:
+    code = (
+        "import sys\n"
+        "from machete_cli.main import main\n"
+        f"sys.argv = ['machete', *{args!r}]\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        f"print([m for m in {HEAVY!r} if m in sys.modules])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_version() -> None:
+    out = run_cli("--version")
+    assert out.returncode == 0 and "machete" in out.stdout
+
+
+def test_validate_prints_the_normalized_spec(tmp_path: Path) -> None:
+    for f in TEMPLATE.iterdir():
+        shutil.copy(f, tmp_path / f.name)
+    out = run_cli("validate", str(tmp_path), "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["name"] == "my-tool"
+    assert data["spec"]["port"] == 8080
+    assert data["spec"]["volumes"] == ["./data:/app/data:rw", "./config:/app/config:rw"]
+    text = run_cli("validate", str(tmp_path))
+    assert "will be named 'my-tool'" in text.stdout and "health_check: /health" in text.stdout
+
+
+def test_validate_reports_every_problem_without_a_traceback(tmp_path: Path) -> None:
+    (tmp_path / "machete.yml").write_text("machete:\n  port: eighty\n  environment: 3\n")
+    out = run_cli("validate", str(tmp_path))
+    assert out.returncode == 1
+    assert "invalid_manifest" in out.stderr
+    assert "$.machete.port: expected an integer" in out.stderr
+    assert "$.machete.environment" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_errors_are_one_line_with_a_code(tmp_path: Path) -> None:
+    env = {**os.environ, "MACHETE_HOME": str(tmp_path)}
+    out = run_cli("status", "nope", env=env)
+    assert out.returncode == 1
+    assert out.stderr.strip() == "error [tool_not_found]: no tool named 'nope'"
+    refused = run_cli("install", "git@github.com:team/tool.git", env=env)
+    assert refused.returncode == 1 and "source_not_allowed" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
+def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+    out = run_cli("--debug", "status", "nope", env={**os.environ, "MACHETE_HOME": str(tmp_path)})
+    assert out.returncode != 0 and "Traceback" in out.stderr
+
+
+def test_ls_on_an_empty_state(tmp_path: Path) -> None:
+    env = {**os.environ, "MACHETE_HOME": str(tmp_path)}
+    assert json.loads(run_cli("ls", "--json", env=env).stdout) == []
+    assert "no tools installed" in run_cli("ls", env=env).stdout
+
+
+def test_serve_refuses_a_public_address_without_opt_in(tmp_path: Path) -> None:
+    out = run_cli("serve", "--host", "0.0.0.0", env={**os.environ, "MACHETE_HOME": str(tmp_path)})
+    assert out.returncode == 1 and "loopback" in out.stderr

@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from machete_core.domain.records import CancelToken, Endpoint
+from machete_core.errors import CancelledError, HealthCheckError
+from machete_core.health import probe, wait_healthy
+from machete_core.oplog import OperationLog, follow_log, read_log
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        code = 200 if self.path == "/health" else 503
+        self.send_response(code)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+
+@pytest.fixture
+def server() -> Iterator[Endpoint]:
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield Endpoint("127.0.0.1", srv.server_address[1])
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_probe(server: Endpoint) -> None:
+    assert probe(server, "/health").healthy
+    bad = probe(server, "/other")
+    assert not bad.healthy and bad.status_code == 503
+    closed = probe(Endpoint("127.0.0.1", 9), "/health", timeout=1)
+    assert not closed.healthy and closed.error
+
+
+def test_wait_healthy_passes_and_times_out(server: Endpoint) -> None:
+    assert wait_healthy(lambda: server, "/health", timeout=5, interval=0.05).status_code == 200
+    with pytest.raises(HealthCheckError) as info:
+        wait_healthy(lambda: server, "/other", timeout=0.3, interval=0.05)
+    assert "HTTP 503" in info.value.message
+
+
+def test_wait_healthy_fails_fast_when_the_instance_dies(server: Endpoint) -> None:
+    with pytest.raises(HealthCheckError) as info:
+        wait_healthy(lambda: server, "/other", timeout=60, interval=0.05,
+                     still_running=lambda: "stopped with code 1")
+    assert "stopped with code 1" in info.value.message
+
+
+def test_wait_healthy_honours_cancel(server: Endpoint) -> None:
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(CancelledError):
+        wait_healthy(lambda: server, "/other", timeout=60, interval=0.05, cancel=token)
+
+
+def test_log_is_appended_and_read_by_offset(tmp_path: Path) -> None:
+    path = tmp_path / "op.log"
+    seen: list[str] = []
+    log = OperationLog(path)
+    log.add_listener(seen.append)
+    log.write("one")
+    log.write("two\n")
+    text, offset = read_log(path)
+    assert text == "one\ntwo\n" and offset == len(text)
+    log.write("three")
+    more, offset2 = read_log(path, offset)
+    assert more == "three\n" and offset2 == offset + 6
+    assert read_log(path, offset2) == ("", offset2)
+    assert seen == ["one", "two", "three"]
+    log.close()
+
+
+def test_follow_reads_until_done(tmp_path: Path) -> None:
+    path = tmp_path / "op.log"
+    log = OperationLog(path)
+    done = threading.Event()
+
+    def writer() -> None:
+        for i in range(5):
+            log.write(f"line {i}")
+            time.sleep(0.02)
+        log.close()
+        done.set()
+
+    threading.Thread(target=writer).start()
+    lines = list(follow_log(path, done.is_set, poll=0.01))
+    assert lines == [f"line {i}" for i in range(5)]
