@@ -119,6 +119,7 @@ class GitSource:
                         progress=_progress(log),
                         determine_wants=repo.object_store.determine_wants_all,
                     )
+                _mirror_refs(repo, result.refs)
                 sha, refname = pick_ref(result.refs, result.symrefs, locator.ref)
                 obj = self._lookup(repo, sha, locator.ref)
                 while isinstance(obj, Tag):
@@ -152,6 +153,15 @@ class GitSource:
             if len(matches) == 1:
                 return repo[matches[0]]
         raise RefNotFoundError(f"no commit {ref!r} in the repository's branches and tags")
+
+
+def _mirror_refs(repo: Any, refs: Mapping[bytes, bytes | None]) -> None:
+    """Keep the remote's refs in the cache: they are the "haves" of the next fetch, so a
+    redeploy downloads only new objects."""
+    for name, sha in refs.items():
+        if sha and name.startswith((b"refs/heads/", b"refs/tags/")) and not name.endswith(b"^{}"):
+            if sha in repo.object_store:
+                repo.refs[name] = sha
 
 
 def _progress(log: LogSink) -> Any:

@@ -1,0 +1,168 @@
+"""The deploy pipeline through the Python API against the real engine."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from machete_core.errors import BuildError, HealthCheckError, ToolBusyError, ToolExistsError
+from machete_core.machete import Machete
+from tests.integration.conftest import owned_objects
+from tests.support.git_server import GitHTTPServer, commit_and_push, make_repo
+from tests.support.http import get_text
+from tests.support.images import http_tool_files
+
+ENV_CGI = {
+    "www/cgi-bin/env": '#!/bin/sh\necho "Content-Type: text/plain"\necho\nenv\n',
+}
+
+
+def new_repo(server: GitHTTPServer, files: dict[str, str], branch: str = "main") -> tuple[str, Path]:
+    name = f"r{uuid.uuid4().hex[:8]}"
+    work = make_repo(server.root, name, files, branch=branch)
+    return server.url(f"{name}.git"), work
+
+
+def with_env_cgi(files: dict[str, str]) -> dict[str, str]:
+    files = {**files, **ENV_CGI}
+    files["Dockerfile"] = files["Dockerfile"].replace(
+        "COPY www /www\n", "COPY www /www\nRUN chmod 755 /www/cgi-bin/env\n"
+    )
+    return files
+
+
+def test_install_redeploy_and_remove(machete: Machete, git_server: GitHTTPServer, installation: str) -> None:
+    url, work = new_repo(git_server, with_env_cgi(http_tool_files("version one")))
+    lines: list[str] = []
+    op = machete.install(url, name="hello", on_line=lines.append)
+    assert op.status == "succeeded" and op.tool_name == "hello"
+    assert [s.name for s in op.steps] == ["fetch", "manifest", "build", "start", "health", "promote"]
+    assert any(line.startswith("Step 1/") for line in lines)  # build output streamed live
+    view = machete.get("hello")
+    assert (view.status, view.health, view.release) == ("running", "healthy", 1)
+    assert view.url and get_text(view.url + "/") == "version one\n"
+    env = get_text(view.url + "/cgi-bin/env")
+    assert "GREETING=hi" in env and "PORT=8080" in env
+
+    # Unchanged: nothing built, nothing restarted.
+    first_instance = view.instance_id
+    again = machete.deploy("hello")
+    assert [s.name for s in again.steps] == ["fetch", "manifest"]
+    assert machete.get("hello").instance_id == first_instance
+
+    # A new commit: a new release replaces the old instance.
+    commit = commit_and_push(work, {"www/index.html": "version two\n"})
+    machete.deploy("hello")
+    view = machete.get("hello")
+    assert view.release == 2 and view.commit == commit and view.instance_id != first_instance
+    assert get_text(view.url + "/") == "version two\n"
+    releases = machete.releases("hello")
+    assert [(r.number, r.status) for r in releases] == [(2, "live"), (1, "retired")]
+    containers, _images = owned_objects(installation)
+    assert containers == ["machete-tool-hello-r2"]
+
+    # Logs of the running instance.
+    assert any("tool starting on 8080" in line for line in machete.logs("hello", tail=50))
+
+    machete.remove("hello")
+    assert machete.list() == []
+    assert owned_objects(installation) == ([], [])
+
+
+def test_failed_health_gate_keeps_the_old_release(machete: Machete, git_server: GitHTTPServer) -> None:
+    url, work = new_repo(git_server, http_tool_files("good"))
+    machete.install(url, name="gated")
+    good = machete.get("gated")
+    # The next commit no longer serves its health path.
+    commit_and_push(work, {"machete.yml": http_tool_files(health="/missing")["machete.yml"]
+                           .replace("health_check: /missing", "health_check: /missing\n  health_timeout: 3")})
+    (work / "www" / "missing").unlink(missing_ok=True)
+    with pytest.raises(HealthCheckError):
+        machete.deploy("gated")
+    view = machete.get("gated")
+    assert view.status == "running" and view.release == 1 and view.instance_id == good.instance_id
+    assert "release 2 failed" in (view.reason or "")
+    assert get_text(view.url + "/") == "good\n"
+    failed = machete.releases("gated")[0]
+    assert failed.status == "failed" and "health check failed" in (failed.error or "")
+    assert "tool starting" in (failed.error or "")  # the new container's last log lines are kept
+
+
+def test_crashing_instance_fails_the_gate_fast(machete: Machete, git_server: GitHTTPServer) -> None:
+    files = http_tool_files()
+    files["Dockerfile"] = files["Dockerfile"].replace(
+        'CMD ["sh", "-c", "echo tool starting on $PORT; exec httpd -f -v -p 8080 -h /www"]',
+        'CMD ["sh", "-c", "echo about to crash; exit 3"]',
+    )
+    url, _work = new_repo(git_server, files)
+    with pytest.raises(HealthCheckError) as info:
+        machete.install(url, name="crashy")
+    assert "code 3" in info.value.message
+    view = machete.get("crashy")
+    assert view.status == "failed" and "code 3" in (view.reason or "")
+    assert "about to crash" in (machete.releases("crashy")[0].error or "")
+
+
+def test_build_failure_carries_the_last_lines(machete: Machete, git_server: GitHTTPServer, installation: str) -> None:
+    files = http_tool_files()
+    files["Dockerfile"] += 'RUN echo "compiling the thing" && exit 7\n'
+    url, _work = new_repo(git_server, files)
+    with pytest.raises(BuildError) as info:
+        machete.install(url, name="broken")
+    assert any("compiling the thing" in line for line in info.value.last_lines)
+    assert machete.get("broken").status == "failed"
+    op = machete.operations("broken")[0]
+    assert op.status == "failed" and op.error_code == "build_failed"
+    log_text, _ = machete.operation_log(op.id)
+    assert "compiling the thing" in log_text
+    assert owned_objects(installation)[0] == []
+
+
+def test_stop_start_restart_and_data_volumes(machete: Machete, git_server: GitHTTPServer, settings: object) -> None:
+    files = http_tool_files(extra_manifest="  volumes:\n    - ./data:/www/data\n    - ./conf:/conf:ro\n")
+    url, _work = new_repo(git_server, files)
+    machete.install(url, name="vol")
+    data_dir = machete.tool_data_dir("vol")
+    assert data_dir == machete.settings.home / "tools" / "vol"
+    (data_dir / "data" / "note.txt").write_text("kept\n")
+    view = machete.get("vol")
+    assert get_text(view.url + "/data/note.txt") == "kept\n"
+    machete.stop("vol")
+    assert machete.get("vol").status == "stopped"
+    machete.start("vol")
+    assert machete.get("vol").health == "healthy"
+    machete.restart("vol")
+    assert get_text(machete.get("vol").url + "/data/note.txt") == "kept\n"
+    machete.remove("vol")
+    assert (data_dir / "data" / "note.txt").read_text() == "kept\n"  # plain rm keeps data
+    machete.install(url, name="vol")
+    machete.remove("vol", purge=True)
+    assert not data_dir.exists()
+
+
+def test_absolute_host_volume_is_refused(machete: Machete, git_server: GitHTTPServer) -> None:
+    url, _work = new_repo(git_server, http_tool_files(extra_manifest="  volumes:\n    - /etc:/host-etc\n"))
+    with pytest.raises(Exception) as info:
+        machete.install(url, name="abs")
+    assert getattr(info.value, "code", "") == "volume_not_allowed"
+
+
+def test_ref_and_master_default(machete: Machete, git_server: GitHTTPServer) -> None:
+    url, _work = new_repo(git_server, http_tool_files("from master"), branch="master")
+    machete.install(url)  # name from the manifest
+    view = machete.get("hello-tool")
+    assert get_text(view.url + "/") == "from master\n"
+
+
+def test_name_conflicts_and_busy_tools(machete: Machete, git_server: GitHTTPServer) -> None:
+    url, _work = new_repo(git_server, http_tool_files())
+    machete.install(url, name="dup")
+    with pytest.raises(ToolExistsError):
+        machete.submit_install(url, name="dup")
+    op = machete.submit("deploy", "dup")
+    with pytest.raises(ToolBusyError):
+        machete.submit("stop", "dup")
+    machete.run(op.id)
+    machete.stop("dup")

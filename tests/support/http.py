@@ -1,0 +1,33 @@
+"""Tiny HTTP helpers for tests (stdlib only, never through a proxy)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+from typing import Any
+from urllib.parse import urlsplit
+
+
+def request(url: str, method: str = "GET", body: Any = None, timeout: float = 10) -> tuple[int, bytes]:
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    try:
+        payload = None if body is None else json.dumps(body).encode()
+        headers = {"Content-Type": "application/json"} if payload is not None else {}
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        conn.request(method, path or "/", body=payload, headers=headers)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def get_text(url: str) -> str:
+    status, body = request(url)
+    assert status == 200, (url, status, body[:200])
+    return body.decode()
+
+
+def get_json(url: str) -> Any:
+    status, body = request(url)
+    return status, json.loads(body)

@@ -1,0 +1,144 @@
+"""The HTTP API's contract without Docker: validation, errors, flags, plugins."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from machete_core.machete import Machete, create_machete
+from machete_core.settings import Settings
+from machete_plugins import BUILTIN_PLUGINS
+from machete_web import create_app
+
+
+@pytest.fixture
+def machete(settings: Settings) -> Iterator[Machete]:
+    m = create_machete(settings, builtins=BUILTIN_PLUGINS)
+    yield m
+    m.close()
+
+
+@pytest.fixture
+async def client(aiohttp_client: Any, machete: Machete) -> TestClient:
+    return await aiohttp_client(create_app(machete=machete))
+
+
+async def error_of(resp: Any, status: int) -> str:
+    assert resp.status == status, await resp.text()
+    body = await resp.json()
+    assert body["success"] is False and body["error_code"] == body["error"]["code"]
+    return str(body["error"]["code"])
+
+
+async def test_health(client: TestClient) -> None:
+    for path in ("/api/health", "/api/health/", "/health"):
+        resp = await client.get(path)
+        assert resp.status == 200 and (await resp.json())["status"] == "ok"
+    db = await client.get("/api/health/db")
+    assert (await db.json())["database"] == "sqlite"
+
+
+async def test_empty_list(client: TestClient) -> None:
+    for path in ("/api/tools", "/api/tools/"):
+        assert (await (await client.get(path)).json()) == {"tools": []}
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ("{not json", 400, "invalid_json"),
+        ("[1, 2]", 422, "invalid_input"),
+        ("{}", 422, "invalid_input"),
+        ('{"url": 5}', 422, "invalid_input"),
+        ('{"url": "git@github.com:a/b.git"}', 422, "source_not_allowed"),
+        ('{"url": "file:///etc"}', 422, "source_not_allowed"),
+        ('{"url": "https://u:p@example.com/x.git"}', 422, "source_not_allowed"),
+        ('{"url": "https://example.com/x.git", "name": "!!!"}', 422, "invalid_name"),
+        ('{"url": "https://example.com/x.git", "ref": ["x"]}', 422, "invalid_input"),
+    ],
+)
+async def test_install_validation(client: TestClient, body: str, status: int, code: str) -> None:
+    resp = await client.post("/api/tools", data=body, headers={"Content-Type": "application/json"})
+    assert await error_of(resp, status) == code
+
+
+async def test_original_install_call_validates_too(client: TestClient) -> None:
+    resp = await client.post("/api/tools/install", json={"git_url": "ext::sh"})
+    assert await error_of(resp, 422) == "source_not_allowed"
+
+
+async def test_unknown_tools_and_operations_are_404(client: TestClient) -> None:
+    for method, path in [
+        ("GET", "/api/tools/nope"),
+        ("GET", "/api/tools/42/status"),
+        ("POST", "/api/tools/nope/start"),
+        ("DELETE", "/api/tools/nope"),
+        ("PATCH", "/api/tools/nope"),
+        ("GET", "/api/operations/nope"),
+        ("GET", "/api/operations/nope/log"),
+    ]:
+        resp = await client.request(method, path, json={})
+        assert resp.status == 404, (method, path)
+    assert await error_of(await client.get("/api/no/such/route"), 404) == "not_found"
+
+
+async def test_patch_flags_by_name_and_id(client: TestClient, machete: Machete) -> None:
+    tool = machete.store.create_tool(name="t", source_kind="git", source_url="https://x/t.git")
+    resp = await client.patch("/api/tools/t", json={"enabled": False})
+    assert (await resp.json())["tool"]["enabled"] is False
+    resp = await client.patch(f"/api/tools/{tool.id}", json={"auto_start": False})
+    data = (await resp.json())["tool"]
+    assert data["auto_start"] is False and data["name"] == "t"
+    assert await error_of(await client.patch("/api/tools/t", json={"enabled": "no"}), 422) == "invalid_input"
+    assert await error_of(await client.patch("/api/tools/t", json={"name": "x"}), 422) == "invalid_input"
+
+
+async def test_lifecycle_of_a_never_deployed_tool_fails_clearly(client: TestClient, machete: Machete) -> None:
+    machete.store.create_tool(name="t", source_kind="git", source_url="https://x/t.git")
+    resp = await client.post("/api/tools/t/start")
+    assert resp.status == 202
+    op_id = (await resp.json())["operation_id"]
+    for _ in range(100):
+        op = (await (await client.get(f"/api/operations/{op_id}")).json())["operation"]
+        if op["done"]:
+            break
+        import asyncio
+
+        await asyncio.sleep(0.05)
+    assert op["status"] == "failed" and op["error_code"] == "not_running"
+    log = await (await client.get(f"/api/operations/{op_id}/log")).json()
+    assert "not_running" in log["text"] and log["done"] is True
+    assert await error_of(await client.post("/api/tools/t/explode"), 404) == "not_found"
+
+
+async def test_bad_query_values_are_422(client: TestClient, machete: Machete) -> None:
+    machete.store.create_tool(name="t", source_kind="git", source_url="https://x/t.git")
+    assert await error_of(await client.get("/api/tools/t/logs?tail=x"), 422) == "invalid_input"
+    assert await error_of(await client.get("/api/tools/t/logs?tail=-1"), 422) == "invalid_input"
+    assert await error_of(await client.get("/api/operations?limit=0"), 422) == "invalid_input"
+
+
+async def test_cross_site_requests_cannot_change_state(client: TestClient) -> None:
+    resp = await client.post(
+        "/api/tools", json={"url": "https://example.com/x.git"}, headers={"Origin": "https://evil.example"}
+    )
+    assert await error_of(resp, 403) == "cross_origin"
+    resp = await client.post(
+        "/api/tools", json={"url": "https://example.com/x.git"}, headers={"Sec-Fetch-Site": "cross-site"}
+    )
+    assert resp.status == 403
+
+
+async def test_plugins_endpoint(client: TestClient) -> None:
+    data = await (await client.get("/api/plugins")).json()
+    names = {p["name"]: p for p in data["plugins"]}
+    assert {"git", "docker-builder", "docker-runtime"} <= set(names)
+    assert names["git"]["providers"][0]["available"] is True
+
+
+async def test_dashboard_page(client: TestClient) -> None:
+    resp = await client.get("/")
+    assert resp.status == 200 and "MACHETE" in await resp.text()
