@@ -55,6 +55,9 @@ class DockerRuntime:
                 Mount(target=m.target, source=m.source, type="bind", read_only=m.read_only)
                 for m in plan.mounts
             ],
+            # An init as PID 1 forwards SIGTERM and reaps zombies: tools stop promptly even
+            # when their own process ignores signals as PID 1 (busybox httpd, many shells).
+            "init": True,
             "detach": True,
         }
         try:
