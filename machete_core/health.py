@@ -35,8 +35,11 @@ def probe(endpoint: Endpoint, path: str, timeout: float = 5.0) -> Probe:
             elapsed=time.monotonic() - started,
         )
     except (OSError, http.client.HTTPException) as exc:
-        return Probe(healthy=False, error=f"{type(exc).__name__}: {exc}".strip(": "),
-                     elapsed=time.monotonic() - started)
+        return Probe(
+            healthy=False,
+            error=f"{type(exc).__name__}: {exc}".strip(": "),
+            elapsed=time.monotonic() - started,
+        )
     finally:
         conn.close()
 

@@ -101,20 +101,22 @@ class Machete:
             return self._instances[key]
 
     def source(self, name: str) -> Source:
-        return self._instance("source", name)  # type: ignore[no-any-return]
+        return self._instance("source", name)
 
     def builder(self, name: str) -> Builder:
-        return self._instance("builder", name)  # type: ignore[no-any-return]
+        return self._instance("builder", name)
 
     def runtime(self, name: str) -> Runtime:
-        return self._instance("runtime", name)  # type: ignore[no-any-return]
+        return self._instance("runtime", name)
 
     def plugin_infos(self) -> list[PluginInfo]:
         return self.plugins.plugins()
 
     def provider_availability(self) -> dict[str, dict[str, str | None]]:
         return {
-            kind: {name: self.plugins.availability(kind, name) for name in self.plugins.providers(kind)}
+            kind: {
+                name: self.plugins.availability(kind, name) for name in self.plugins.providers(kind)
+            }
             for kind in ("source", "builder", "runtime")
         }
 
@@ -127,13 +129,13 @@ class Machete:
     def spec_data(spec: ToolSpec) -> dict[str, Any]:
         from machete_core.manifest.converter import converter
 
-        return converter().unstructure(spec)  # type: ignore[no-any-return]
+        return converter().unstructure(spec)
 
     @staticmethod
     def spec_from_data(data: dict[str, Any]) -> ToolSpec:
         from machete_core.manifest.converter import converter
 
-        return converter().structure(data, ToolSpec)  # type: ignore[no-any-return]
+        return converter().structure(data, ToolSpec)
 
     def instance_running(self, release: ReleaseRecord) -> bool:
         if not release.instance_id:
@@ -189,7 +191,8 @@ class Machete:
                 continue
             if self._holder_alive(op):
                 raise ToolBusyError(
-                    f"{tool_name} is busy with operation {op.id} ({op.kind}); try again when it ends",
+                    f"{tool_name} is busy with operation {op.id} ({op.kind}); "
+                    "try again when it ends",
                     details={"operation": op.id},
                 )
             self.store.update_operation(
@@ -244,9 +247,7 @@ class Machete:
 
     # -- operations: run -----------------------------------------------------------------
 
-    def run(
-        self, op_id: str, *, on_line: Callable[[str], None] | None = None
-    ) -> OperationRecord:
+    def run(self, op_id: str, *, on_line: Callable[[str], None] | None = None) -> OperationRecord:
         """Execute a submitted operation to its end; errors end up recorded, and re-raised."""
         from machete_core.pipeline import deploy, lifecycle
         from machete_core.pipeline.run import OperationRun
@@ -265,16 +266,23 @@ class Machete:
             "remove": lifecycle.run_remove,
         }
         self.store.update_operation(op_id, status=OperationStatus.RUNNING, started_at=time.time())
-        self.events.publish("operation.started", tool=op.tool_name, operation_id=op_id, kind=op.kind)
+        self.events.publish(
+            "operation.started", tool=op.tool_name, operation_id=op_id, kind=op.kind
+        )
         error: MacheteError | None = None
         try:
             handlers[op.kind](run)
         except MacheteError as exc:
             error = exc
             run.log.write(f"error [{exc.code}]: {exc.message}")
-            status = OperationStatus.CANCELLED if exc.code == "cancelled" else OperationStatus.FAILED
+            status = (
+                OperationStatus.CANCELLED if exc.code == "cancelled" else OperationStatus.FAILED
+            )
             self.store.update_operation(
-                op_id, status=status, error_code=exc.code, error_message=exc.message,
+                op_id,
+                status=status,
+                error_code=exc.code,
+                error_message=exc.message,
                 finished_at=time.time(),
             )
         except Exception as exc:
@@ -284,8 +292,11 @@ class Machete:
                 run.log.write(line)
             error = InternalError(f"internal error: {type(exc).__name__}: {exc}")
             self.store.update_operation(
-                op_id, status=OperationStatus.FAILED, error_code="internal_error",
-                error_message=error.message, finished_at=time.time(),
+                op_id,
+                status=OperationStatus.FAILED,
+                error_code="internal_error",
+                error_message=error.message,
+                finished_at=time.time(),
             )
         else:
             run.log.write(f"{op.kind} succeeded")
@@ -357,7 +368,7 @@ class Machete:
 
     # -- reading -------------------------------------------------------------------------
 
-    def list(self) -> list[ToolView]:
+    def list_tools(self) -> list[ToolView]:
         return [self._view(t, probe_health=False) for t in self.store.list_tools()]
 
     def get(self, ident: str | int, *, probe_health: bool = True) -> ToolView:
@@ -379,7 +390,9 @@ class Machete:
     def health(self, ident: str | int) -> Probe:
         """Probe the tool's health endpoint once, now."""
         tool = self.store.get_tool(ident)
-        release = self.store.get_release(tool.current_release_id) if tool.current_release_id else None
+        release = (
+            self.store.get_release(tool.current_release_id) if tool.current_release_id else None
+        )
         if release is None or not release.instance_id:
             return Probe(healthy=False, error="not deployed")
         spec = self.spec_from_data(release.spec)
@@ -392,9 +405,13 @@ class Machete:
     def releases(self, ident: str | int) -> list[ReleaseRecord]:
         return self.store.list_releases(self.store.get_tool(ident).id)
 
-    def logs(self, ident: str | int, *, tail: int | None = 100, follow: bool = False) -> Iterator[str]:
+    def logs(
+        self, ident: str | int, *, tail: int | None = 100, follow: bool = False
+    ) -> Iterator[str]:
         tool = self.store.get_tool(ident)
-        release = self.store.get_release(tool.current_release_id) if tool.current_release_id else None
+        release = (
+            self.store.get_release(tool.current_release_id) if tool.current_release_id else None
+        )
         if release is None or not release.instance_id:
             return iter(())
         return self.runtime(release.runtime).logs(release.instance_id, tail=tail, follow=follow)
@@ -416,14 +433,21 @@ class Machete:
 
     def _view(self, tool: ToolRecord, *, probe_health: bool) -> ToolView:
         spec = self.spec_from_data(tool.spec) if tool.spec else ToolSpec()
-        release = self.store.get_release(tool.current_release_id) if tool.current_release_id else None
+        release = (
+            self.store.get_release(tool.current_release_id) if tool.current_release_id else None
+        )
         status, reason, health, url = tool.status, tool.status_reason, None, None
         if self._busy_building(tool):
             status = ToolStatus.BUILDING
-        elif release is not None and release.instance_id and status in (
-            ToolStatus.RUNNING,
-            ToolStatus.STOPPED,
-            ToolStatus.FAILED,
+        elif (
+            release is not None
+            and release.instance_id
+            and status
+            in (
+                ToolStatus.RUNNING,
+                ToolStatus.STOPPED,
+                ToolStatus.FAILED,
+            )
         ):
             status, reason, health, url = self._observe(tool, release, spec, probe_health)
         return ToolView(
@@ -473,7 +497,12 @@ class Machete:
             if tool.status == ToolStatus.STOPPED:
                 return ToolStatus.STOPPED, None, None, None
             code = f" (exit code {state.exit_code})" if state.exit_code is not None else ""
-            return ToolStatus.FAILED, tool.status_reason or f"the container stopped{code}", None, None
+            return (
+                ToolStatus.FAILED,
+                tool.status_reason or f"the container stopped{code}",
+                None,
+                None,
+            )
         try:
             endpoint = runtime.endpoint(release.instance_id, spec.port)
         except MacheteError:

@@ -104,7 +104,9 @@ class DockerBuilder:
                         last.append(line)
                         log(line)
                 elif "status" in chunk:
-                    line = chunk["status"] + (f" {chunk['progress']}" if chunk.get("progress") else "")
+                    line = chunk["status"] + (
+                        f" {chunk['progress']}" if chunk.get("progress") else ""
+                    )
                     last.append(line)
                     log(line)
                 if "aux" in chunk and isinstance(chunk["aux"], dict) and "ID" in chunk["aux"]:

@@ -77,7 +77,9 @@ class DockerRuntime:
     def _remove_leftover(self, plan: RunPlan) -> None:
         """A container with our name left by an interrupted run: remove it if it is ours."""
         old = self.client.containers.get(plan.name)
-        mine = all(old.labels.get(k) == v for k, v in plan.labels.items() if k != "io.machete.release")
+        mine = all(
+            old.labels.get(k) == v for k, v in plan.labels.items() if k != "io.machete.release"
+        )
         if not mine:
             raise RuntimeProviderError(
                 f"a container named {plan.name} exists and does not belong to this installation"
@@ -148,9 +150,7 @@ class DockerRuntime:
         container = self._get(instance_id)
         if container is None:
             raise NotRunningError(f"container {instance_id[:12]} no longer exists")
-        stream = container.logs(
-            stream=True, follow=follow, tail="all" if tail is None else tail
-        )
+        stream = container.logs(stream=True, follow=follow, tail="all" if tail is None else tail)
         pending = b""
         for chunk in stream:
             pending += chunk

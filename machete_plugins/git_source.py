@@ -30,8 +30,10 @@ DEFAULT_BRANCHES = (b"refs/heads/main", b"refs/heads/master")
 
 def handles(url: str) -> bool:
     # Archives belong to the tarball source; anything else that passed the URL policy is Git.
-    return not url.lower().split("?", 1)[0].endswith(
-        (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".zip")
+    return (
+        not url.lower()
+        .split("?", 1)[0]
+        .endswith((".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".zip"))
     )
 
 
@@ -60,22 +62,21 @@ def pick_ref(
     if ref is None:
         head = symrefs.get(b"HEAD")
         for name in ((head,) if head else ()) + DEFAULT_BRANCHES:
-            if name and refs.get(name):
-                return refs[name], name.decode()  # type: ignore[return-value]
+            sha = refs.get(name) if name else None
+            if sha:
+                return sha, name.decode()
         raise RefNotFoundError("the repository has no default branch (HEAD, main or master)")
     raw = ref.encode()
     candidates = [raw] if raw.startswith(b"refs/") else []
     candidates += [b"refs/heads/" + raw, b"refs/tags/" + raw]
     for name in candidates:
-        peeled = refs.get(name + b"^{}")
-        if peeled:
-            return peeled, name.decode()
-        if refs.get(name):
-            return refs[name], name.decode()  # type: ignore[return-value]
+        sha = refs.get(name + b"^{}") or refs.get(name)
+        if sha:
+            return sha, name.decode()
     if _SHA.match(ref):
         return raw, ref
     branches = sorted(
-        n.decode()[len("refs/heads/"):] for n in refs if n.startswith(b"refs/heads/")
+        n.decode()[len("refs/heads/") :] for n in refs if n.startswith(b"refs/heads/")
     )
     raise RefNotFoundError(
         f"no branch, tag or commit named {ref!r} (branches: {', '.join(branches) or 'none'})"
@@ -91,7 +92,7 @@ class GitSource:
 
         checked = check_source_url(url, self.settings.allowed_schemes)
         try:
-            return get_transport_and_path(checked)  # type: ignore[no-any-return]
+            return get_transport_and_path(checked)
         except Exception as exc:
             raise SourceError(f"cannot use {url!r} as a Git location: {exc}") from None
 
@@ -108,9 +109,15 @@ class GitSource:
         from dulwich.repo import Repo
 
         client, path = self._client(locator.url)
-        cache = self.settings.cache_dir / "git" / hashlib.sha256(locator.url.encode()).hexdigest()[:32]
+        cache = (
+            self.settings.cache_dir / "git" / hashlib.sha256(locator.url.encode()).hexdigest()[:32]
+        )
         with _locked(cache):
-            repo = Repo(str(cache)) if (cache / "objects").is_dir() else Repo.init_bare(str(cache), mkdir=True)
+            repo = (
+                Repo(str(cache))
+                if (cache / "objects").is_dir()
+                else Repo.init_bare(str(cache), mkdir=True)
+            )
             try:
                 with _git_errors(locator.url):
                     result = client.fetch(

@@ -12,7 +12,14 @@ import pytest
 from machete_core.settings import Settings
 
 # Never let the developer's own state or proxy settings leak into tests.
-for var in ("MACHETE_HOME", "MACHETE_DATABASE_URL", "http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+for var in (
+    "MACHETE_HOME",
+    "MACHETE_DATABASE_URL",
+    "http_proxy",
+    "https_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+):
     os.environ.pop(var, None)
 
 

@@ -139,7 +139,9 @@ def _run_op(
 @pass_ctx
 def install(obj: Context, source: str, name: str | None, ref: str | None, as_json: bool) -> None:
     """Install a tool from a Git URL: fetch, build, start, wait until healthy."""
-    final = _run_op(obj, lambda m: m.submit_install(source, name=name, ref=ref, trigger="cli"), as_json)
+    final = _run_op(
+        obj, lambda m: m.submit_install(source, name=name, ref=ref, trigger="cli"), as_json
+    )
     if not as_json:
         view = obj.machete.get(final.tool_name)
         click.secho(f"installed {view.name}: {view.status} at {view.url}", fg="green")
@@ -191,7 +193,9 @@ _verb("restart", "Restart a tool and wait until it is healthy.")
 @pass_ctx
 def remove(obj: Context, name: str, purge: bool, as_json: bool) -> None:
     """Remove a tool: its containers and images (data is kept unless --purge)."""
-    _run_op(obj, lambda m: m.submit("remove", name, purge=purge, trigger="cli"), as_json, quiet=True)
+    _run_op(
+        obj, lambda m: m.submit("remove", name, purge=purge, trigger="cli"), as_json, quiet=True
+    )
     if not as_json:
         click.echo(f"removed {name}" + (" and its data" if purge else " (data kept)"))
 
@@ -201,7 +205,7 @@ def remove(obj: Context, name: str, purge: bool, as_json: bool) -> None:
 @pass_ctx
 def list_tools(obj: Context, as_json: bool) -> None:
     """List installed tools."""
-    tools = obj.machete.list()
+    tools = obj.machete.list_tools()
     if as_json:
         from machete_core.views import to_data
 
@@ -212,10 +216,7 @@ def list_tools(obj: Context, as_json: bool) -> None:
         return
     table(
         ["name", "status", "release", "url", "source"],
-        [
-            (t.name, status_text(t.status), t.release, t.url, t.source_url)
-            for t in tools
-        ],
+        [(t.name, status_text(t.status), t.release, t.url, t.source_url) for t in tools],
     )
 
 
@@ -277,7 +278,10 @@ def operations(obj: Context, name: str | None, as_json: bool) -> None:
         return
     table(
         ["id", "kind", "tool", "status", "created", "error"],
-        [(o.id, o.kind, o.tool_name, status_text(o.status), when(o.created_at), o.error_code) for o in ops],
+        [
+            (o.id, o.kind, o.tool_name, status_text(o.status), when(o.created_at), o.error_code)
+            for o in ops
+        ],
     )
 
 
@@ -295,7 +299,17 @@ def releases(obj: Context, name: str, as_json: bool) -> None:
         return
     table(
         ["release", "status", "commit", "image", "created", "trigger"],
-        [(r.number, status_text(r.status), (r.commit or "")[:12], r.image_tag, when(r.created_at), r.trigger) for r in rels],
+        [
+            (
+                r.number,
+                status_text(r.status),
+                (r.commit or "")[:12],
+                r.image_tag,
+                when(r.created_at),
+                r.trigger,
+            )
+            for r in rels
+        ],
     )
 
 
@@ -316,7 +330,11 @@ def validate(path: str, as_json: bool) -> None:
         package_json=loaded.package_name,
         url=os.path.basename(os.path.abspath(path)),
     )
-    data = {"name": name, "spec": converter().unstructure(loaded.spec), "warnings": list(loaded.warnings)}
+    data = {
+        "name": name,
+        "spec": converter().unstructure(loaded.spec),
+        "warnings": list(loaded.warnings),
+    }
     if as_json:
         emit_json(data)
         return
@@ -351,11 +369,24 @@ def plugins(obj: Context, as_json: bool) -> None:
     for info in infos:
         provides = ", ".join(
             f"{p.kind}:{p.name}"
-            + (" (unavailable: " + str(availability[p.kind][p.name]) + ")" if availability.get(p.kind, {}).get(p.name) else "")
+            + (
+                " (unavailable: " + str(availability[p.kind][p.name]) + ")"
+                if availability.get(p.kind, {}).get(p.name)
+                else ""
+            )
             for p in info.providers
         )
         status_col = info.status if not info.error else f"{info.status}: {info.error}"
-        rows.append((info.name, info.distribution, info.version, "yes" if info.builtin else "", status_col, provides))
+        rows.append(
+            (
+                info.name,
+                info.distribution,
+                info.version,
+                "yes" if info.builtin else "",
+                status_col,
+                provides,
+            )
+        )
     table(["name", "distribution", "version", "bundled", "status", "provides"], rows)
 
 

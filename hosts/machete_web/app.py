@@ -67,9 +67,7 @@ async def _machete_ctx(
 async def core(request: web.Request, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run one blocking core call in the bounded pool."""
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(
-        request.app[EXECUTOR], functools.partial(fn, *args, **kwargs)
-    )
+    return await loop.run_in_executor(request.app[EXECUTOR], functools.partial(fn, *args, **kwargs))
 
 
 def run_in_background(app: web.Application, fn: Callable[[], Any]) -> None:

@@ -129,7 +129,7 @@ async def plugins(request: web.Request) -> web.Response:
 
 
 async def list_tools(request: web.Request) -> web.Response:
-    tools = await core(request, _m(request).list)
+    tools = await core(request, _m(request).list_tools)
     return web.json_response({"tools": to_data(tools)})
 
 
@@ -176,9 +176,7 @@ async def patch_tool(request: web.Request) -> web.Response:
 
 async def delete_tool(request: web.Request) -> web.Response:
     purge = request.query.get("purge", "").lower() in ("1", "true", "yes")
-    op = await core(
-        request, _m(request).submit, "remove", request.match_info["tool"], purge=purge
-    )
+    op = await core(request, _m(request).submit, "remove", request.match_info["tool"], purge=purge)
     return _accepted(request, op, "removal started")
 
 
@@ -269,4 +267,6 @@ async def cancel_operation(request: web.Request) -> web.Response:
     m = _m(request)
     op = await core(request, m.operation, request.match_info["op"])
     cancelled = m.cancel(op.id)
-    return web.json_response({"operation_id": op.id, "cancelling": cancelled}, status=202 if cancelled else 409)
+    return web.json_response(
+        {"operation_id": op.id, "cancelling": cancelled}, status=202 if cancelled else 409
+    )

@@ -32,7 +32,9 @@ def serve(settings: Settings, *, allow_remote: bool = False) -> None:
             f"refusing to listen on {settings.host}: the API has no authentication yet, so it "
             "binds loopback only (pass --allow-remote to override)"
         )
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     print(f"MACHETE serving on http://{settings.host}:{settings.port}/ (state: {settings.home})")
     web.run_app(
         create_app(settings), host=settings.host, port=settings.port, print=None, access_log=None

@@ -75,7 +75,7 @@ def load_manifest(root: Path) -> LoadedManifest:
 
 
 def load_manifest_text(text: str, *, fmt: str) -> LoadedManifest:
-    """Parse manifest text of format ``machete.yml`` or ``tool.json``; only ManifestError escapes."""
+    """Parse ``machete.yml`` or ``tool.json`` text; only ManifestError escapes."""
     data = _parse(text, fmt)
     if fmt == "tool.json":
         return _from_tool_json(data)
@@ -161,7 +161,9 @@ def _from_machete_yml(data: dict[str, Any]) -> LoadedManifest:
             script=doc.setup.script, config_files=tuple(doc.setup.config_files or ())
         )
         if doc.setup.script:
-            warnings.append("$.setup.script: setup scripts are not run; build steps belong in the Dockerfile")
+            warnings.append(
+                "$.setup.script: setup scripts are not run; build steps belong in the Dockerfile"
+            )
     raise_if(problems, "machete.yml")
     return LoadedManifest(spec=ToolSpec(**fields), warnings=tuple(warnings))
 

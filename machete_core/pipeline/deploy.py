@@ -89,7 +89,9 @@ def run_deploy(run: OperationRun, *, build_only: bool = False) -> dict[str, Any]
             and m.instance_running(current)
         ):
             run.log.write(f"release {current.number} already runs this exact source and spec")
-            m.store.update_tool(tool.id, spec=spec_data, status=ToolStatus.RUNNING, status_reason=None)
+            m.store.update_tool(
+                tool.id, spec=spec_data, status=ToolStatus.RUNNING, status_reason=None
+            )
             return {"tool": tool.name, "release": current.number, "changed": False}
         release = m.store.create_release(
             tool.id,

@@ -48,7 +48,8 @@ def run_start(run: OperationRun) -> dict[str, Any]:
         state = runtime.inspect(inst_id)
         if state.state == "missing":
             raise NotRunningError(
-                f"the instance of {tool.name} no longer exists: redeploy it (machete deploy {tool.name})"
+                f"the instance of {tool.name} no longer exists: "
+                f"redeploy it (machete deploy {tool.name})"
             )
         runtime.resume(inst_id)
     _gate(run, tool, spec, inst_id, release)

@@ -44,7 +44,9 @@ class OperationRun:
         self.cancel.raise_if_cancelled()
         step_id = self.m.store.begin_step(self.op.id, name)
         self.log.write(f"==> {name}")
-        self.m.events.publish("step.started", tool=self.tool_name, operation_id=self.op.id, step=name)
+        self.m.events.publish(
+            "step.started", tool=self.tool_name, operation_id=self.op.id, step=name
+        )
         started = time.monotonic()
         try:
             yield

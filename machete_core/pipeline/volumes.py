@@ -34,7 +34,9 @@ def resolve_mounts(
                 )
             source = Path(host)
         else:
-            source = data_dir / Path(*[p for p in host.parts if p != "."]) if host.parts else data_dir
+            source = (
+                data_dir / Path(*[p for p in host.parts if p != "."]) if host.parts else data_dir
+            )
         if ".." in PurePosixPath(vol.container).parts:
             raise VolumeNotAllowedError(f"volume {vol.container!r}: '..' is not allowed")
         mounts.append(Mount(source=str(source), target=vol.container, read_only=vol.read_only))

@@ -8,12 +8,13 @@ skipped; two providers of one kind with one name stop start-up with a
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from importlib import metadata
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import pluggy
@@ -138,7 +139,7 @@ class PluginManager:
                         distribution="machete",
                         version=None,
                         builtin=True,
-                        load=lambda m=module: importlib.import_module(m),
+                        load=functools.partial(importlib.import_module, module),
                     )
                 )
         return found
@@ -189,7 +190,8 @@ class PluginManager:
                         if clash is not None:
                             raise PluginConflictError(
                                 f"two plugins offer a {kind} named {record.name!r}: "
-                                f"{self._describe(clash[1])} and {self._describe(impl.plugin_name)}",
+                                f"{self._describe(clash[1])} and "
+                                f"{self._describe(impl.plugin_name)}",
                                 details={
                                     "kind": kind,
                                     "name": record.name,
@@ -215,7 +217,7 @@ class PluginManager:
 
     def _call_registration(self, impl: pluggy.HookImpl, kind: str) -> list[Provider]:
         try:
-            result = impl.function()
+            result = cast(Iterable[Provider] | None, impl.function())
             records = list(result or ())
             for record in records:
                 if not isinstance(record, _RECORD_TYPES[kind]):
@@ -288,4 +290,3 @@ class PluginManager:
                 impl.function(event=event)
             except Exception:
                 log.exception("event observer in plugin %s failed", impl.plugin_name)
-

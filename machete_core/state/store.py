@@ -98,7 +98,7 @@ class Store:
 
     @staticmethod
     def _tool_view(row: ToolRow) -> ToolRecord:
-        return view_of(ToolRecord, row)  # type: ignore[no-any-return]
+        return view_of(ToolRecord, row)
 
     # -- releases ------------------------------------------------------------------------
 
@@ -118,7 +118,7 @@ class Store:
             )
             s.add(row)
             s.flush()
-            return view_of(ReleaseRecord, row)  # type: ignore[no-any-return]
+            return view_of(ReleaseRecord, row)
 
     def update_release(self, release_id: int, **fields: Any) -> ReleaseRecord:
         with self._tx() as s:
@@ -126,7 +126,7 @@ class Store:
             assert row is not None, release_id
             for key, value in fields.items():
                 setattr(row, key, value)
-            return view_of(ReleaseRecord, row)  # type: ignore[no-any-return]
+            return view_of(ReleaseRecord, row)
 
     def get_release(self, release_id: int) -> ReleaseRecord | None:
         with self._tx() as s:
@@ -152,7 +152,7 @@ class Store:
         with self._tx() as s:
             s.add(row)
             s.flush()
-            return view_of(OperationRecord, row, steps=())  # type: ignore[no-any-return]
+            return view_of(OperationRecord, row, steps=())
 
     def update_operation(self, op_id: str, **fields: Any) -> None:
         with self._tx() as s:
@@ -170,11 +170,13 @@ class Store:
             steps = s.scalars(
                 select(StepRow).where(StepRow.operation_id == op_id).order_by(StepRow.id)
             )
-            return view_of(  # type: ignore[no-any-return]
+            return view_of(
                 OperationRecord, row, steps=tuple(view_of(StepRecord, st) for st in steps)
             )
 
-    def list_operations(self, tool_name: str | None = None, limit: int = 50) -> list[OperationRecord]:
+    def list_operations(
+        self, tool_name: str | None = None, limit: int = 50
+    ) -> list[OperationRecord]:
         with self._tx() as s:
             query = select(OperationRow).order_by(OperationRow.created_at.desc()).limit(limit)
             if tool_name is not None:

@@ -13,16 +13,24 @@ from tests.support.http import get_text
 from tests.support.images import http_tool_files
 
 
-def machete(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def machete(
+    env: dict[str, str], *args: str, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     out = subprocess.run(
-        [sys.executable, "-m", "machete_cli", *args], capture_output=True, text=True, env=env, check=False
+        [sys.executable, "-m", "machete_cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
     )
     if check:
         assert out.returncode == 0, (args, out.stdout[-2000:], out.stderr[-2000:])
     return out
 
 
-def test_cli_end_to_end(env: dict[str, str], git_server: GitHTTPServer, busybox_image: str, installation: str) -> None:
+def test_cli_end_to_end(
+    env: dict[str, str], git_server: GitHTTPServer, busybox_image: str, installation: str
+) -> None:
     repo = f"cli{uuid.uuid4().hex[:6]}"
     make_repo(git_server.root, repo, http_tool_files("served by the cli tool"))
     url = git_server.url(f"{repo}.git")
@@ -60,7 +68,9 @@ def test_cli_end_to_end(env: dict[str, str], git_server: GitHTTPServer, busybox_
     assert owned_objects(installation) == ([], [])
 
 
-def test_cli_install_failure_is_one_line(env: dict[str, str], git_server: GitHTTPServer, busybox_image: str) -> None:
+def test_cli_install_failure_is_one_line(
+    env: dict[str, str], git_server: GitHTTPServer, busybox_image: str
+) -> None:
     repo = f"bad{uuid.uuid4().hex[:6]}"
     files = http_tool_files()
     files["Dockerfile"] += "RUN exit 9\n"

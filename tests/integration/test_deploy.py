@@ -19,7 +19,9 @@ ENV_CGI = {
 }
 
 
-def new_repo(server: GitHTTPServer, files: dict[str, str], branch: str = "main") -> tuple[str, Path]:
+def new_repo(
+    server: GitHTTPServer, files: dict[str, str], branch: str = "main"
+) -> tuple[str, Path]:
     name = f"r{uuid.uuid4().hex[:8]}"
     work = make_repo(server.root, name, files, branch=branch)
     return server.url(f"{name}.git"), work
@@ -33,12 +35,21 @@ def with_env_cgi(files: dict[str, str]) -> dict[str, str]:
     return files
 
 
-def test_install_redeploy_and_remove(machete: Machete, git_server: GitHTTPServer, installation: str) -> None:
+def test_install_redeploy_and_remove(
+    machete: Machete, git_server: GitHTTPServer, installation: str
+) -> None:
     url, work = new_repo(git_server, with_env_cgi(http_tool_files("version one")))
     lines: list[str] = []
     op = machete.install(url, name="hello", on_line=lines.append)
     assert op.status == "succeeded" and op.tool_name == "hello"
-    assert [s.name for s in op.steps] == ["fetch", "manifest", "build", "start", "health", "promote"]
+    assert [s.name for s in op.steps] == [
+        "fetch",
+        "manifest",
+        "build",
+        "start",
+        "health",
+        "promote",
+    ]
     assert any(line.startswith("Step 1/") for line in lines)  # build output streamed live
     view = machete.get("hello")
     assert (view.status, view.health, view.release) == ("running", "healthy", 1)
@@ -67,17 +78,25 @@ def test_install_redeploy_and_remove(machete: Machete, git_server: GitHTTPServer
     assert any("tool starting on 8080" in line for line in machete.logs("hello", tail=50))
 
     machete.remove("hello")
-    assert machete.list() == []
+    assert machete.list_tools() == []
     assert owned_objects(installation) == ([], [])
 
 
-def test_failed_health_gate_keeps_the_old_release(machete: Machete, git_server: GitHTTPServer) -> None:
+def test_failed_health_gate_keeps_the_old_release(
+    machete: Machete, git_server: GitHTTPServer
+) -> None:
     url, work = new_repo(git_server, http_tool_files("good"))
     machete.install(url, name="gated")
     good = machete.get("gated")
     # The next commit no longer serves its health path.
-    commit_and_push(work, {"machete.yml": http_tool_files(health="/missing")["machete.yml"]
-                           .replace("health_check: /missing", "health_check: /missing\n  health_timeout: 3")})
+    commit_and_push(
+        work,
+        {
+            "machete.yml": http_tool_files(health="/missing")["machete.yml"].replace(
+                "health_check: /missing", "health_check: /missing\n  health_timeout: 3"
+            )
+        },
+    )
     (work / "www" / "missing").unlink(missing_ok=True)
     with pytest.raises(HealthCheckError):
         machete.deploy("gated")
@@ -105,7 +124,9 @@ def test_crashing_instance_fails_the_gate_fast(machete: Machete, git_server: Git
     assert "about to crash" in (machete.releases("crashy")[0].error or "")
 
 
-def test_build_failure_carries_the_last_lines(machete: Machete, git_server: GitHTTPServer, installation: str) -> None:
+def test_build_failure_carries_the_last_lines(
+    machete: Machete, git_server: GitHTTPServer, installation: str
+) -> None:
     files = http_tool_files()
     files["Dockerfile"] += 'RUN echo "compiling the thing" && exit 7\n'
     url, _work = new_repo(git_server, files)
@@ -120,8 +141,12 @@ def test_build_failure_carries_the_last_lines(machete: Machete, git_server: GitH
     assert owned_objects(installation)[0] == []
 
 
-def test_stop_start_restart_and_data_volumes(machete: Machete, git_server: GitHTTPServer, settings: object) -> None:
-    files = http_tool_files(extra_manifest="  volumes:\n    - ./data:/www/data\n    - ./conf:/conf:ro\n")
+def test_stop_start_restart_and_data_volumes(
+    machete: Machete, git_server: GitHTTPServer, settings: object
+) -> None:
+    files = http_tool_files(
+        extra_manifest="  volumes:\n    - ./data:/www/data\n    - ./conf:/conf:ro\n"
+    )
     url, _work = new_repo(git_server, files)
     machete.install(url, name="vol")
     data_dir = machete.tool_data_dir("vol")
@@ -143,7 +168,9 @@ def test_stop_start_restart_and_data_volumes(machete: Machete, git_server: GitHT
 
 
 def test_absolute_host_volume_is_refused(machete: Machete, git_server: GitHTTPServer) -> None:
-    url, _work = new_repo(git_server, http_tool_files(extra_manifest="  volumes:\n    - /etc:/host-etc\n"))
+    url, _work = new_repo(
+        git_server, http_tool_files(extra_manifest="  volumes:\n    - /etc:/host-etc\n")
+    )
     with pytest.raises(Exception) as info:
         machete.install(url, name="abs")
     assert getattr(info.value, "code", "") == "volume_not_allowed"

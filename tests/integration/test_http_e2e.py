@@ -76,7 +76,9 @@ def test_http_end_to_end(server: str, git_server: GitHTTPServer, installation: s
     make_repo(git_server.root, repo, http_tool_files("served over http"))
     url = git_server.url(f"{repo}.git")
 
-    status, body = call("POST", f"{server}/api/tools/install", {"git_url": url, "name": "webtool", "branch": "main"})
+    status, body = call(
+        "POST", f"{server}/api/tools/install", {"git_url": url, "name": "webtool", "branch": "main"}
+    )
     assert status == 202 and body["success"] is True
     op = wait_op(server, body["operation_id"])
     assert op["status"] == "succeeded", op
@@ -95,7 +97,12 @@ def test_http_end_to_end(server: str, git_server: GitHTTPServer, installation: s
     _s, logs = call("GET", f"{server}/api/tools/webtool/logs?tail=10")
     assert any("tool starting" in line for line in logs["lines"])
 
-    for action, expected in (("stop", "stopped"), ("start", "running"), ("restart", "running"), ("deploy", "running")):
+    for action, expected in (
+        ("stop", "stopped"),
+        ("start", "running"),
+        ("restart", "running"),
+        ("deploy", "running"),
+    ):
         status, body = call("POST", f"{server}/api/tools/webtool/{action}")
         assert status == 202
         assert wait_op(server, body["operation_id"])["status"] == "succeeded"

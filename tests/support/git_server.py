@@ -106,9 +106,7 @@ def git(*args: str, cwd: Path) -> str:
     return out.stdout.strip()
 
 
-def make_repo(
-    root: Path, name: str, files: dict[str, str], *, branch: str = "main"
-) -> Path:
+def make_repo(root: Path, name: str, files: dict[str, str], *, branch: str = "main") -> Path:
     """Create ``<root>/<name>.git`` (bare, served) from ``files`` committed on ``branch``."""
     work = root / f"{name}-work"
     work.mkdir(parents=True)
@@ -129,7 +127,9 @@ def write_files(work: Path, files: dict[str, str]) -> None:
         path.write_text(content)
 
 
-def commit_and_push(work: Path, files: dict[str, str], message: str = "change", branch: str = "main") -> str:
+def commit_and_push(
+    work: Path, files: dict[str, str], message: str = "change", branch: str = "main"
+) -> str:
     write_files(work, files)
     git("add", "-A", cwd=work)
     git("commit", "-q", "-m", message, cwd=work)

@@ -8,7 +8,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 
-def request(url: str, method: str = "GET", body: Any = None, timeout: float = 10) -> tuple[int, bytes]:
+def request(
+    url: str, method: str = "GET", body: Any = None, timeout: float = 10
+) -> tuple[int, bytes]:
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
     try:

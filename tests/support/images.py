@@ -43,8 +43,10 @@ def busybox_rootfs_tar() -> bytes:
             info.type = tarfile.SYMTYPE
             info.linkname = "busybox"
             tar.addfile(info)
-        for name, text in (("etc/passwd", "root:x:0:0:root:/:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n"),
-                           ("etc/group", "root:x:0:\nnogroup:x:65534:\n")):
+        for name, text in (
+            ("etc/passwd", "root:x:0:0:root:/:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n"),
+            ("etc/group", "root:x:0:\nnogroup:x:65534:\n"),
+        ):
             data = text.encode()
             info = tarfile.TarInfo(name)
             info.size = len(data)
@@ -74,8 +76,12 @@ def ensure_busybox_image() -> str:
         client.close()
 
 
-def http_tool_files(body: str = "hello from the tool", port: int = 8080, health: str = "/health",
-                    extra_manifest: str = "") -> dict[str, str]:
+def http_tool_files(
+    body: str = "hello from the tool",
+    port: int = 8080,
+    health: str = "/health",
+    extra_manifest: str = "",
+) -> dict[str, str]:
     """A real HTTP tool: busybox httpd serving a page and a health endpoint."""
     health_file = health.lstrip("/") or "health"
     return {
@@ -94,8 +100,7 @@ def http_tool_files(body: str = "hello from the tool", port: int = 8080, health:
             "machete:\n"
             f"  port: {port}\n"
             f"  health_check: {health}\n"
-            "  environment:\n    - GREETING=hi\n"
-            + extra_manifest
+            "  environment:\n    - GREETING=hi\n" + extra_manifest
         ),
         "README.md": "# hello-tool\n\nServes a page and a health endpoint with busybox httpd.\n",
     }

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from machete_web import create_app
 
 from machete_core.machete import Machete, create_machete
 from machete_core.settings import Settings
 from machete_plugins import BUILTIN_PLUGINS
-from machete_web import create_app
 
 
 @pytest.fixture
@@ -92,11 +92,19 @@ async def test_patch_flags_by_name_and_id(client: TestClient, machete: Machete) 
     resp = await client.patch(f"/api/tools/{tool.id}", json={"auto_start": False})
     data = (await resp.json())["tool"]
     assert data["auto_start"] is False and data["name"] == "t"
-    assert await error_of(await client.patch("/api/tools/t", json={"enabled": "no"}), 422) == "invalid_input"
-    assert await error_of(await client.patch("/api/tools/t", json={"name": "x"}), 422) == "invalid_input"
+    assert (
+        await error_of(await client.patch("/api/tools/t", json={"enabled": "no"}), 422)
+        == "invalid_input"
+    )
+    assert (
+        await error_of(await client.patch("/api/tools/t", json={"name": "x"}), 422)
+        == "invalid_input"
+    )
 
 
-async def test_lifecycle_of_a_never_deployed_tool_fails_clearly(client: TestClient, machete: Machete) -> None:
+async def test_lifecycle_of_a_never_deployed_tool_fails_clearly(
+    client: TestClient, machete: Machete
+) -> None:
     machete.store.create_tool(name="t", source_kind="git", source_url="https://x/t.git")
     resp = await client.post("/api/tools/t/start")
     assert resp.status == 202
@@ -123,11 +131,15 @@ async def test_bad_query_values_are_422(client: TestClient, machete: Machete) ->
 
 async def test_cross_site_requests_cannot_change_state(client: TestClient) -> None:
     resp = await client.post(
-        "/api/tools", json={"url": "https://example.com/x.git"}, headers={"Origin": "https://evil.example"}
+        "/api/tools",
+        json={"url": "https://example.com/x.git"},
+        headers={"Origin": "https://evil.example"},
     )
     assert await error_of(resp, 403) == "cross_origin"
     resp = await client.post(
-        "/api/tools", json={"url": "https://example.com/x.git"}, headers={"Sec-Fetch-Site": "cross-site"}
+        "/api/tools",
+        json={"url": "https://example.com/x.git"},
+        headers={"Sec-Fetch-Site": "cross-site"},
     )
     assert resp.status == 403
 

@@ -35,7 +35,9 @@ def fetch(source: GitSource, url: str, dest: Path, ref: str | None = None) -> tu
     return dest, rev
 
 
-def test_default_branch_main_and_resolve(server: GitHTTPServer, source: GitSource, tmp_path: Path) -> None:
+def test_default_branch_main_and_resolve(
+    server: GitHTTPServer, source: GitSource, tmp_path: Path
+) -> None:
     work = make_repo(server.root, "tool", {"Dockerfile": "FROM x\n", "a/b.txt": "hello\n"})
     head = git("rev-parse", "HEAD", cwd=work)
     url = server.url("tool.git")
@@ -72,21 +74,29 @@ def test_branch_tag_and_commit(server: GitHTTPServer, source: GitSource, tmp_pat
     assert source.resolve(Locator(url=url)) == second
 
 
-def test_unknown_ref_lists_branches(server: GitHTTPServer, source: GitSource, tmp_path: Path) -> None:
+def test_unknown_ref_lists_branches(
+    server: GitHTTPServer, source: GitSource, tmp_path: Path
+) -> None:
     make_repo(server.root, "one", {"f": "x"})
     with pytest.raises(RefNotFoundError) as info:
         fetch(source, server.url("one.git"), tmp_path / "w", "nope")
     assert "main" in info.value.message
 
 
-def test_missing_repository_is_a_source_error(server: GitHTTPServer, source: GitSource, tmp_path: Path) -> None:
+def test_missing_repository_is_a_source_error(
+    server: GitHTTPServer, source: GitSource, tmp_path: Path
+) -> None:
     with pytest.raises(SourceError):
         fetch(source, server.url("missing.git"), tmp_path / "w")
 
 
-def test_redeploy_fetch_reuses_the_cache(server: GitHTTPServer, source: GitSource, tmp_path: Path) -> None:
+def test_redeploy_fetch_reuses_the_cache(
+    server: GitHTTPServer, source: GitSource, tmp_path: Path
+) -> None:
     # Random content does not compress, so the first pack is clearly larger than one commit.
-    work = make_repo(server.root, "big", {f"file{i}.txt": os.urandom(8000).hex() for i in range(40)})
+    work = make_repo(
+        server.root, "big", {f"file{i}.txt": os.urandom(8000).hex() for i in range(40)}
+    )
     url = server.url("big.git")
     before = server.bytes_sent
     fetch(source, url, tmp_path / "a")
@@ -99,7 +109,9 @@ def test_redeploy_fetch_reuses_the_cache(server: GitHTTPServer, source: GitSourc
     assert second < first / 3, (first, second)
 
 
-def test_digest_ignores_order_and_changes_with_content(server: GitHTTPServer, source: GitSource, tmp_path: Path) -> None:
+def test_digest_ignores_order_and_changes_with_content(
+    server: GitHTTPServer, source: GitSource, tmp_path: Path
+) -> None:
     work = make_repo(server.root, "dg", {"a": "1", "b": "2"})
     url = server.url("dg.git")
     _d1, r1 = fetch(source, url, tmp_path / "1")

@@ -52,8 +52,13 @@ def test_wait_healthy_passes_and_times_out(server: Endpoint) -> None:
 
 def test_wait_healthy_fails_fast_when_the_instance_dies(server: Endpoint) -> None:
     with pytest.raises(HealthCheckError) as info:
-        wait_healthy(lambda: server, "/other", timeout=60, interval=0.05,
-                     still_running=lambda: "stopped with code 1")
+        wait_healthy(
+            lambda: server,
+            "/other",
+            timeout=60,
+            interval=0.05,
+            still_running=lambda: "stopped with code 1",
+        )
     assert "stopped with code 1" in info.value.message
 
 

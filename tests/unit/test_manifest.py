@@ -146,7 +146,8 @@ def test_unknown_keys_are_warnings_not_errors() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["", "null", "a: [", "- 1\n- 2", "'just a string'", "{{{", "!!python/object:os.system x"]
+    "text",
+    ["", "null", "a: [", "- 1\n- 2", "'just a string'", "{{{", "!!python/object:os.system x"],
 )
 def test_bad_yaml_is_a_manifest_error(text: str) -> None:
     try:
@@ -159,7 +160,12 @@ def test_bad_yaml_is_a_manifest_error(text: str) -> None:
 
 @pytest.mark.parametrize(
     ("value", "slug"),
-    [("My Tool", "my-tool"), ("--a__b--", "a-b"), ("x" * 80, "x" * 40), ("Ünïcode Tøøl", "unicode-tl")],
+    [
+        ("My Tool", "my-tool"),
+        ("--a__b--", "a-b"),
+        ("x" * 80, "x" * 40),
+        ("Ünïcode Tøøl", "unicode-tl"),
+    ],
 )
 def test_slugify(value: str, slug: str) -> None:
     assert slugify(value) == slug
@@ -209,11 +215,32 @@ def test_every_spec_round_trips_through_the_converter(spec: ToolSpec) -> None:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=10),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.sampled_from(["name", "machete", "port", "environment", "volumes", "ui",
-                                       "routes", "docker", "ports", "permissions", "filesystem",
-                                       "config", "health_check", "x"]) | st.text(max_size=5),
-                      children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "name",
+                    "machete",
+                    "port",
+                    "environment",
+                    "volumes",
+                    "ui",
+                    "routes",
+                    "docker",
+                    "ports",
+                    "permissions",
+                    "filesystem",
+                    "config",
+                    "health_check",
+                    "x",
+                ]
+            )
+            | st.text(max_size=5),
+            children,
+            max_size=5,
+        )
+    ),
     max_leaves=25,
 )
 

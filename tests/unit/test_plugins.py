@@ -58,7 +58,9 @@ def test_builtins_come_through_the_entry_point_group() -> None:
     pm = PluginManager(builtins=BUILTIN_PLUGINS)
     infos = {i.name: i for i in pm.plugins()}
     assert {"git", "docker-builder", "docker-runtime"} <= set(infos)
-    assert all(infos[n].builtin and infos[n].distribution == "machete" for n in ("git", "docker-builder"))
+    assert all(
+        infos[n].builtin and infos[n].distribution == "machete" for n in ("git", "docker-builder")
+    )
     assert set(pm.providers("source")) == {"git"}
     assert set(pm.providers("builder")) == {"docker"}
     assert set(pm.providers("runtime")) == {"docker"}
@@ -69,7 +71,10 @@ def test_good_plugin_loads_and_observes_events(site: Path) -> None:
     pm = PluginManager(builtins=BUILTIN_PLUGINS)
     info = {i.name: i for i in pm.plugins()}["fake_good"]
     assert (info.status, info.distribution, info.version, info.kinds) == (
-        "ok", "fake-good", "1.2.3", ("runtime",),
+        "ok",
+        "fake-good",
+        "1.2.3",
+        ("runtime",),
     )
     assert not info.builtin
     assert "fakert" in pm.providers("runtime")
@@ -87,13 +92,18 @@ def test_plugin_that_fails_to_import_is_listed_as_failed(site: Path) -> None:
 
 
 def test_registration_hook_that_raises_is_reported(site: Path) -> None:
-    make_dist(site, "fake-raises", "fake_raises", """
+    make_dist(
+        site,
+        "fake-raises",
+        "fake_raises",
+        """
         from machete_core.plugins import hookimpl
 
         @hookimpl
         def machete_register_builders():
             raise RuntimeError("boom")
-    """)
+    """,
+    )
     pm = PluginManager(builtins=BUILTIN_PLUGINS)
     info = {i.name: i for i in pm.plugins()}["fake_raises"]
     assert info.status == "failed" and "boom" in (info.error or "")
@@ -162,10 +172,21 @@ def test_failing_observer_does_not_stop_others() -> None:
     assert seen == ["x"]
 
 
-def _cli(site: Path, *args: str, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(site), "MACHETE_HOME": str(site / "home"), **(extra_env or {})}
+def _cli(
+    site: Path, *args: str, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(site),
+        "MACHETE_HOME": str(site / "home"),
+        **(extra_env or {}),
+    }
     return subprocess.run(
-        [sys.executable, "-m", "machete_cli", *args], capture_output=True, text=True, env=env, check=False
+        [sys.executable, "-m", "machete_cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
     )
 
 
@@ -183,7 +204,9 @@ def test_cli_plugins_lists_failed_and_disabled(site: Path) -> None:
     assert text.returncode == 0 and "fake_broken" in text.stdout and "failed" in text.stdout
     no_plugins = json.loads(_cli(site, "--no-plugins", "plugins", "--json").stdout)
     assert {p["name"]: p["status"] for p in no_plugins}["fake_good"] == "disabled"
-    env_disabled = _cli(site, "plugins", "--json", extra_env={"MACHETE_DISABLE_PLUGINS": "fake_good,fake_broken"})
+    env_disabled = _cli(
+        site, "plugins", "--json", extra_env={"MACHETE_DISABLE_PLUGINS": "fake_good,fake_broken"}
+    )
     statuses = {p["name"]: p["status"] for p in json.loads(env_disabled.stdout)}
     assert statuses["fake_good"] == statuses["fake_broken"] == "disabled"
 

@@ -43,8 +43,10 @@ def test_release_numbers_count_per_tool(tmp_path: Path) -> None:
     store = Store.open(f"sqlite:///{tmp_path / 'm.db'}")
     a = store.create_tool(name="a", source_kind="git", source_url="u")
     b = store.create_tool(name="b", source_kind="git", source_url="u")
-    nums = [store.create_release(t.id, key="k", builder="d", runtime="d", status="built").number
-            for t in (a, a, b, a)]
+    nums = [
+        store.create_release(t.id, key="k", builder="d", runtime="d", status="built").number
+        for t in (a, a, b, a)
+    ]
     assert nums == [1, 2, 1, 3]
 
 

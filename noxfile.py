@@ -1,0 +1,63 @@
+"""Developer sessions: ``nox -s tests``, ``lint``, ``typecheck``, ``install_check``, ``bench``."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Unit then integration tests (the latter need the Docker engine)."""
+    session.install("-e", ".[dev]")
+    session.run("pytest", "tests/unit", *session.posargs)
+    session.run("pytest", "tests/integration", *session.posargs)
+
+
+@nox.session
+def unit(session: nox.Session) -> None:
+    """The fast inner loop: no daemon needed."""
+    session.install("-e", ".[dev]")
+    session.run("pytest", "tests/unit", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.install("ruff")
+    session.run("ruff", "check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    session.install("-e", ".[dev]")
+    session.run("mypy")
+
+
+@nox.session(reuse_venv=False)
+@nox.parametrize("mode", ["wheel", "editable"])
+def install_check(session: nox.Session, mode: str) -> None:
+    """``pip install .`` and ``pip install -e .`` both give importable packages and the CLI."""
+    session.install(*(["-e", "."] if mode == "editable" else ["."]))
+    session.chdir(session.create_tmp())  # import from site-packages, not the source tree
+    session.run(
+        "python",
+        "-c",
+        "import machete_core, machete_plugins, machete_cli, machete_web;"
+        "from importlib.metadata import entry_points;"
+        "names = {e.name for e in entry_points(group='machete')};"
+        "assert {'git', 'docker-builder', 'docker-runtime'} <= names, names;"
+        "from importlib.resources import files;"
+        "assert files('machete_web').joinpath('static/index.html').is_file()",
+    )
+    session.run("machete", "--version")
+    session.run("machete", "plugins", "--json", env={"MACHETE_HOME": session.create_tmp()})
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks (ratios measured in one run); see docs/benchmarks.md."""
+    session.install("-e", ".[dev]")
+    session.run("python", "-m", "bench.deploy_overhead", *session.posargs)

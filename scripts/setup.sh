@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Prepares a fresh Debian 12 machine for MACHETE: Debian packages, the buildx CLI plugin,
+# a virtualenv with MACHETE and its dev tools, and a check that the Docker engine answers.
+# Safe to run again: every step skips what is already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v busybox >/dev/null 2>&1 || [ -x /bin/busybox ] || need_apt+=(busybox-static)
+command -v git >/dev/null 2>&1 || need_apt+=(git)
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+# buildx is used by the buildx builder; a failure here is reported but does not stop set-up,
+# because `machete plugins` then shows that builder as unavailable with the reason.
+if ! bash scripts/install-buildx.sh >/dev/null 2>&1; then
+  sleep 2
+  bash scripts/install-buildx.sh >/dev/null || echo "setup: warning: docker buildx could not be installed" >&2
+fi
+
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+stamp=.venv/.machete-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e '.[dev]'
+  touch "$stamp"
+fi
+
+if ! docker info >/dev/null 2>&1; then
+  echo "setup: the Docker engine does not answer (is dockerd running?)" >&2
+  exit 1
+fi
+echo "setup: ready (.venv, docker $(docker version --format '{{.Server.Version}}'))"

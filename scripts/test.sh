@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Runs every check CI runs: set-up, lint, type check, both install modes, and the whole test
+# suite (unit tests first: they need no daemon and fail fast). Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+.venv/bin/ruff check .
+.venv/bin/mypy
+.venv/bin/nox -s install_check
+.venv/bin/python -m pytest tests/unit -q "$@"
+.venv/bin/python -m pytest tests/integration -q "$@"
