@@ -61,6 +61,7 @@ def wait_healthy(
     """
     deadline = time.monotonic() + timeout
     last: Probe | None = None
+    attempt = 0
     while True:
         if cancel is not None:
             cancel.raise_if_cancelled()
@@ -81,4 +82,6 @@ def wait_healthy(
                 f"no HTTP 200 from {path} within {timeout:g}s (last: {last.error})",
                 details={"last_error": last.error, "status_code": last.status_code},
             )
-        time.sleep(interval)
+        # Start polling fast (most tools listen within milliseconds), back off to ``interval``.
+        attempt += 1
+        time.sleep(min(interval, 0.02 * 2**attempt))

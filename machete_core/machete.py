@@ -109,6 +109,16 @@ class Machete:
     def runtime(self, name: str) -> Runtime:
         return self._instance("runtime", name)
 
+    def resolve_builder(self, requested: str | None) -> str:
+        """The builder to use: the requested one, else the default; ``auto`` prefers buildx."""
+        name = requested or self.settings.default_builder
+        if name != "auto":
+            return name
+        builders = self.plugins.providers("builder")
+        if "buildx" in builders and self.plugins.availability("builder", "buildx") is None:
+            return "buildx"
+        return "docker"
+
     def plugin_infos(self) -> list[PluginInfo]:
         return self.plugins.plugins()
 

@@ -41,7 +41,8 @@ class Settings:
     health_timeout: float = 60.0
     health_interval: float = 0.5
     build_timeout: float = 1800.0
-    default_builder: str = "docker"
+    #: ``auto`` picks ``buildx`` where it is installed, else ``docker``.
+    default_builder: str = "auto"
     default_runtime: str = "docker"
     #: Entry-point names of plugins not to load; ``*`` disables every non-bundled plugin.
     disable_plugins: frozenset[str] = frozenset()

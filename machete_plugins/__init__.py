@@ -4,5 +4,6 @@
 BUILTIN_PLUGINS = (
     "machete_plugins.git_source",
     "machete_plugins.docker_builder",
+    "machete_plugins.buildx_builder",
     "machete_plugins.docker_runtime",
 )

@@ -75,7 +75,7 @@ def run_deploy(run: OperationRun, *, build_only: bool = False) -> dict[str, Any]
                 raise InvalidInputError(
                     f"the repository has no {spec.dockerfile}: a tool needs a Dockerfile"
                 )
-        builder_name = spec.builder or tool.builder or m.settings.default_builder
+        builder_name = m.resolve_builder(spec.builder or tool.builder)
         runtime_name = spec.runtime or tool.runtime or m.settings.default_runtime
         spec_data = m.spec_data(spec)
         key = release_key(revision.digest, spec_data, builder_name, runtime_name)

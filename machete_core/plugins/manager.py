@@ -12,6 +12,7 @@ import functools
 import importlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from importlib import metadata
 from typing import Any, cast
@@ -35,6 +36,7 @@ from machete_core.plugins.records import (
 )
 
 log = logging.getLogger(__name__)
+AVAILABILITY_TTL_S = 30.0
 
 KINDS = {
     "source": "machete_register_sources",
@@ -85,6 +87,7 @@ class PluginManager:
         self._pm.add_hookspecs(hookspecs)
         self._infos: dict[str, PluginInfo] = {}
         self._providers: dict[str, dict[str, tuple[Provider, str]]] | None = None
+        self._availability: dict[tuple[str, str], tuple[float, str | None]] = {}
 
     # -- loading -------------------------------------------------------------------------
 
@@ -245,8 +248,7 @@ class PluginManager:
             known = ", ".join(sorted(table)) or "none"
             raise ProviderNotFoundError(f"no {kind} named {name!r} (available: {known})")
         record = table[name][0]
-        check = getattr(record, "availability", None)
-        reason = check() if check else None
+        reason = self.availability(kind, name)
         if reason:
             raise ProviderUnavailableError(f"the {kind} {name!r} is unavailable: {reason}")
         return record
@@ -273,12 +275,19 @@ class PluginManager:
             return sorted(self._infos.values(), key=lambda i: (not i.builtin, i.name))
 
     def availability(self, kind: str, name: str) -> str | None:
+        """None if the provider is usable, else why not. Cached briefly: checks may be slow."""
+        now = time.monotonic()
+        cached = self._availability.get((kind, name))
+        if cached is not None and now - cached[0] < AVAILABILITY_TTL_S:
+            return cached[1]
         record = self._collect()[kind][name][0]
         check = getattr(record, "availability", None)
         try:
-            return check() if check else None
+            reason = check() if check else None
         except Exception as exc:
-            return f"availability check failed: {exc}"
+            reason = f"availability check failed: {exc}"
+        self._availability[(kind, name)] = (now, reason)
+        return reason
 
     # -- events --------------------------------------------------------------------------
 

@@ -37,7 +37,7 @@ def test_cli_end_to_end(
 
     installed = machete(env, "install", url, "--name", "clitool")
     assert "[3/6] build" in installed.stdout  # progress with numbered steps
-    assert "Step 1/" in installed.stdout  # build output streamed to the terminal
+    assert "load build definition" in installed.stdout  # buildx output streamed to the terminal
     assert "installed clitool: running" in installed.stdout
 
     tools = json.loads(machete(env, "ls", "--json").stdout)

@@ -35,22 +35,22 @@ def with_env_cgi(files: dict[str, str]) -> dict[str, str]:
     return files
 
 
+BUILD_OUTPUT = {"docker": "Step 1/", "buildx": "[internal] load build definition"}
+PIPELINE = ["fetch", "manifest", "build", "start", "health", "promote"]
+
+
+@pytest.mark.parametrize("builder", ["docker", "buildx"])
 def test_install_redeploy_and_remove(
-    machete: Machete, git_server: GitHTTPServer, installation: str
+    machete: Machete, git_server: GitHTTPServer, installation: str, builder: str
 ) -> None:
-    url, work = new_repo(git_server, with_env_cgi(http_tool_files("version one")))
+    files = http_tool_files("version one", extra_manifest=f"  builder: {builder}\n")
+    url, work = new_repo(git_server, with_env_cgi(files))
     lines: list[str] = []
     op = machete.install(url, name="hello", on_line=lines.append)
     assert op.status == "succeeded" and op.tool_name == "hello"
-    assert [s.name for s in op.steps] == [
-        "fetch",
-        "manifest",
-        "build",
-        "start",
-        "health",
-        "promote",
-    ]
-    assert any(line.startswith("Step 1/") for line in lines)  # build output streamed live
+    assert [s.name for s in op.steps] == PIPELINE
+    assert any(BUILD_OUTPUT[builder] in line for line in lines)  # build output streamed live
+    assert machete.releases("hello")[0].builder == builder
     view = machete.get("hello")
     assert (view.status, view.health, view.release) == ("running", "healthy", 1)
     assert view.url and get_text(view.url + "/") == "version one\n"
@@ -124,10 +124,11 @@ def test_crashing_instance_fails_the_gate_fast(machete: Machete, git_server: Git
     assert "about to crash" in (machete.releases("crashy")[0].error or "")
 
 
+@pytest.mark.parametrize("builder", ["docker", "buildx"])
 def test_build_failure_carries_the_last_lines(
-    machete: Machete, git_server: GitHTTPServer, installation: str
+    machete: Machete, git_server: GitHTTPServer, installation: str, builder: str
 ) -> None:
-    files = http_tool_files()
+    files = http_tool_files(extra_manifest=f"  builder: {builder}\n")
     files["Dockerfile"] += 'RUN echo "compiling the thing" && exit 7\n'
     url, _work = new_repo(git_server, files)
     with pytest.raises(BuildError) as info:

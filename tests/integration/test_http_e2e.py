@@ -82,7 +82,7 @@ def test_http_end_to_end(server: str, git_server: GitHTTPServer, installation: s
     assert status == 202 and body["success"] is True
     op = wait_op(server, body["operation_id"])
     assert op["status"] == "succeeded", op
-    assert "Step 1/" in op["log_text"] and "==> health" in op["log_text"]
+    assert "load build definition" in op["log_text"] and "==> health" in op["log_text"]
 
     status, data = call("GET", f"{server}/api/tools")
     assert [t["name"] for t in data["tools"]] == ["webtool"]

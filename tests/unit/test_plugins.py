@@ -57,12 +57,12 @@ def site(tmp_path: Path) -> Iterator[Path]:
 def test_builtins_come_through_the_entry_point_group() -> None:
     pm = PluginManager(builtins=BUILTIN_PLUGINS)
     infos = {i.name: i for i in pm.plugins()}
-    assert {"git", "docker-builder", "docker-runtime"} <= set(infos)
+    assert {"git", "docker-builder", "buildx-builder", "docker-runtime"} <= set(infos)
     assert all(
         infos[n].builtin and infos[n].distribution == "machete" for n in ("git", "docker-builder")
     )
     assert set(pm.providers("source")) == {"git"}
-    assert set(pm.providers("builder")) == {"docker"}
+    assert set(pm.providers("builder")) == {"docker", "buildx"}
     assert set(pm.providers("runtime")) == {"docker"}
 
 
@@ -107,7 +107,7 @@ def test_registration_hook_that_raises_is_reported(site: Path) -> None:
     pm = PluginManager(builtins=BUILTIN_PLUGINS)
     info = {i.name: i for i in pm.plugins()}["fake_raises"]
     assert info.status == "failed" and "boom" in (info.error or "")
-    assert set(pm.providers("builder")) == {"docker"}
+    assert set(pm.providers("builder")) == {"docker", "buildx"}
 
 
 def test_duplicate_provider_names_are_a_startup_error_naming_both(site: Path) -> None:
@@ -218,3 +218,26 @@ def test_cli_reports_a_conflict_in_one_line(site: Path) -> None:
     assert out.returncode == 1
     assert "plugin_conflict" in out.stderr and "fake-one" in out.stderr and "fake-two" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_missing_buildx_is_shown_as_unavailable_with_the_reason(tmp_path: Path) -> None:
+    bin_dir = Path(sys.executable).parent  # python only: no docker CLI on this PATH
+    env = {**os.environ, "PATH": str(bin_dir), "MACHETE_HOME": str(tmp_path)}
+    out = subprocess.run(
+        [sys.executable, "-m", "machete_cli", "plugins", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    buildx = {p["name"]: p for p in json.loads(out.stdout)}["buildx-builder"]["providers"][0]
+    assert buildx["available"] is False
+    assert buildx["unavailable_reason"] == "the docker CLI is not installed"
+    text = subprocess.run(
+        [sys.executable, "-m", "machete_cli", "plugins"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    ).stdout
+    assert "builder:buildx (unavailable: the docker CLI is not installed)" in text

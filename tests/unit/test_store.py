@@ -23,6 +23,17 @@ def test_migrations_create_exactly_the_models(tmp_path: Path) -> None:
     assert diff == []
 
 
+def test_head_revision_constant_matches_the_migrations() -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    import machete_core.state.db as db
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(db.__file__).parent / "migrations"))
+    assert ScriptDirectory.from_config(cfg).get_current_head() == db.HEAD_REVISION
+
+
 def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
     store = Store.open(f"sqlite:///{tmp_path / 'm.db'}")
     with store.engine.connect() as conn:

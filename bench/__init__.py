@@ -1,0 +1,1 @@
+"""Benchmarks: each reports ratios measured within one run (see docs/benchmarks.md)."""
