@@ -1,0 +1,46 @@
+"""Every hook is documented for plugin authors, and every CLI command in the CLI reference."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import pytest
+from machete_cli.main import cli
+
+from machete_core.plugins import hookspecs
+
+ROOT = Path(__file__).resolve().parents[2]
+HOOKS = [
+    n for n, f in vars(hookspecs).items() if n.startswith("machete_") and inspect.isfunction(f)
+]
+
+
+def test_there_are_hooks() -> None:
+    assert set(HOOKS) == {
+        "machete_register_sources",
+        "machete_register_builders",
+        "machete_register_runtimes",
+        "machete_on_event",
+    }
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_hook_has_a_contract_and_is_in_the_plugin_guide(hook: str) -> None:
+    doc = inspect.getdoc(getattr(hookspecs, hook)) or ""
+    assert "versionadded" in doc and len(doc) > 200
+    assert f"`{hook}`" in (ROOT / "docs" / "plugins.md").read_text()
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_hook_is_exercised_by_a_test(hook: str) -> None:
+    tests = "".join(
+        p.read_text() for p in (ROOT / "tests").rglob("test_*.py") if p.name != "test_docs.py"
+    )
+    bundled = "".join(p.read_text() for p in (ROOT / "machete_plugins").glob("*.py"))
+    assert hook in tests or hook in bundled
+
+
+@pytest.mark.parametrize("command", sorted(cli.commands))
+def test_every_command_is_in_the_cli_reference(command: str) -> None:
+    assert f"`{command}" in (ROOT / "docs" / "cli.md").read_text()
