@@ -20,6 +20,7 @@ from machete_core.health import wait_healthy
 from machete_core.manifest import load_manifest
 from machete_core.pipeline.keys import release_key
 from machete_core.pipeline.volumes import resolve_mounts
+from machete_core.plugins.protocols import Source
 from machete_core.state.views import ReleaseRecord, ToolRecord
 
 if TYPE_CHECKING:
@@ -35,14 +36,19 @@ def run_deploy(run: OperationRun, *, build_only: bool = False) -> dict[str, Any]
     url = tool.source_url if tool else params["url"]
     ref = tool.source_ref if tool else params.get("ref")
     source_kind = tool.source_kind if tool else params["source_kind"]
+    source = m.source(source_kind)
+    locator = Locator(url=url, ref=ref, kind=source_kind)
+    if tool is not None and not build_only and not params.get("force"):
+        unchanged = _unchanged_upstream(run, tool, source, locator)
+        if unchanged is not None:
+            return unchanged
     workspace = m.settings.work_dir / run.op.id
     try:
         src = workspace / "src"
         src.mkdir(parents=True)
         with run.step("fetch"):
-            source = m.source(source_kind)
             run.log.write(f"fetching {url}" + (f" ({ref})" if ref else ""))
-            revision = source.fetch(Locator(url=url, ref=ref, kind=source_kind), src, run.log)
+            revision = source.fetch(locator, src, run.log)
             run.log.write(f"fetched {revision.commit or ''} {revision.digest}".replace("  ", " "))
         with run.step("manifest"):
             loaded = load_manifest(src)
@@ -120,6 +126,37 @@ def run_deploy(run: OperationRun, *, build_only: bool = False) -> dict[str, Any]
         return {"tool": tool.name, "release": release.number, "changed": True}
     finally:
         shutil.rmtree(workspace, ignore_errors=True)
+
+
+def _unchanged_upstream(
+    run: OperationRun, tool: ToolRecord, source: Source, locator: Locator
+) -> dict[str, Any] | None:
+    """Skip even the fetch when the source's cheap ``resolve`` shows the live release's commit.
+
+    The same commit means the same tree and manifest; the key also covers the builder and
+    runtime in force now, so a settings change still redeploys.
+    """
+    m = run.m
+    current = m.store.get_release(tool.current_release_id) if tool.current_release_id else None
+    if current is None or current.status != ReleaseStatus.LIVE or not current.commit:
+        return None
+    with run.step("resolve"):
+        upstream = source.resolve(locator)
+        run.log.write(f"upstream is at {upstream or 'an unknown revision'}")
+        if upstream != current.commit or current.digest is None:
+            return None
+        spec = m.spec_from_data(current.spec)
+        key = release_key(
+            current.digest,
+            current.spec,
+            m.resolve_builder(spec.builder or tool.builder),
+            spec.runtime or tool.runtime or m.settings.default_runtime,
+        )
+        if key != current.key or not m.instance_running(current):
+            return None
+        run.log.write(f"release {current.number} already runs {upstream}: nothing to do")
+    m.store.update_tool(tool.id, status=ToolStatus.RUNNING, status_reason=None)
+    return {"tool": tool.name, "release": current.number, "changed": False}
 
 
 def _build(

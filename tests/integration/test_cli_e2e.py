@@ -55,7 +55,7 @@ def test_cli_end_to_end(
     assert "running" in machete(env, "start", "clitool").stdout
     assert "running" in machete(env, "restart", "clitool").stdout
     deployed = machete(env, "deploy", "clitool")
-    assert "already runs this exact source" in deployed.stdout
+    assert "nothing to do" in deployed.stdout
 
     ops = json.loads(machete(env, "operations", "clitool", "--json").stdout)
     assert [o["kind"] for o in ops][:3] == ["deploy", "restart", "start"]

@@ -59,20 +59,25 @@ def test_install_redeploy_and_remove(
 
     # Unchanged: nothing built, nothing restarted.
     first_instance = view.instance_id
+    fetches_before = git_server.fetches
     again = machete.deploy("hello")
-    assert [s.name for s in again.steps] == ["fetch", "manifest"]
+    assert [s.name for s in again.steps] == ["resolve"]
+    assert git_server.fetches == fetches_before  # not even a fetch
+    forced_fetch = machete.deploy("hello", force=True)
+    assert [s.name for s in forced_fetch.steps] == PIPELINE
+    first_instance = machete.get("hello").instance_id
     assert machete.get("hello").instance_id == first_instance
 
     # A new commit: a new release replaces the old instance.
     commit = commit_and_push(work, {"www/index.html": "version two\n"})
     machete.deploy("hello")
     view = machete.get("hello")
-    assert view.release == 2 and view.commit == commit and view.instance_id != first_instance
+    assert view.release == 3 and view.commit == commit and view.instance_id != first_instance
     assert get_text(view.url + "/") == "version two\n"
     releases = machete.releases("hello")
-    assert [(r.number, r.status) for r in releases] == [(2, "live"), (1, "retired")]
+    assert [(r.number, r.status) for r in releases] == [(3, "live"), (2, "retired"), (1, "retired")]
     containers, _images = owned_objects(installation)
-    assert containers == ["machete-tool-hello-r2"]
+    assert containers == ["machete-tool-hello-r3"]
 
     # Logs of the running instance.
     assert any("tool starting on 8080" in line for line in machete.logs("hello", tail=50))

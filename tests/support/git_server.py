@@ -30,6 +30,8 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
+        if b"want " in body:  # an object fetch (ls-remote and ls-refs carry no wants)
+            self.server.fetches += 1
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "GIT_PROJECT_ROOT": str(self.server.root),
@@ -74,6 +76,7 @@ class GitHTTPServer(ThreadingHTTPServer):
         self.root = root
         self.requests: list[tuple[str, str]] = []
         self.bytes_sent = 0
+        self.fetches = 0
         self._thread = threading.Thread(target=self.serve_forever, daemon=True)
 
     @property

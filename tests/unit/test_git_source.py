@@ -107,6 +107,7 @@ def test_redeploy_fetch_reuses_the_cache(
     second = server.bytes_sent - before
     assert rev.commit == git("rev-parse", "HEAD", cwd=work)  # type: ignore[attr-defined]
     assert second < first / 3, (first, second)
+    assert server.fetches == 2
 
 
 def test_digest_ignores_order_and_changes_with_content(
