@@ -107,6 +107,7 @@ def main() -> int:
             **os.environ,
             "MACHETE_HOME": str(root / "home"),
             "MACHETE_ALLOWED_SCHEMES": "http",
+            "MACHETE_ALLOWED_NETWORKS": "127.0.0.0/8",
             "MACHETE_INSTALLATION": f"bench-{uuid.uuid4().hex[:6]}",
             "MACHETE_HEALTH_INTERVAL": "0.05",
         }

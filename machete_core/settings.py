@@ -46,6 +46,15 @@ class Settings:
     default_runtime: str = "docker"
     #: Entry-point names of plugins not to load; ``*`` disables every non-bundled plugin.
     disable_plugins: frozenset[str] = frozenset()
+    #: Networks (CIDR) sources may reach besides public addresses, e.g. ``10.0.0.0/8``.
+    allowed_networks: tuple[str, ...] = ()
+    #: Limits on one fetch (Git or archive download): bytes on the wire and seconds.
+    fetch_max_bytes: int = 1024**3
+    fetch_timeout: float = 600.0
+    #: Limits on an unpacked archive: total bytes, bytes of one member, number of members.
+    archive_max_bytes: int = 1024**3
+    archive_max_member_bytes: int = 512 * 1024**2
+    archive_max_members: int = 20_000
     #: Absolute host paths tools may mount (admin allow-list); relative paths live in the data dir.
     allowed_host_paths: tuple[str, ...] = ()
     #: Worker threads the web host uses for core work.

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from machete_core.domain.records import Locator, LogSink, Revision
 from machete_core.errors import RefNotFoundError, SourceError
@@ -22,6 +23,7 @@ from machete_core.plugins import hookimpl
 from machete_core.plugins.records import SourceProvider
 from machete_core.settings import Settings
 from machete_core.sources.digest import tree_digest
+from machete_core.sources.netguard import AddressPolicy
 from machete_core.sources.url_policy import check_source_url
 
 _SHA = re.compile(r"^[0-9a-f]{7,40}$")
@@ -88,11 +90,25 @@ class GitSource:
         self.settings = settings
 
     def _client(self, url: str) -> tuple[Any, str]:
+        import urllib3
         from dulwich.client import get_transport_and_path
 
+        from machete_plugins.guarded_http import Budget, GuardedPoolManager
+
         checked = check_source_url(url, self.settings.allowed_schemes)
+        parts = urlsplit(checked)
+        policy = AddressPolicy.from_strings(self.settings.allowed_networks)
+        kwargs: dict[str, Any] = {}
+        if parts.scheme in ("http", "https"):
+            budget = Budget(self.settings.fetch_max_bytes, self.settings.fetch_timeout)
+            kwargs["pool_manager"] = GuardedPoolManager(
+                policy, budget, timeout=urllib3.Timeout(connect=15, read=120), retries=False
+            )
+        elif parts.scheme == "ssh":
+            # ssh runs as a subprocess that resolves the name itself: check it beforehand.
+            policy.resolve(parts.hostname or "", parts.port or 22)
         try:
-            return get_transport_and_path(checked)
+            return get_transport_and_path(checked, **kwargs)
         except Exception as exc:
             raise SourceError(f"cannot use {url!r} as a Git location: {exc}") from None
 

@@ -23,6 +23,10 @@ for var in (
     os.environ.pop(var, None)
 
 
+#: The tests' Git and HTTP servers listen on loopback, which sources may not reach by default.
+LOOPBACK = ("127.0.0.0/8",)
+
+
 def docker_available() -> bool:
     try:
         import docker
@@ -60,6 +64,7 @@ def settings(home: Path, installation: str) -> Settings:
         home=home,
         installation=installation,
         allowed_schemes=frozenset({"https", "http"}),
+        allowed_networks=LOOPBACK,
         health_timeout=20.0,
         health_interval=0.2,
         build_timeout=300.0,
@@ -74,6 +79,7 @@ def env(home: Path, installation: str) -> Iterator[dict[str, str]]:
         "MACHETE_HOME": str(home),
         "MACHETE_INSTALLATION": installation,
         "MACHETE_ALLOWED_SCHEMES": "https,http",
+        "MACHETE_ALLOWED_NETWORKS": ",".join(LOOPBACK),
         "MACHETE_HEALTH_TIMEOUT": "20",
         "MACHETE_HEALTH_INTERVAL": "0.2",
     }

@@ -182,7 +182,9 @@ class _Extractor:
         self.seen.add(rel)
         self.dirs.add(rel)
 
-    def file(self, rel: PurePosixPath, name: str, source: IO[bytes], mode: int, declared: int) -> None:
+    def file(
+        self, rel: PurePosixPath, name: str, source: IO[bytes], mode: int, declared: int
+    ) -> None:
         if declared > self.limits.max_member_bytes:
             raise MemberTooLargeError(
                 f"member {name!r} is larger than {self.limits.max_member_bytes} bytes", name
@@ -204,7 +206,8 @@ class _Extractor:
                     )
                 if self.total > self.limits.max_total_bytes:
                     raise ArchiveTooLargeError(
-                        f"the archive unpacks to more than {self.limits.max_total_bytes} bytes", name
+                        f"the archive unpacks to more than {self.limits.max_total_bytes} bytes",
+                        name,
                     )
                 if sink is not None:
                     sink.write(chunk)
@@ -297,8 +300,11 @@ def _tar_member(tar: tarfile.TarFile, member: tarfile.TarInfo, ex: _Extractor) -
     rel = member_path(name)
     if member.islnk():
         raise HardlinkError(f"member {name!r} is a hard link (refused)", name)
-    if member.ischr() or member.isblk() or member.isfifo() or not (
-        member.isfile() or member.isdir() or member.issym()
+    if (
+        member.ischr()
+        or member.isblk()
+        or member.isfifo()
+        or not (member.isfile() or member.isdir() or member.issym())
     ):
         raise SpecialFileError(f"member {name!r} is a device, FIFO or other special file", name)
     if rel is None:
@@ -322,7 +328,9 @@ def _extract_zip(stream: _Peeked, ex: _Extractor, limits: ArchiveLimits) -> None
         while chunk := stream.read(CHUNK):
             size += len(chunk)
             if size > limits.max_total_bytes:
-                raise ArchiveTooLargeError(f"the archive is larger than {limits.max_total_bytes} bytes")
+                raise ArchiveTooLargeError(
+                    f"the archive is larger than {limits.max_total_bytes} bytes"
+                )
             spool.write(chunk)
         spool.seek(0)
         try:

@@ -8,7 +8,9 @@ import zipfile
 from collections.abc import Iterable
 
 
-def tar_bytes(members: Iterable[tarfile.TarInfo | tuple[tarfile.TarInfo, bytes]], mode: str = "w") -> bytes:
+def tar_bytes(
+    members: Iterable[tarfile.TarInfo | tuple[tarfile.TarInfo, bytes]], mode: str = "w"
+) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode=mode) as tar:  # type: ignore[call-overload]
         for item in members:
@@ -52,11 +54,11 @@ def zip_bytes(entries: dict[str, bytes], symlinks: dict[str, str] | None = None)
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, data in entries.items():
             info = zipfile.ZipInfo(name)
-            info.external_attr = (0o100644 << 16)
+            info.external_attr = 0o100644 << 16
             zf.writestr(info, data)
         for name, target in (symlinks or {}).items():
             info = zipfile.ZipInfo(name)
-            info.external_attr = (0o120777 << 16)
+            info.external_attr = 0o120777 << 16
             zf.writestr(info, target)
     return buf.getvalue()
 
@@ -69,5 +71,9 @@ TOOL_TREE = {
 }
 
 
-def tool_tar(prefix: str = "tool-main/", mode: str = "w:gz", tree: dict[str, bytes] | None = None) -> bytes:
-    return tar_bytes([file(prefix + name, data) for name, data in (tree or TOOL_TREE).items()], mode)
+def tool_tar(
+    prefix: str = "tool-main/", mode: str = "w:gz", tree: dict[str, bytes] | None = None
+) -> bytes:
+    return tar_bytes(
+        [file(prefix + name, data) for name, data in (tree or TOOL_TREE).items()], mode
+    )

@@ -36,7 +36,9 @@ def extract(tmp_path: Path, data: bytes, limits: ArchiveLimits | None = None) ->
     return dest
 
 
-def refused(tmp_path: Path, data: bytes, code: str, limits: ArchiveLimits | None = None) -> UnsafeArchiveError:
+def refused(
+    tmp_path: Path, data: bytes, code: str, limits: ArchiveLimits | None = None
+) -> UnsafeArchiveError:
     box = tmp_path / "box"
     with pytest.raises(UnsafeArchiveError) as info:
         extract(tmp_path, data, limits)
@@ -50,7 +52,9 @@ def refused(tmp_path: Path, data: bytes, code: str, limits: ArchiveLimits | None
 @pytest.mark.parametrize("mode", ["w", "w:gz", "w:bz2", "w:xz"])
 def test_tool_tarball_with_wrapper_folder_is_stripped(tmp_path: Path, mode: str) -> None:
     dest = extract(tmp_path, tool_tar(mode=mode))
-    assert sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file()) == sorted(TOOL_TREE)
+    assert sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file()) == sorted(
+        TOOL_TREE
+    )
     assert (dest / "www" / "index.html").read_bytes() == TOOL_TREE["www/index.html"]
 
 
@@ -105,13 +109,18 @@ def test_empty_member_name(tmp_path: Path) -> None:
 
 
 def test_duplicates_after_normalization(tmp_path: Path) -> None:
-    refused(tmp_path, tar_bytes([file("a/b", b"1"), file("./a//b", b"2")]), "archive_duplicate_member")
+    refused(
+        tmp_path, tar_bytes([file("a/b", b"1"), file("./a//b", b"2")]), "archive_duplicate_member"
+    )
 
 
 def test_symlink_then_write_through_it(tmp_path: Path) -> None:
     # The two-step escape (CVE-2025-45582 shape): a link, then a member under it.
-    refused(tmp_path, tar_bytes([link("l", "sub"), directory("sub"), file("l/pwn")]),
-            "archive_link_traversal")
+    refused(
+        tmp_path,
+        tar_bytes([link("l", "sub"), directory("sub"), file("l/pwn")]),
+        "archive_link_traversal",
+    )
 
 
 @pytest.mark.parametrize("target", ["..", "../etc", "/etc/passwd", "a/../../x", ""])
@@ -120,12 +129,17 @@ def test_symlinks_leaving_the_tree(tmp_path: Path, target: str) -> None:
 
 
 def test_chain_of_links_cannot_escape(tmp_path: Path) -> None:
-    refused(tmp_path, tar_bytes([directory("a"), link("a/l1", "../b"), directory("b"), link("b/l2", "../../x")]),
-            "archive_link_escape")
+    refused(
+        tmp_path,
+        tar_bytes([directory("a"), link("a/l1", "../b"), directory("b"), link("b/l2", "../../x")]),
+        "archive_link_escape",
+    )
 
 
 def test_symlink_inside_the_tree_is_kept(tmp_path: Path) -> None:
-    dest = extract(tmp_path, tar_bytes([file("t/real.txt", b"r"), link("t/alias", "real.txt"), file("t/z")]))
+    dest = extract(
+        tmp_path, tar_bytes([file("t/real.txt", b"r"), link("t/alias", "real.txt"), file("t/z")])
+    )
     assert os.readlink(dest / "alias") == "real.txt"
 
 
@@ -142,8 +156,17 @@ def test_devices_and_fifos(tmp_path: Path, kind: bytes) -> None:
 
 
 def test_modes_are_clamped(tmp_path: Path) -> None:
-    dest = extract(tmp_path, tar_bytes([file("t/suid", b"#!", 0o4755), file("t/sgid", b"x", 0o2644),
-                                        file("t/plain", b"x", 0o600), file("t/exe", b"x", 0o700)]))
+    dest = extract(
+        tmp_path,
+        tar_bytes(
+            [
+                file("t/suid", b"#!", 0o4755),
+                file("t/sgid", b"x", 0o2644),
+                file("t/plain", b"x", 0o600),
+                file("t/exe", b"x", 0o700),
+            ]
+        ),
+    )
     modes = {p.name: stat_mode(p) for p in dest.iterdir()}
     assert modes == {"suid": 0o755, "sgid": 0o644, "plain": 0o644, "exe": 0o755}
     assert all(stat_mode(p) in (0o644, 0o755) for p in dest.rglob("*"))
@@ -154,7 +177,9 @@ def stat_mode(path: Path) -> int:
 
 
 def test_git_metadata_is_not_extracted(tmp_path: Path) -> None:
-    dest = extract(tmp_path, tar_bytes([file("t/.git/hooks/post-checkout", b"evil"), file("t/Dockerfile")]))
+    dest = extract(
+        tmp_path, tar_bytes([file("t/.git/hooks/post-checkout", b"evil"), file("t/Dockerfile")])
+    )
     assert not (dest / ".git").exists() and (dest / "Dockerfile").exists()
 
 
@@ -164,8 +189,12 @@ def test_too_many_members(tmp_path: Path) -> None:
 
 
 def test_member_over_the_size_cap_by_header(tmp_path: Path) -> None:
-    refused(tmp_path, tar_bytes([file("big", b"x" * 5000)]), "archive_member_too_large",
-            ArchiveLimits(max_member_bytes=4096))
+    refused(
+        tmp_path,
+        tar_bytes([file("big", b"x" * 5000)]),
+        "archive_member_too_large",
+        ArchiveLimits(max_member_bytes=4096),
+    )
 
 
 def test_total_over_the_cap(tmp_path: Path) -> None:
@@ -196,7 +225,7 @@ from pathlib import Path
 from machete_core.sources.archive import ArchiveLimits, UnsafeArchiveError, extract_archive
 
 kind, dest = sys.argv[1], Path(sys.argv[2])
-limits = ArchiveLimits(max_total_bytes=64 * 1024**2, max_member_bytes=32 * 1024**2, max_members=20_000)
+limits = ArchiveLimits(64 * 1024**2, 32 * 1024**2, 20_000)
 MiB = 1024**2
 buf = io.BytesIO()
 gz = gzip.GzipFile(fileobj=buf, mode="wb")
@@ -259,7 +288,10 @@ def test_bombs_abort_with_bounded_memory_and_disk(tmp_path: Path, kind: str, cod
     # timeout: a hang detector, not a speed assertion
     out = subprocess.run(
         [sys.executable, "-c", BOMB_SCRIPT, kind, str(tmp_path / "dest")],
-        capture_output=True, text=True, timeout=300, check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
     )
     result, sizes = out.stdout.split("\n")[:2]
     outcome, extracted_bytes = result.split()

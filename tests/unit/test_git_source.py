@@ -12,6 +12,7 @@ from machete_core.domain.records import Locator
 from machete_core.errors import RefNotFoundError, SourceError
 from machete_core.settings import Settings
 from machete_plugins.git_source import GitSource
+from tests.conftest import LOOPBACK
 from tests.support.git_server import GitHTTPServer, commit_and_push, git, make_repo
 
 
@@ -25,7 +26,11 @@ def server(tmp_path: Path) -> Iterator[GitHTTPServer]:
 
 @pytest.fixture
 def source(tmp_path: Path) -> GitSource:
-    return GitSource(Settings(home=tmp_path / "home", allowed_schemes=frozenset({"http"})))
+    return GitSource(
+        Settings(
+            home=tmp_path / "home", allowed_schemes=frozenset({"http"}), allowed_networks=LOOPBACK
+        )
+    )
 
 
 def fetch(source: GitSource, url: str, dest: Path, ref: str | None = None) -> tuple[Path, object]:
