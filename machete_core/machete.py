@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from machete_core.domain.naming import choose_name
 from machete_core.domain.records import CancelToken
@@ -21,6 +21,7 @@ from machete_core.domain.status import Health, OperationStatus, ReleaseStatus, T
 from machete_core.errors import (
     EngineUnavailableError,
     InternalError,
+    InvalidInputError,
     MacheteError,
     ToolBusyError,
     ToolExistsError,
@@ -237,6 +238,8 @@ class Machete:
         source: str = "",
         trigger: str = "api",
     ) -> OperationRecord:
+        if url.startswith("upload:"):
+            raise InvalidInputError("upload the archive itself instead of naming an upload")
         checked = check_source_url(url, self.settings.allowed_schemes)
         record = self.plugins.source_for(checked, source)
         if name is not None:
@@ -244,6 +247,36 @@ class Machete:
             if self.store.find_tool(name) is not None:
                 raise ToolExistsError(f"a tool named {name!r} already exists")
         params = {"url": checked, "ref": ref or None, "source_kind": record.name, "name": name}
+        return self._new_operation("install", None, params, trigger)
+
+    def submit_upload(
+        self,
+        stream: BinaryIO,
+        *,
+        tool: str | int | None = None,
+        name: str | None = None,
+        filename: str | None = None,
+        trigger: str = "api",
+    ) -> OperationRecord:
+        """Store an uploaded archive (streamed, size-capped), then install or redeploy from it.
+
+        With ``tool`` the existing tool is redeployed from the archive; otherwise a new tool is
+        installed (named by ``name``, its manifest, or ``filename``).
+        """
+        from machete_core.sources.uploads import store_upload
+
+        if tool is not None:
+            existing = self.store.get_tool(tool)
+            self._check_not_busy(existing.name)
+        elif name is not None:
+            name = choose_name(explicit=name)
+            if self.store.find_tool(name) is not None:
+                raise ToolExistsError(f"a tool named {name!r} already exists")
+        locator = store_upload(self.settings, stream)
+        source = self.plugins.source_for(locator).name
+        if tool is not None:
+            return self.submit("deploy", tool, trigger=trigger, url=locator, source_kind=source)
+        params = {"url": locator, "source_kind": source, "name": name, "name_hint": filename}
         return self._new_operation("install", None, params, trigger)
 
     def submit(

@@ -3,6 +3,7 @@
 #: Handed by the hosts to the core's plugin manager (the core never imports this package).
 BUILTIN_PLUGINS = (
     "machete_plugins.git_source",
+    "machete_plugins.tarball_source",
     "machete_plugins.docker_builder",
     "machete_plugins.buildx_builder",
     "machete_plugins.docker_runtime",

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import click
 
@@ -110,6 +111,15 @@ def cli(ctx: click.Context, debug: bool, no_plugins: bool, home: str | None) -> 
     ctx.call_on_close(obj.close)
 
 
+def _archive_argument(source: str) -> BinaryIO | None:
+    """An archive to upload: ``-`` (stdin) or an existing file; None for URLs and folders."""
+    if source == "-":
+        return sys.stdin.buffer
+    if os.path.isfile(source):
+        return Path(source).open("rb")
+    return None
+
+
 def _run_op(
     obj: Context, submit: Callable[[Machete], Any], as_json: bool, quiet: bool = False
 ) -> Any:
@@ -138,10 +148,23 @@ def _run_op(
 @json_option
 @pass_ctx
 def install(obj: Context, source: str, name: str | None, ref: str | None, as_json: bool) -> None:
-    """Install a tool from a Git URL: fetch, build, start, wait until healthy."""
-    final = _run_op(
-        obj, lambda m: m.submit_install(source, name=name, ref=ref, trigger="cli"), as_json
-    )
+    """Install a tool from a Git URL, an archive URL, or an archive file (- for stdin).
+
+    Fetch, build, start, and wait until the tool is healthy.
+    """
+    archive = _archive_argument(source)
+    if archive is not None:
+        filename = None if source == "-" else os.path.basename(source)
+
+        def submit(m: Machete) -> Any:
+            with archive as stream:
+                return m.submit_upload(stream, name=name, filename=filename, trigger="cli")
+
+        final = _run_op(obj, submit, as_json)
+    else:
+        final = _run_op(
+            obj, lambda m: m.submit_install(source, name=name, ref=ref, trigger="cli"), as_json
+        )
     if not as_json:
         view = obj.machete.get(final.tool_name)
         click.secho(f"installed {view.name}: {view.status} at {view.url}", fg="green")
@@ -150,11 +173,27 @@ def install(obj: Context, source: str, name: str | None, ref: str | None, as_jso
 @cli.command()
 @click.argument("name")
 @click.option("--force", is_flag=True, help="Rebuild and restart even if nothing changed.")
+@click.option(
+    "--archive",
+    metavar="FILE",
+    help="Deploy this archive (tar, tar.gz, tar.bz2, tar.xz, zip; - for stdin) instead.",
+)
 @json_option
 @pass_ctx
-def deploy(obj: Context, name: str, force: bool, as_json: bool) -> None:
+def deploy(obj: Context, name: str, force: bool, archive: str | None, as_json: bool) -> None:
     """Fetch the latest source and redeploy (the old instance serves until the new is healthy)."""
-    _run_op(obj, lambda m: m.submit("deploy", name, force=force, trigger="cli"), as_json)
+    stream = _archive_argument(archive) if archive else None
+    if archive and stream is None:
+        raise click.BadParameter(f"{archive} is not a file", param_hint="--archive")
+    if stream is not None:
+
+        def submit(m: Machete) -> Any:
+            with stream as body:
+                return m.submit_upload(body, tool=name, trigger="cli")
+
+        _run_op(obj, submit, as_json)
+    else:
+        _run_op(obj, lambda m: m.submit("deploy", name, force=force, trigger="cli"), as_json)
     if not as_json:
         view = obj.machete.get(name)
         click.secho(f"{view.name}: release {view.release} {view.status}", fg="green")
@@ -318,7 +357,6 @@ def releases(obj: Context, name: str, as_json: bool) -> None:
 @json_option
 def validate(path: str, as_json: bool) -> None:
     """Check the manifest in a tool folder and print the normalized spec."""
-    from pathlib import Path
 
     from machete_core.domain.naming import choose_name
     from machete_core.manifest import load_manifest

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -133,7 +134,47 @@ async def list_tools(request: web.Request) -> web.Response:
     return web.json_response({"tools": to_data(tools)})
 
 
+ARCHIVE_TYPES = {
+    "application/gzip",
+    "application/x-gzip",
+    "application/x-tar",
+    "application/zip",
+    "application/x-xz",
+    "application/x-bzip2",
+    "application/octet-stream",
+}
+
+
+class _BodyStream:
+    """The request body as a blocking file for core code running in the pool.
+
+    Each read waits for the next chunk on the event loop, so the upload streams to disk and is
+    never held whole in memory.
+    """
+
+    def __init__(self, request: web.Request, loop: asyncio.AbstractEventLoop) -> None:
+        self.content = request.content
+        self.loop = loop
+
+    def read(self, size: int = -1) -> bytes:
+        size = size if size > 0 else 256 * 1024
+        future = asyncio.run_coroutine_threadsafe(self.content.read(size), self.loop)
+        return future.result(timeout=300)
+
+
+async def _upload(request: web.Request, **kwargs: Any) -> OperationRecord:
+    stream = _BodyStream(request, asyncio.get_running_loop())
+    return await core(request, _m(request).submit_upload, stream, trigger="api", **kwargs)
+
+
 async def install(request: web.Request) -> web.Response:
+    if request.content_type in ARCHIVE_TYPES:
+        op = await _upload(
+            request,
+            name=request.query.get("name") or None,
+            filename=request.query.get("filename") or None,
+        )
+        return _accepted(request, op, "installation started")
     data = await _body(request)
     url = _opt_str(data, "url", "git_url")
     if url is None:
@@ -184,6 +225,9 @@ async def tool_action(request: web.Request) -> web.Response:
     action = request.match_info["action"]
     if action not in ACTIONS:
         raise web.HTTPNotFound()
+    if action == "deploy" and request.content_type in ARCHIVE_TYPES:
+        op = await _upload(request, tool=request.match_info["tool"])
+        return _accepted(request, op, "deploy started")
     data = await _body(request)
     params: dict[str, Any] = {}
     if action == "deploy":

@@ -33,9 +33,26 @@ def run_deploy(run: OperationRun, *, build_only: bool = False) -> dict[str, Any]
     m = run.m
     params = run.op.params
     tool = m.store.get_tool(run.tool_id) if run.tool_id is not None else None
-    url = tool.source_url if tool else params["url"]
+    # A deploy may bring a new source (an uploaded archive); the tool keeps it once it is live.
+    url = params.get("url") or (tool.source_url if tool else "")
     ref = tool.source_ref if tool else params.get("ref")
-    source_kind = tool.source_kind if tool else params["source_kind"]
+    source_kind = params.get("source_kind") or (tool.source_kind if tool else "")
+    result = _deploy(run, tool, url, ref, source_kind, build_only)
+    if tool is not None and params.get("url") and not build_only:
+        m.store.update_tool(tool.id, source_url=url, source_kind=source_kind)
+    return result
+
+
+def _deploy(
+    run: OperationRun,
+    tool: ToolRecord | None,
+    url: str,
+    ref: str | None,
+    source_kind: str,
+    build_only: bool,
+) -> dict[str, Any]:
+    m = run.m
+    params = run.op.params
     source = m.source(source_kind)
     locator = Locator(url=url, ref=ref, kind=source_kind)
     if tool is not None and not build_only and not params.get("force"):
@@ -60,7 +77,7 @@ def run_deploy(run: OperationRun, *, build_only: bool = False) -> dict[str, Any]
                     explicit=params.get("name"),
                     manifest=spec.name,
                     package_json=loaded.package_name,
-                    url=url,
+                    url=params.get("name_hint") or url,
                 )
                 tool = m.store.create_tool(
                     name=name,

@@ -61,7 +61,7 @@ def test_builtins_come_through_the_entry_point_group() -> None:
     assert all(
         infos[n].builtin and infos[n].distribution == "machete" for n in ("git", "docker-builder")
     )
-    assert set(pm.providers("source")) == {"git"}
+    assert set(pm.providers("source")) == {"git", "tarball"}
     assert set(pm.providers("builder")) == {"docker", "buildx"}
     assert set(pm.providers("runtime")) == {"docker"}
 
@@ -88,7 +88,7 @@ def test_plugin_that_fails_to_import_is_listed_as_failed(site: Path) -> None:
     info = {i.name: i for i in pm.plugins()}["fake_broken"]
     assert info.status == "failed"
     assert "does_not_exist_anywhere" in (info.error or "")
-    assert set(pm.providers("source")) == {"git"}  # everything else still works
+    assert set(pm.providers("source")) == {"git", "tarball"}  # everything else still works
 
 
 def test_registration_hook_that_raises_is_reported(site: Path) -> None:
