@@ -32,6 +32,7 @@ from machete_core.oplog import follow_log, read_log
 from machete_core.plugins.manager import PluginManager
 from machete_core.plugins.protocols import Builder, Runtime, Source
 from machete_core.plugins.records import PluginInfo
+from machete_core.secrets import Credentials, SecretBox
 from machete_core.settings import Settings
 from machete_core.sources.url_policy import check_source_url
 from machete_core.state.store import Store
@@ -71,6 +72,13 @@ class Machete:
         self._instances_lock = threading.Lock()
         self._cancels: dict[str, CancelToken] = {}
         self._holder = f"{socket.gethostname()}:{os.getpid()}"
+
+    @cached_property
+    def secrets(self) -> SecretBox:
+        return SecretBox.for_home(self.settings.home)
+
+    def source_credentials(self, sealed: str | None) -> Credentials | None:
+        return self.secrets.open_credentials(sealed) if sealed else None
 
     @cached_property
     def store(self) -> Store:
@@ -236,6 +244,7 @@ class Machete:
         name: str | None = None,
         ref: str | None = None,
         source: str = "",
+        credentials: Credentials | None = None,
         trigger: str = "api",
     ) -> OperationRecord:
         if url.startswith("upload:"):
@@ -247,6 +256,8 @@ class Machete:
             if self.store.find_tool(name) is not None:
                 raise ToolExistsError(f"a tool named {name!r} already exists")
         params = {"url": checked, "ref": ref or None, "source_kind": record.name, "name": name}
+        if credentials is not None:
+            params["credentials"] = self.secrets.seal_credentials(credentials)
         return self._new_operation("install", None, params, trigger)
 
     def submit_upload(
@@ -317,6 +328,7 @@ class Machete:
             handlers[op.kind](run)
         except MacheteError as exc:
             error = exc
+            exc.message = run.redact(exc.message)
             run.log.write(f"error [{exc.code}]: {exc.message}")
             status = (
                 OperationStatus.CANCELLED if exc.code == "cancelled" else OperationStatus.FAILED
@@ -333,7 +345,7 @@ class Machete:
             # operation log, reported to the user as an internal error, never lost.
             for line in traceback.format_exc().splitlines():
                 run.log.write(line)
-            error = InternalError(f"internal error: {type(exc).__name__}: {exc}")
+            error = InternalError(run.redact(f"internal error: {type(exc).__name__}: {exc}"))
             self.store.update_operation(
                 op_id,
                 status=OperationStatus.FAILED,
@@ -373,10 +385,11 @@ class Machete:
         *,
         name: str | None = None,
         ref: str | None = None,
+        credentials: Credentials | None = None,
         on_line: Callable[[str], None] | None = None,
         trigger: str = "python",
     ) -> OperationRecord:
-        op = self.submit_install(url, name=name, ref=ref, trigger=trigger)
+        op = self.submit_install(url, name=name, ref=ref, credentials=credentials, trigger=trigger)
         return self.run(op.id, on_line=on_line)
 
     def deploy(self, ident: str | int, *, force: bool = False, **kw: Any) -> OperationRecord:

@@ -14,8 +14,9 @@ MAX_READ = 1024 * 1024
 class OperationLog:
     """Appends lines to a file as they happen and tells listeners; thread-safe."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, redact: Callable[[str], str] | None = None) -> None:
         self.path = path
+        self._redact = redact
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._file: IO[str] | None = path.open("a", encoding="utf-8")
@@ -26,6 +27,8 @@ class OperationLog:
 
     def write(self, line: str) -> None:
         text = line.rstrip("\n")
+        if self._redact is not None:
+            text = self._redact(text)
         with self._lock:
             if self._file is None:
                 return

@@ -43,6 +43,10 @@ def to_data(value: Any) -> Any:
     if isinstance(value, OperationRecord):
         data = converter().unstructure(value)
         data["done"] = value.done
+        # Sealed credentials stay in the database; outputs only say that there are some.
+        if data["params"].pop("credentials", None) is not None:
+            data["params"]["credentials"] = "***"
+        data["params"].pop("holder", None)
         return data
     if isinstance(value, list):
         return [to_data(v) for v in value]

@@ -21,6 +21,7 @@ from machete_core.domain.records import Locator, LogSink, Revision
 from machete_core.errors import RefNotFoundError, SourceError
 from machete_core.plugins import hookimpl
 from machete_core.plugins.records import SourceProvider
+from machete_core.secrets import Credentials
 from machete_core.settings import Settings
 from machete_core.sources.digest import tree_digest
 from machete_core.sources.netguard import AddressPolicy
@@ -89,7 +90,7 @@ class GitSource:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
-    def _client(self, url: str) -> tuple[Any, str]:
+    def _client(self, url: str, creds: Credentials | None = None) -> tuple[Any, str]:
         import urllib3
         from dulwich.client import get_transport_and_path
 
@@ -107,13 +108,16 @@ class GitSource:
         elif parts.scheme == "ssh":
             # ssh runs as a subprocess that resolves the name itself: check it beforehand.
             policy.resolve(parts.hostname or "", parts.port or 22)
+        if creds is not None and parts.scheme in ("http", "https"):
+            # dulwich sends these only to the origin they were given for.
+            kwargs.update(username=creds.username, password=creds.password)
         try:
             return get_transport_and_path(checked, **kwargs)
         except Exception as exc:
             raise SourceError(f"cannot use {url!r} as a Git location: {exc}") from None
 
     def resolve(self, locator: Locator) -> str | None:
-        client, path = self._client(locator.url)
+        client, path = self._client(locator.url, locator.credentials)
         with _git_errors(locator.url):
             result = client.get_refs(path.encode() if isinstance(path, str) else path)
         sha, _name = pick_ref(result.refs, result.symrefs, locator.ref)
@@ -124,7 +128,7 @@ class GitSource:
         from dulwich.objects import Commit, Tag
         from dulwich.repo import Repo
 
-        client, path = self._client(locator.url)
+        client, path = self._client(locator.url, locator.credentials)
         cache = (
             self.settings.cache_dir / "git" / hashlib.sha256(locator.url.encode()).hexdigest()[:32]
         )

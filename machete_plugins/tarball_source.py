@@ -46,18 +46,23 @@ class TarballSource:
             with path.open("rb") as fh:
                 result = extract_archive(fh, dest, self._limits())
         else:
-            result = self._download(locator.url, dest, log)
+            result = self._download(locator, dest, log)
         if result.stripped:
             log(f"stripped the wrapping folder {result.stripped}/")
         log(f"unpacked {result.files} files, {result.bytes} bytes")
         return Revision(digest=tree_digest(dest), commit=None, ref=None)
 
-    def _download(self, url: str, dest: Path, log: LogSink) -> Any:
+    def _download(self, locator: Locator, dest: Path, log: LogSink) -> Any:
         import urllib3
 
         from machete_plugins.guarded_http import Budget, GuardedPoolManager
 
+        url = locator.url
         checked = check_source_url(url, self.settings.allowed_schemes)
+        headers = {}
+        if locator.credentials is not None:
+            creds = locator.credentials
+            headers = urllib3.make_headers(basic_auth=f"{creds.username}:{creds.password}")
         pool = GuardedPoolManager(
             AddressPolicy.from_strings(self.settings.allowed_networks),
             Budget(self.settings.fetch_max_bytes, self.settings.fetch_timeout),
@@ -65,7 +70,7 @@ class TarballSource:
             retries=False,
         )
         try:
-            response = pool.request("GET", checked, preload_content=False)
+            response = pool.request("GET", checked, headers=headers, preload_content=False)
         except urllib3.exceptions.HTTPError as exc:
             raise SourceError(f"cannot download {url}: {exc}") from None
         try:

@@ -16,6 +16,7 @@ from machete_core.version import __version__
 
 if TYPE_CHECKING:
     from machete_core.machete import Machete
+    from machete_core.secrets import Credentials
     from machete_core.settings import Settings
 
 STEPS = {"install": 6, "deploy": 6, "build": 3, "start": 2, "restart": 3}
@@ -111,6 +112,27 @@ def cli(ctx: click.Context, debug: bool, no_plugins: bool, home: str | None) -> 
     ctx.call_on_close(obj.close)
 
 
+def _credentials(
+    username: str | None, password_stdin: bool, password_env: str | None
+) -> Credentials | None:
+    """Secrets come from stdin or a variable, never from the command line (``ps`` shows it)."""
+    from machete_core.secrets import Credentials
+
+    if password_stdin and password_env:
+        raise click.UsageError("use one of --password-stdin and --password-env")
+    if password_stdin:
+        secret = sys.stdin.readline().rstrip("\r\n")
+    elif password_env:
+        secret = os.environ.get(password_env, "")
+        if not secret:
+            raise click.UsageError(f"the variable {password_env} is empty or not set")
+    elif username:
+        raise click.UsageError("--username needs --password-stdin or --password-env")
+    else:
+        return None
+    return Credentials(username=username or "git", password=secret)
+
+
 def _archive_argument(source: str) -> BinaryIO | None:
     """An archive to upload: ``-`` (stdin) or an existing file; None for URLs and folders."""
     if source == "-":
@@ -145,9 +167,25 @@ def _run_op(
 @click.argument("source")
 @click.option("--name", help="Tool name (default: manifest, package.json, then URL).")
 @click.option("--ref", help="Branch, tag or commit (default: the remote's default branch).")
+@click.option("--username", help="User for a private source (default 'git' with a token).")
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password or token from standard input."
+)
+@click.option(
+    "--password-env", metavar="VAR", help="Read the password or token from this variable."
+)
 @json_option
 @pass_ctx
-def install(obj: Context, source: str, name: str | None, ref: str | None, as_json: bool) -> None:
+def install(
+    obj: Context,
+    source: str,
+    name: str | None,
+    ref: str | None,
+    username: str | None,
+    password_stdin: bool,
+    password_env: str | None,
+    as_json: bool,
+) -> None:
     """Install a tool from a Git URL, an archive URL, or an archive file (- for stdin).
 
     Fetch, build, start, and wait until the tool is healthy.
@@ -162,8 +200,13 @@ def install(obj: Context, source: str, name: str | None, ref: str | None, as_jso
 
         final = _run_op(obj, submit, as_json)
     else:
+        creds = _credentials(username, password_stdin, password_env)
         final = _run_op(
-            obj, lambda m: m.submit_install(source, name=name, ref=ref, trigger="cli"), as_json
+            obj,
+            lambda m: m.submit_install(
+                source, name=name, ref=ref, credentials=creds, trigger="cli"
+            ),
+            as_json,
         )
     if not as_json:
         view = obj.machete.get(final.tool_name)

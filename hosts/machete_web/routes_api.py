@@ -10,6 +10,7 @@ from aiohttp import web
 
 from machete_core.errors import InvalidInputError, MacheteError
 from machete_core.machete import Machete
+from machete_core.secrets import Credentials
 from machete_core.state.views import OperationRecord
 from machete_core.version import __version__
 from machete_core.views import to_data
@@ -70,6 +71,19 @@ def _opt_str(data: dict[str, Any], *keys: str) -> str | None:
             raise InvalidInputError(f"'{key}' must be a string")
         return value
     return None
+
+
+def _credentials(data: dict[str, Any]) -> Credentials | None:
+    """``{"credentials": {"username"?, "password"}}`` or ``{"credentials": {"token"}}``."""
+    raw = data.get("credentials")
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise InvalidInputError("'credentials' must be an object")
+    secret = _opt_str(raw, "password", "token")
+    if secret is None:
+        raise InvalidInputError("'credentials' needs a 'password' or a 'token'")
+    return Credentials(username=_opt_str(raw, "username") or "git", password=secret)
 
 
 def _opt_bool(data: dict[str, Any], key: str) -> bool | None:
@@ -185,6 +199,7 @@ async def install(request: web.Request) -> web.Response:
         url,
         name=_opt_str(data, "name"),
         ref=_opt_str(data, "ref", "branch"),
+        credentials=_credentials(data),
         trigger="api",
     )
     return _accepted(request, op, "installation started")

@@ -10,6 +10,7 @@ from typing import Any
 import attrs
 
 from machete_core.errors import CancelledError
+from machete_core.secrets import Credentials
 
 #: Where providers write their progress, one line per call, as it happens.
 LogSink = Callable[[str], None]
@@ -23,6 +24,8 @@ class Locator:
     ref: str | None = None
     #: Name of the source provider; empty means "choose by URL".
     kind: str = ""
+    #: Given separately from the URL; never part of repr, logs or stored URLs.
+    credentials: Credentials | None = attrs.field(default=None, repr=False, eq=False)
 
 
 @attrs.frozen

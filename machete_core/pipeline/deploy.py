@@ -54,7 +54,12 @@ def _deploy(
     m = run.m
     params = run.op.params
     source = m.source(source_kind)
-    locator = Locator(url=url, ref=ref, kind=source_kind)
+    credentials = m.source_credentials(
+        tool.source_credentials if tool else params.get("credentials")
+    )
+    if credentials is not None:
+        run.add_secrets(credentials.secrets)
+    locator = Locator(url=url, ref=ref, kind=source_kind, credentials=credentials)
     if tool is not None and not build_only and not params.get("force"):
         unchanged = _unchanged_upstream(run, tool, source, locator)
         if unchanged is not None:
@@ -84,6 +89,7 @@ def _deploy(
                     source_kind=source_kind,
                     source_url=url,
                     source_ref=ref,
+                    source_credentials=params.get("credentials"),
                     spec=m.spec_data(spec),
                     status=ToolStatus.PENDING,
                 )

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from machete_core.domain.records import CancelToken
 from machete_core.errors import MacheteError
 from machete_core.oplog import OperationLog
+from machete_core.secrets import redact
 from machete_core.state.views import OperationRecord
 
 if TYPE_CHECKING:
@@ -28,11 +29,19 @@ class OperationRun:
         self.m = machete
         self.op = op
         self.cancel = cancel
-        self.log = OperationLog(Path(op.log_path))
+        self.secrets: tuple[str, ...] = ()
+        self.log = OperationLog(Path(op.log_path), redact=self.redact)
         if listener is not None:
             self.log.add_listener(listener)
         self.tool_id = op.tool_id
         self.tool_name = op.tool_name
+
+    def add_secrets(self, secrets: tuple[str, ...]) -> None:
+        """Values that must never reach the log or an error message (shown as ``***``)."""
+        self.secrets = tuple(sorted({*self.secrets, *secrets}, key=len, reverse=True))
+
+    def redact(self, text: str) -> str:
+        return redact(text, self.secrets)
 
     def attach_tool(self, tool_id: int, tool_name: str) -> None:
         self.tool_id, self.tool_name = tool_id, tool_name

@@ -58,7 +58,9 @@ def check_source_url(url: str, allowed: frozenset[str] | set[str]) -> str:
         return url
     if "@" in parts.netloc and (scheme != "ssh" or ":" in parts.netloc.rpartition("@")[0]):
         raise SourcePolicyError(
-            "credentials in the URL are not allowed: give them separately, never inside the URL"
+            "credentials in the URL are not allowed (they would end up in logs and configs): "
+            "remove them and give them separately (CLI: --username with --password-stdin or "
+            "--password-env; API: a 'credentials' object)"
         )
     try:
         host = parts.hostname or ""

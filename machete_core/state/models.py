@@ -25,6 +25,8 @@ class ToolRow(Base):
     source_kind: Mapped[str] = mapped_column(String(32))
     source_url: Mapped[str] = mapped_column(Text)
     source_ref: Mapped[str | None] = mapped_column(String(255))
+    #: Sealed with the installation's secret key (machete_core.secrets); never in clear.
+    source_credentials: Mapped[str | None] = mapped_column(Text)
     builder: Mapped[str | None] = mapped_column(String(64))
     runtime: Mapped[str | None] = mapped_column(String(64))
     spec_json: Mapped[str] = mapped_column(Text, default="{}")

@@ -15,6 +15,7 @@ class ToolRecord:
     source_kind: str
     source_url: str
     source_ref: str | None
+    source_credentials: str | None = attrs.field(repr=False)
     builder: str | None
     runtime: str | None
     spec: dict[str, Any]

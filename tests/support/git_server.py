@@ -27,6 +27,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _cgi(self) -> None:
         self.server.requests.append((self.command, self.path))
+        if self.server.auth is not None:
+            import base64
+
+            user, password = self.server.auth
+            expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+            if self.headers.get("Authorization") != expected:
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="git"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
         parts = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
@@ -71,9 +82,10 @@ class _Handler(BaseHTTPRequestHandler):
 class GitHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, auth: tuple[str, str] | None = None) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.root = root
+        self.auth = auth
         self.requests: list[tuple[str, str]] = []
         self.bytes_sent = 0
         self.fetches = 0
