@@ -31,6 +31,10 @@ _SHA = re.compile(r"^[0-9a-f]{7,40}$")
 DEFAULT_BRANCHES = (b"refs/heads/main", b"refs/heads/master")
 
 
+class UnsafeRepositoryError(SourceError):
+    code = "unsafe_repository"
+
+
 def handles(url: str) -> bool:
     # Archives belong to the tarball source; anything else that passed the URL policy is Git.
     return (
@@ -124,7 +128,7 @@ class GitSource:
         return sha.decode() if len(sha) == 40 else None
 
     def fetch(self, locator: Locator, dest: Path, log: LogSink) -> Revision:
-        from dulwich.index import build_index_from_tree
+        from dulwich.index import InvalidPathError, build_index_from_tree
         from dulwich.objects import Commit, Tag
         from dulwich.repo import Repo
 
@@ -154,14 +158,20 @@ class GitSource:
                 if not isinstance(obj, Commit):
                     raise RefNotFoundError(f"{locator.ref or refname} does not name a commit")
                 with tempfile.TemporaryDirectory(prefix="machete-index-") as tmp:
-                    build_index_from_tree(
-                        str(dest),
-                        str(Path(tmp) / "index"),
-                        repo.object_store,
-                        obj.tree,
-                        honor_filemode=True,
-                        validate_path_element=_safe_path_element,
-                    )
+                    try:
+                        build_index_from_tree(
+                            str(dest),
+                            str(Path(tmp) / "index"),
+                            repo.object_store,
+                            obj.tree,
+                            honor_filemode=True,
+                            validate_path_element=_safe_path_element,
+                        )
+                    except InvalidPathError as exc:
+                        raise UnsafeRepositoryError(
+                            f"the repository's tree has a path that could write outside the "
+                            f"work tree or into Git metadata: {exc}"
+                        ) from None
                 commit = obj.id.decode()
             finally:
                 repo.close()

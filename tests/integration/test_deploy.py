@@ -199,3 +199,25 @@ def test_name_conflicts_and_busy_tools(machete: Machete, git_server: GitHTTPServ
         machete.submit("stop", "dup")
     machete.run(op.id)
     machete.stop("dup")
+
+
+@pytest.mark.parametrize("builder", ["docker", "buildx"])
+def test_build_context_is_the_tree_only(
+    machete: Machete, git_server: GitHTTPServer, installation: str, builder: str
+) -> None:
+    files = http_tool_files("context", extra_manifest=f"  builder: {builder}\n")
+    files["Dockerfile"] = files["Dockerfile"].replace(
+        "COPY www /www\n", "COPY www /www\nCOPY . /www/ctx\n"
+    )
+    files[".dockerignore"] = "ignored.txt\nnotes/\n"
+    files["ignored.txt"] = "must not be in the image\n"
+    files["notes/todo.md"] = "neither this\n"
+    files["kept.txt"] = "this is in the image\n"
+    url, _work = new_repo(git_server, files)
+    machete.install(url, name="ctx")
+    base = machete.get("ctx").url
+    assert get_text(f"{base}/ctx/kept.txt") == "this is in the image\n"
+    from tests.support.http import request
+
+    for path in ("ctx/ignored.txt", "ctx/notes/todo.md", "ctx/.git/config", "ctx/.git/HEAD"):
+        assert request(f"{base}/{path}")[0] == 404, path
