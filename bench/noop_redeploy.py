@@ -1,0 +1,88 @@
+"""Redeploy of an unchanged Git tool versus ``git ls-remote`` against the same loopback server.
+
+Budget: ratio at most 2, with 0 builds and 0 container restarts. Measured two ways, alternated
+in one run: the deploy as the server does it (``Machete.deploy`` in a running process, as the
+HTTP API and webhooks call it; the budget applies here), and as a fresh ``machete deploy``
+process (which adds Python's start-up and imports, reported for information).
+
+    python -m bench.noop_redeploy [--rounds 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from tests.support.git_server import GitHTTPServer, make_repo
+from tests.support.images import ensure_busybox_image, http_tool_files
+
+BUDGET = 2.0
+
+
+def timed(cmd: list[str], env: dict[str, str]) -> float:
+    started = time.monotonic()
+    subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
+    return time.monotonic() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args()
+    ensure_busybox_image()
+    machete = [sys.executable, "-m", "machete_cli"]
+    with tempfile.TemporaryDirectory(prefix="machete-bench-") as tmp:
+        root = Path(tmp)
+        (root / "repos").mkdir()
+        make_repo(root / "repos", "tool", http_tool_files("noop"))
+        server = GitHTTPServer(root / "repos").start()
+        url = server.url("tool.git")
+        env = {**os.environ, "MACHETE_HOME": str(root / "home"), "MACHETE_ALLOWED_SCHEMES": "http",
+               "MACHETE_ALLOWED_NETWORKS": "127.0.0.0/8",
+               "MACHETE_INSTALLATION": f"bench-{uuid.uuid4().hex[:6]}"}
+        subprocess.run([*machete, "install", url, "--name", "noop"], check=True, env=env,
+                       stdout=subprocess.DEVNULL)
+        before = json.loads(subprocess.run([*machete, "status", "noop", "--json"], check=True, env=env,
+                                           capture_output=True, text=True).stdout)
+        from machete_core.machete import create_machete
+        from machete_core.settings import Settings
+        from machete_plugins import BUILTIN_PLUGINS
+
+        m = create_machete(Settings.from_env(env), builtins=BUILTIN_PLUGINS)
+        m.deploy("noop")  # warm: plugins loaded, connections made
+        ours, raws, cli = [], [], []
+        for _ in range(args.rounds):
+            raws.append(timed(["git", "ls-remote", url], env))
+            started = time.monotonic()
+            m.deploy("noop")
+            ours.append(time.monotonic() - started)
+            cli.append(timed([*machete, "deploy", "noop"], env))
+        m.close()
+        after = json.loads(subprocess.run([*machete, "status", "noop", "--json"], check=True, env=env,
+                                          capture_output=True, text=True).stdout)
+        releases = json.loads(subprocess.run([*machete, "releases", "noop", "--json"], check=True,
+                                             env=env, capture_output=True, text=True).stdout)
+        subprocess.run([*machete, "rm", "noop"], check=True, env=env, stdout=subprocess.DEVNULL)
+        server.stop()
+    builds = len(releases) - 1
+    restarts = int(after["instance_id"] != before["instance_id"])
+    ratio = statistics.median(ours) / statistics.median(raws)
+    print(f"git ls-remote   median {statistics.median(raws):.3f}s")
+    print(f"Machete.deploy  median {statistics.median(ours):.3f}s (in a running process)")
+    print(f"machete deploy  median {statistics.median(cli):.3f}s (a new CLI process, for information)")
+    print(f"builds {builds}, container restarts {restarts}")
+    ok = ratio <= BUDGET and builds == 0 and restarts == 0
+    print(f"ratio {ratio:.2f} (budget {BUDGET}) -> {'OK' if ok else 'OVER BUDGET'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
