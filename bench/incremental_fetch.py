@@ -30,7 +30,9 @@ def new_objects_size(work: Path, old: str, new: str) -> int:
     for line in names:
         sha = line.split()[0]
         kind = git("cat-file", "-t", sha, cwd=work)
-        body = subprocess.run(["git", "cat-file", kind, sha], cwd=work, capture_output=True, check=True).stdout
+        body = subprocess.run(
+            ["git", "cat-file", kind, sha], cwd=work, capture_output=True, check=True
+        ).stdout
         total += len(zlib.compress(f"{kind} {len(body)}\0".encode() + body))
     return total
 
@@ -39,10 +41,17 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="machete-bench-") as tmp:
         root = Path(tmp)
         (root / "repos").mkdir()
-        work = make_repo(root / "repos", "big", {f"data/f{i}.bin": os.urandom(20_000).hex() for i in range(100)})
+        work = make_repo(
+            root / "repos", "big", {f"data/f{i}.bin": os.urandom(20_000).hex() for i in range(100)}
+        )
         server = GitHTTPServer(root / "repos").start()
-        source = GitSource(Settings(home=root / "home", allowed_schemes=frozenset({"http"}),
-                                    allowed_networks=("127.0.0.0/8",)))
+        source = GitSource(
+            Settings(
+                home=root / "home",
+                allowed_schemes=frozenset({"http"}),
+                allowed_networks=("127.0.0.0/8",),
+            )
+        )
         url = server.url("big.git")
         (root / "a").mkdir()
         source.fetch(Locator(url=url), root / "a", lambda line: None)

@@ -45,13 +45,28 @@ def main() -> int:
         make_repo(root / "repos", "tool", http_tool_files("noop"))
         server = GitHTTPServer(root / "repos").start()
         url = server.url("tool.git")
-        env = {**os.environ, "MACHETE_HOME": str(root / "home"), "MACHETE_ALLOWED_SCHEMES": "http",
-               "MACHETE_ALLOWED_NETWORKS": "127.0.0.0/8",
-               "MACHETE_INSTALLATION": f"bench-{uuid.uuid4().hex[:6]}"}
-        subprocess.run([*machete, "install", url, "--name", "noop"], check=True, env=env,
-                       stdout=subprocess.DEVNULL)
-        before = json.loads(subprocess.run([*machete, "status", "noop", "--json"], check=True, env=env,
-                                           capture_output=True, text=True).stdout)
+        env = {
+            **os.environ,
+            "MACHETE_HOME": str(root / "home"),
+            "MACHETE_ALLOWED_SCHEMES": "http",
+            "MACHETE_ALLOWED_NETWORKS": "127.0.0.0/8",
+            "MACHETE_INSTALLATION": f"bench-{uuid.uuid4().hex[:6]}",
+        }
+        subprocess.run(
+            [*machete, "install", url, "--name", "noop"],
+            check=True,
+            env=env,
+            stdout=subprocess.DEVNULL,
+        )
+        before = json.loads(
+            subprocess.run(
+                [*machete, "status", "noop", "--json"],
+                check=True,
+                env=env,
+                capture_output=True,
+                text=True,
+            ).stdout
+        )
         from machete_core.machete import create_machete
         from machete_core.settings import Settings
         from machete_plugins import BUILTIN_PLUGINS
@@ -66,10 +81,24 @@ def main() -> int:
             ours.append(time.monotonic() - started)
             cli.append(timed([*machete, "deploy", "noop"], env))
         m.close()
-        after = json.loads(subprocess.run([*machete, "status", "noop", "--json"], check=True, env=env,
-                                          capture_output=True, text=True).stdout)
-        releases = json.loads(subprocess.run([*machete, "releases", "noop", "--json"], check=True,
-                                             env=env, capture_output=True, text=True).stdout)
+        after = json.loads(
+            subprocess.run(
+                [*machete, "status", "noop", "--json"],
+                check=True,
+                env=env,
+                capture_output=True,
+                text=True,
+            ).stdout
+        )
+        releases = json.loads(
+            subprocess.run(
+                [*machete, "releases", "noop", "--json"],
+                check=True,
+                env=env,
+                capture_output=True,
+                text=True,
+            ).stdout
+        )
         subprocess.run([*machete, "rm", "noop"], check=True, env=env, stdout=subprocess.DEVNULL)
         server.stop()
     builds = len(releases) - 1
@@ -77,7 +106,9 @@ def main() -> int:
     ratio = statistics.median(ours) / statistics.median(raws)
     print(f"git ls-remote   median {statistics.median(raws):.3f}s")
     print(f"Machete.deploy  median {statistics.median(ours):.3f}s (in a running process)")
-    print(f"machete deploy  median {statistics.median(cli):.3f}s (a new CLI process, for information)")
+    print(
+        f"machete deploy  median {statistics.median(cli):.3f}s (a new CLI process, for information)"
+    )
     print(f"builds {builds}, container restarts {restarts}")
     ok = ratio <= BUDGET and builds == 0 and restarts == 0
     print(f"ratio {ratio:.2f} (budget {BUDGET}) -> {'OK' if ok else 'OVER BUDGET'}")

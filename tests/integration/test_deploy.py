@@ -221,3 +221,30 @@ def test_build_context_is_the_tree_only(
 
     for path in ("ctx/ignored.txt", "ctx/notes/todo.md", "ctx/.git/config", "ctx/.git/HEAD"):
         assert request(f"{base}/{path}")[0] == 404, path
+
+
+def test_logs_follow_streams_until_the_tool_stops(
+    machete: Machete, git_server: GitHTTPServer
+) -> None:
+    import threading
+    import time
+
+    url, _work = new_repo(git_server, http_tool_files("followed"))
+    machete.install(url, name="follow")
+    base = machete.get("follow").url
+    lines: list[str] = []
+
+    def reader() -> None:
+        for line in machete.logs("follow", tail=0, follow=True):
+            lines.append(line)
+
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not any("index.html" in line or "response:200" in line for line in lines):
+        assert time.monotonic() < deadline, lines
+        get_text(base + "/")
+        time.sleep(0.2)
+    machete.stop("follow")
+    thread.join(timeout=30)
+    assert not thread.is_alive()  # the stream ends with the container
