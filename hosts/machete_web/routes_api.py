@@ -176,13 +176,22 @@ class _BodyStream:
         return future.result(timeout=300)
 
 
+def _is_upload(request: web.Request) -> bool:
+    # aiohttp reports application/octet-stream when no Content-Type was sent at all.
+    return (
+        "Content-Type" in request.headers
+        and request.content_type in ARCHIVE_TYPES
+        and request.body_exists
+    )
+
+
 async def _upload(request: web.Request, **kwargs: Any) -> OperationRecord:
     stream = _BodyStream(request, asyncio.get_running_loop())
     return await core(request, _m(request).submit_upload, stream, trigger="api", **kwargs)
 
 
 async def install(request: web.Request) -> web.Response:
-    if request.content_type in ARCHIVE_TYPES:
+    if _is_upload(request):
         op = await _upload(
             request,
             name=request.query.get("name") or None,
@@ -240,7 +249,7 @@ async def tool_action(request: web.Request) -> web.Response:
     action = request.match_info["action"]
     if action not in ACTIONS:
         raise web.HTTPNotFound()
-    if action == "deploy" and request.content_type in ARCHIVE_TYPES:
+    if action == "deploy" and _is_upload(request):
         op = await _upload(request, tool=request.match_info["tool"])
         return _accepted(request, op, "deploy started")
     data = await _body(request)

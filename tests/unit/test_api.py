@@ -154,3 +154,16 @@ async def test_plugins_endpoint(client: TestClient) -> None:
 async def test_dashboard_page(client: TestClient) -> None:
     resp = await client.get("/")
     assert resp.status == 200 and "MACHETE" in await resp.text()
+
+
+async def test_actions_without_a_body_or_content_type_are_not_uploads(
+    client: TestClient, machete: Machete
+) -> None:
+    machete.store.create_tool(name="t", source_kind="git", source_url="https://x/t.git")
+    resp = await client.post("/api/tools/t/deploy", skip_auto_headers={"Content-Type"})
+    assert resp.status == 202  # a deploy, not an empty upload
+
+
+async def test_empty_upload_is_refused(client: TestClient) -> None:
+    resp = await client.post("/api/tools", data=b"", headers={"Content-Type": "application/gzip"})
+    assert resp.status == 422
