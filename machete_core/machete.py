@@ -167,6 +167,9 @@ class Machete:
     @staticmethod
     def instance_problem(runtime: Runtime, instance_id: str) -> str | None:
         state = runtime.inspect(instance_id)
+        if state.restart_count > 0:
+            code = f" (exit code {state.exit_code})" if state.exit_code is not None else ""
+            return f"it crashed and was restarted {state.restart_count} time(s){code}"
         if state.state in ("running", "created", "restarting"):
             return None
         code = f" with code {state.exit_code}" if state.exit_code is not None else ""

@@ -55,6 +55,14 @@ class Settings:
     archive_max_bytes: int = 1024**3
     archive_max_member_bytes: int = 512 * 1024**2
     archive_max_members: int = 20_000
+    #: Limits for tools whose manifest sets none (Kubernetes-style quantities).
+    default_memory: str = "1Gi"
+    default_cpu: str = "1"
+    pids_limit: int = 512
+    #: Capabilities an admin lets tools keep (all others are dropped), e.g. ``NET_BIND_SERVICE``.
+    allowed_capabilities: tuple[str, ...] = ()
+    #: Tools (by name) an admin allows to get the Docker socket (``permissions.docker: true``).
+    docker_socket_tools: tuple[str, ...] = ()
     #: Absolute host paths tools may mount (admin allow-list); relative paths live in the data dir.
     allowed_host_paths: tuple[str, ...] = ()
     #: Worker threads the web host uses for core work.

@@ -59,6 +59,18 @@ class DockerRuntime:
             # when their own process ignores signals as PID 1 (busybox httpd, many shells).
             "init": True,
             "detach": True,
+            # Hardening (DESIGN §5): no capabilities, no privilege gain, bounded resources.
+            "cap_drop": ["ALL"],
+            "cap_add": list(plan.cap_add) or None,
+            "security_opt": ["no-new-privileges:true"],
+            "pids_limit": plan.pids_limit,
+            "mem_limit": plan.memory_bytes,
+            "memswap_limit": plan.memory_bytes,  # the same as memory: no swap
+            "nano_cpus": plan.nano_cpus,
+            "read_only": plan.read_only_root,
+            "tmpfs": {"/tmp": "rw,nosuid,nodev,size=64m"} if plan.read_only_root else None,
+            "restart_policy": {"Name": "unless-stopped"},
+            "network": self._ensure_network(plan) if plan.network else None,
         }
         try:
             container = self.client.containers.create(**kwargs)
@@ -73,6 +85,38 @@ class DockerRuntime:
             container.remove(force=True)
             raise
         return Instance(id=container.id, name=plan.name)
+
+    def _ensure_network(self, plan: RunPlan) -> str:
+        """The tool's own bridge network, made on first use and labelled as ours."""
+        import docker
+
+        assert plan.network is not None
+        owner = {k: v for k, v in plan.labels.items() if k != "io.machete.release"}
+        try:
+            network = self.client.networks.get(plan.network)
+        except docker.errors.NotFound:
+            try:
+                self.client.networks.create(plan.network, driver="bridge", labels=owner)
+            except docker.errors.APIError as exc:
+                if exc.status_code != 409:  # made meanwhile by a concurrent deploy
+                    raise
+            return plan.network
+        if any(network.attrs.get("Labels", {}).get(k) != v for k, v in owner.items()):
+            raise RuntimeProviderError(
+                f"a network named {plan.network} exists and does not belong to this tool"
+            )
+        return plan.network
+
+    @docker_engine.engine_errors("removing the tool's network")
+    def cleanup(self, selector: Mapping[str, str]) -> None:
+        import docker
+
+        filters = {"label": [f"{k}={v}" for k, v in selector.items()]}
+        for network in self.client.networks.list(filters=filters):
+            try:
+                network.remove()
+            except docker.errors.NotFound:
+                pass
 
     def _remove_leftover(self, plan: RunPlan) -> None:
         """A container with our name left by an interrupted run: remove it if it is ours."""
@@ -134,9 +178,10 @@ class DockerRuntime:
             name=container.name,
             state=status,
             labels=dict(container.labels),
-            exit_code=state.get("ExitCode") if status == "stopped" else None,
+            exit_code=state.get("ExitCode") if status in ("stopped", "restarting") else None,
             error=state.get("Error") or None,
             started_at=state.get("StartedAt"),
+            restart_count=int(container.attrs.get("RestartCount") or 0),
         )
 
     @docker_engine.engine_errors("listing containers")

@@ -70,5 +70,9 @@ def container_name(tool: str, release: int) -> str:
     return f"machete-tool-{tool}-r{release}"
 
 
+def network_name(installation: str, tool: str) -> str:
+    return f"machete-{installation}-{tool}"
+
+
 def image_repository(tool: str) -> str:
     return f"machete-{tool}"

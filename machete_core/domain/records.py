@@ -108,6 +108,14 @@ class RunPlan:
     environment: Mapping[str, str]
     mounts: tuple[Mount, ...]
     labels: Mapping[str, str]
+    #: Hardening and limits (DESIGN §5): applied by every runtime, read back where it can.
+    memory_bytes: int = 1024**3
+    nano_cpus: int = 1_000_000_000
+    pids_limit: int = 512
+    read_only_root: bool = False
+    cap_add: tuple[str, ...] = ()
+    #: One network per tool, so tools cannot reach each other.
+    network: str | None = None
 
 
 @attrs.frozen
@@ -128,6 +136,7 @@ class InstanceState:
     exit_code: int | None = None
     error: str | None = None
     started_at: str | None = None
+    restart_count: int = 0
 
 
 @attrs.frozen

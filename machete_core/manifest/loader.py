@@ -9,6 +9,7 @@ from typing import Any
 import attrs
 import yaml
 
+from machete_core.domain.quantities import parse_cpu, parse_memory
 from machete_core.domain.spec import (
     CATEGORIES,
     DEFAULT_HEALTH_PATH,
@@ -149,6 +150,13 @@ def _from_machete_yml(data: dict[str, Any]) -> LoadedManifest:
             else UiSpec().routes,
         )
     if doc.resources is not None:
+        for key, parse in (("memory", parse_memory), ("cpu", parse_cpu)):
+            value = getattr(doc.resources, key)
+            if value is not None:
+                try:
+                    parse(value)
+                except ValueError as exc:
+                    problems.append(f"$.resources.{key}: {exc}")
         fields["resources"] = ResourcesSpec(memory=doc.resources.memory, cpu=doc.resources.cpu)
     if doc.permissions is not None:
         fs = doc.permissions.filesystem

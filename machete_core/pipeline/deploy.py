@@ -11,11 +11,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from machete_core.domain import labels
-from machete_core.domain.naming import choose_name, container_name, image_repository
-from machete_core.domain.records import BuildRequest, Image, Locator, Revision, RunPlan
+from machete_core.domain.naming import (
+    choose_name,
+    container_name,
+    image_repository,
+    network_name,
+)
+from machete_core.domain.quantities import parse_cpu, parse_memory
+from machete_core.domain.records import BuildRequest, Image, Locator, Mount, Revision, RunPlan
 from machete_core.domain.spec import ToolSpec
 from machete_core.domain.status import ReleaseStatus, ToolStatus
-from machete_core.errors import HealthCheckError, MacheteError
+from machete_core.errors import HealthCheckError, InvalidInputError, MacheteError
 from machete_core.health import wait_healthy
 from machete_core.manifest import load_manifest
 from machete_core.pipeline.keys import release_key
@@ -27,6 +33,11 @@ if TYPE_CHECKING:
     from machete_core.pipeline.run import OperationRun
 
 LOG_TAIL_LINES = 50
+DOCKER_SOCKET = "/var/run/docker.sock"
+
+
+class DockerAccessRefusedError(InvalidInputError):
+    code = "docker_access_refused"
 
 
 def run_deploy(run: OperationRun, *, build_only: bool = False) -> dict[str, Any]:
@@ -98,9 +109,15 @@ def _deploy(
             mounts = resolve_mounts(
                 spec.volumes, m.tool_data_dir(tool.name), m.settings.allowed_host_paths
             )
+            if spec.permissions.docker:
+                if tool.name not in m.settings.docker_socket_tools:
+                    raise DockerAccessRefusedError(
+                        f"{tool.name} asks for the Docker socket (permissions.docker: true), "
+                        "which gives full control of the host; an admin can allow it for this "
+                        "tool with MACHETE_DOCKER_SOCKET_TOOLS"
+                    )
+                mounts += (Mount(source=DOCKER_SOCKET, target=DOCKER_SOCKET),)
             if not (src / spec.dockerfile).is_file():
-                from machete_core.errors import InvalidInputError
-
                 raise InvalidInputError(
                     f"the repository has no {spec.dockerfile}: a tool needs a Dockerfile"
                 )
@@ -226,6 +243,7 @@ def _start_and_promote(
     env.setdefault("PORT", str(spec.port))
     for mount in mounts:
         Path(mount.source).mkdir(parents=True, exist_ok=True)
+    settings = m.settings
     plan = RunPlan(
         tool=tool.name,
         release=release.number,
@@ -234,7 +252,13 @@ def _start_and_promote(
         port=spec.port,
         environment=env,
         mounts=mounts,
-        labels=labels.for_release(m.settings.installation, tool.name, release.number),
+        labels=labels.for_release(settings.installation, tool.name, release.number),
+        memory_bytes=parse_memory(spec.resources.memory or settings.default_memory),
+        nano_cpus=parse_cpu(spec.resources.cpu or settings.default_cpu),
+        pids_limit=settings.pids_limit,
+        read_only_root=spec.permissions.filesystem.read_only,
+        cap_add=tuple(settings.allowed_capabilities),
+        network=network_name(settings.installation, tool.name),
     )
     instance = None
     try:

@@ -104,10 +104,12 @@ def run_remove(run: OperationRun) -> dict[str, Any]:
         runtimes = {r.runtime for r in releases} | {m.settings.default_runtime}
         for name in sorted(runtimes):
             runtime = m.runtime(name)
-            for state in runtime.list(labels.owned_by(m.settings.installation, tool.name)):
+            selector = labels.owned_by(m.settings.installation, tool.name)
+            for state in runtime.list(selector):
                 runtime.stop(state.id, timeout=5)
                 runtime.remove(state.id)
                 run.log.write(f"removed instance {state.name}")
+            runtime.cleanup(selector)
     with run.step("remove-images"):
         for release in releases:
             if release.image_tag or release.image_id:

@@ -65,3 +65,6 @@ class Runtime(Protocol):
 
     def endpoint(self, instance_id: str, port: int) -> Endpoint:
         """Where the platform reaches the instance's ``port``."""
+
+    def cleanup(self, selector: Mapping[str, str]) -> None:
+        """Remove what the runtime made for a tool besides instances (networks, ...)."""

@@ -39,6 +39,17 @@ def git_server(git_root: Path) -> Iterator[GitHTTPServer]:
     server.stop()
 
 
+def owned_networks(installation: str) -> list[str]:
+    import docker
+
+    client = docker.from_env()
+    try:
+        selector = [f"{labels.INSTALLATION}={installation}"]
+        return [n.name for n in client.networks.list(filters={"label": selector})]
+    finally:
+        client.close()
+
+
 def owned_objects(installation: str) -> tuple[list[str], list[str]]:
     import docker
 
@@ -65,6 +76,8 @@ def purge_installation(installation: str) -> None:
                 client.images.remove(i.id, force=True)
             except docker.errors.NotFound:
                 pass
+        for n in client.networks.list(filters={"label": selector}):
+            n.remove()
     finally:
         client.close()
 

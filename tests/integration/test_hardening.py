@@ -1,0 +1,109 @@
+"""Hardened runtime defaults, read back from the engine and from inside a running tool."""
+
+from __future__ import annotations
+
+import uuid
+
+import docker
+import pytest
+
+from machete_core.errors import MacheteError
+from machete_core.machete import Machete
+from tests.integration.conftest import owned_networks
+from tests.support.git_server import GitHTTPServer, make_repo
+from tests.support.http import get_text
+from tests.support.images import http_tool_files
+
+CGI = {
+    "www/cgi-bin/status": '#!/bin/sh\necho "Content-Type: text/plain"\necho\n'
+    "cat /proc/self/status\n",
+    "www/cgi-bin/write": '#!/bin/sh\necho "Content-Type: text/plain"\necho\n'
+    "touch /rootfile 2>/dev/null && echo root-ok || echo root-refused\n"
+    "touch /tmp/x 2>/dev/null && echo tmp-ok || echo tmp-refused\n",
+    "www/cgi-bin/reach": '#!/bin/sh\necho "Content-Type: text/plain"\necho\n'
+    # busybox-static's wget crashes on NSS lookups; nc speaks just enough HTTP.
+    "host=${QUERY_STRING%:*}; port=${QUERY_STRING#*:}\n"
+    'printf "GET /health HTTP/1.0\\r\\n\\r\\n" | nc -w 3 "$host" "$port" | grep -q "200 OK"'
+    " && echo REACHED || echo BLOCKED\n",
+}
+
+
+def tool_repo(server: GitHTTPServer, extra: str = "", tail: str = "") -> str:
+    files = {**http_tool_files("hardened", extra_manifest=extra), **CGI}
+    files["machete.yml"] += tail
+    files["Dockerfile"] = files["Dockerfile"].replace(
+        "COPY www /www\n", "COPY www /www\nRUN chmod 755 /www/cgi-bin/*\n"
+    )
+    name = f"h{uuid.uuid4().hex[:8]}"
+    make_repo(server.root, name, files)
+    return server.url(f"{name}.git")
+
+
+def test_hardening_is_applied_and_visible_inside(
+    machete: Machete, git_server: GitHTTPServer, installation: str
+) -> None:
+    tail = (
+        "resources:\n  memory: 256Mi\n  cpu: 500m\n"
+        "permissions:\n  filesystem:\n    read_only: true\n"
+    )
+    machete.install(tool_repo(git_server, tail=tail), name="hard")
+    view = machete.get("hard")
+    client = docker.from_env()
+    try:
+        host = client.containers.get(view.instance_id).attrs["HostConfig"]
+    finally:
+        client.close()
+    assert host["CapDrop"] == ["ALL"] and not host.get("CapAdd")
+    assert "no-new-privileges:true" in host["SecurityOpt"]
+    assert host["PidsLimit"] == 512
+    assert host["Memory"] == 256 * 1024**2 and host["MemorySwap"] == 256 * 1024**2
+    assert host["NanoCpus"] == 500_000_000
+    assert host["ReadonlyRootfs"] is True and "/tmp" in host["Tmpfs"]
+    assert host["Privileged"] is False and not host.get("Binds")
+    assert host["RestartPolicy"]["Name"] == "unless-stopped"
+    assert host["NetworkMode"] == f"machete-{installation}-hard"
+    assert not any("docker.sock" in str(m) for m in host.get("Mounts") or [])
+
+    status = get_text(view.url + "/cgi-bin/status")
+    fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
+    assert fields["CapEff"].strip() == "0000000000000000"
+    assert fields["NoNewPrivs"].strip() == "1"
+    assert get_text(view.url + "/cgi-bin/write").split() == ["root-refused", "tmp-ok"]
+
+    machete.remove("hard")
+    assert owned_networks(installation) == []
+
+
+def test_tools_cannot_reach_each_other(
+    machete: Machete, git_server: GitHTTPServer, installation: str
+) -> None:
+    machete.install(tool_repo(git_server), name="alpha")
+    machete.install(tool_repo(git_server), name="beta")
+    client = docker.from_env()
+    try:
+
+        def ip_of(name: str) -> str:
+            attrs = client.containers.get(machete.get(name).instance_id).attrs
+            return next(iter(attrs["NetworkSettings"]["Networks"].values()))["IPAddress"]
+
+        beta_ip, alpha_ip = ip_of("beta"), ip_of("alpha")
+    finally:
+        client.close()
+    alpha = machete.get("alpha").url
+    # Sanity: the probe works at all (alpha reaches itself on its own network)...
+    assert get_text(f"{alpha}/cgi-bin/reach?{alpha_ip}:8080").strip() == "REACHED"
+    # ...but not the other tool, whose network is not its own. (Only our own containers'
+    # addresses are probed: nothing beyond this machine's Docker networks is ever a target.)
+    assert get_text(f"{alpha}/cgi-bin/reach?{beta_ip}:8080").strip() == "BLOCKED"
+    assert sorted(owned_networks(installation)) == sorted(
+        [f"machete-{installation}-alpha", f"machete-{installation}-beta"]
+    )
+
+
+def test_docker_socket_is_refused_unless_allowed(
+    machete: Machete, git_server: GitHTTPServer
+) -> None:
+    with pytest.raises(MacheteError) as info:
+        machete.install(tool_repo(git_server, tail="permissions:\n  docker: true\n"), name="sock")
+    assert info.value.code == "docker_access_refused"
+    assert "MACHETE_DOCKER_SOCKET_TOOLS" in info.value.message
