@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import threading
 import time
@@ -32,16 +33,17 @@ from machete_core.oplog import follow_log, read_log
 from machete_core.plugins.manager import PluginManager
 from machete_core.plugins.protocols import Builder, Runtime, Source
 from machete_core.plugins.records import PluginInfo
-from machete_core.secrets import Credentials, SecretBox
+from machete_core.secrets import Credentials, SecretBox, redact
 from machete_core.settings import Settings
 from machete_core.sources.url_policy import check_source_url
 from machete_core.state.store import Store
 from machete_core.state.views import OperationRecord, ReleaseRecord, ToolRecord
-from machete_core.views import ToolView
+from machete_core.views import ConfigView, ToolView
 
 log = logging.getLogger(__name__)
 
 MUTATING = ("install", "deploy", "build", "start", "stop", "restart", "remove")
+ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
 
 
 def create_machete(
@@ -313,6 +315,8 @@ class Machete:
         cancel = CancelToken()
         self._cancels[op_id] = cancel
         run = OperationRun(self, op, cancel, on_line)
+        if op.tool_id is not None:
+            run.add_secrets(self.config_secrets(op.tool_id))
         handlers: dict[str, Callable[[OperationRun], dict[str, Any]]] = {
             "install": deploy.run_deploy,
             "deploy": deploy.run_deploy,
@@ -461,6 +465,61 @@ class Machete:
             return Probe(healthy=False, error=exc.message)
         return probe(endpoint, spec.health_check)
 
+    # -- configuration -------------------------------------------------------------------
+
+    def config(self, ident: str | int) -> list[ConfigView]:
+        """The tool's configuration; secret values are shown as ``***``."""
+        tool = self.store.get_tool(ident)
+        return [
+            ConfigView(key=c.key, value="***" if c.secret else c.value, secret=c.secret)
+            for c in self.store.config(tool.id)
+        ]
+
+    def change_config(
+        self,
+        ident: str | int,
+        values: dict[str, str] | None = None,
+        *,
+        secret: bool = False,
+        unset: tuple[str, ...] = (),
+        trigger: str = "api",
+    ) -> OperationRecord | None:
+        """Store a configuration change; a deployed tool gets a new release through the gate.
+
+        Returns the deploy operation to run (None when the tool has never been deployed).
+        """
+        values = values or {}
+        for key in [*values, *unset]:
+            if not ENV_KEY.match(key):
+                raise InvalidInputError(
+                    f"{key!r} is not a valid variable name "
+                    "(letters, digits and '_', not starting with a digit)"
+                )
+        if not values and not unset:
+            raise InvalidInputError("nothing to change: give KEY=VALUE pairs or keys to unset")
+        tool = self.store.get_tool(ident)
+        self._check_not_busy(tool.name)
+        sealed = {
+            k: (self.secrets.seal({"value": v}) if secret else v, secret) for k, v in values.items()
+        }
+        self.store.change_config(tool.id, sealed, list(unset))
+        self.events.publish("tool.configured", tool=tool.name, keys=sorted([*values, *unset]))
+        if tool.current_release_id is None:
+            return None
+        return self.submit("deploy", tool.name, trigger=trigger)
+
+    def config_environment(self, tool: ToolRecord) -> dict[str, str]:
+        """Configuration as the instance's environment (secrets opened only here, at run time)."""
+        return {
+            c.key: str(self.secrets.open(c.value)["value"]) if c.secret else c.value
+            for c in self.store.config(tool.id)
+        }
+
+    def config_secrets(self, tool_id: int) -> tuple[str, ...]:
+        return tuple(
+            str(self.secrets.open(c.value)["value"]) for c in self.store.config(tool_id) if c.secret
+        )
+
     def releases(self, ident: str | int) -> list[ReleaseRecord]:
         return self.store.list_releases(self.store.get_tool(ident).id)
 
@@ -473,7 +532,12 @@ class Machete:
         )
         if release is None or not release.instance_id:
             return iter(())
-        return self.runtime(release.runtime).logs(release.instance_id, tail=tail, follow=follow)
+        lines = self.runtime(release.runtime).logs(release.instance_id, tail=tail, follow=follow)
+        secrets = tuple(sorted(self.config_secrets(tool.id), key=len, reverse=True))
+        if not secrets:
+            return lines
+        # A tool that prints its environment must not show its secrets to whoever reads logs.
+        return (redact(line, secrets) for line in lines)
 
     def operations(self, ident: str | int | None = None, limit: int = 50) -> list[OperationRecord]:
         name = self.store.get_tool(ident).name if ident is not None else None

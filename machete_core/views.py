@@ -36,6 +36,14 @@ class ToolView:
     updated_at: float
 
 
+@attrs.frozen
+class ConfigView:
+    key: str
+    #: ``***`` for secrets.
+    value: str
+    secret: bool
+
+
 def to_data(value: Any) -> Any:
     """Unstructure any record (or list of records) to JSON-ready data."""
     from machete_core.manifest.converter import converter

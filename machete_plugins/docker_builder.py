@@ -140,6 +140,18 @@ class DockerBuilder:
         log(f"build finished in {time.monotonic() - started:.1f}s")
         return Image(id=image_id, tags=tuple(request.tags))
 
+    def image_exists(self, image: str) -> bool:
+        import docker
+
+        c = docker_engine.client()
+        try:
+            c.api.inspect_image(image)
+            return True
+        except docker.errors.ImageNotFound:
+            return False
+        finally:
+            c.close()
+
     def remove_image(self, image: str) -> None:
         import docker
 

@@ -282,6 +282,59 @@ def remove(obj: Context, name: str, purge: bool, as_json: bool) -> None:
         click.echo(f"removed {name}" + (" and its data" if purge else " (data kept)"))
 
 
+@cli.command(name="config")
+@click.argument("args", nargs=-1, required=True)
+@click.option("--secret", is_flag=True, help="With set: store the values as secrets.")
+@json_option
+@pass_ctx
+def config_command(obj: Context, args: tuple[str, ...], secret: bool, as_json: bool) -> None:
+    """Show or change a tool's configuration (its environment).
+
+    \b
+    machete config NAME                         show it (secrets as ***)
+    machete config set NAME KEY=VALUE... [--secret]
+    machete config unset NAME KEY...
+    KEY=- reads that value from standard input. A change of a deployed tool is a new release
+    through the health gate.
+    """
+    action, rest = (args[0], args[1:]) if args[0] in ("set", "unset") else ("show", args)
+    if not rest:
+        raise click.UsageError("name the tool")
+    name, items = rest[0], rest[1:]
+    m = obj.machete
+    if action == "show":
+        if items:
+            raise click.UsageError("to change values use: machete config set NAME KEY=VALUE")
+        entries = m.config(name)
+        if as_json:
+            from machete_core.views import to_data
+
+            emit_json(to_data(entries))
+        else:
+            for entry in entries:
+                click.echo(f"{entry.key}={entry.value}")
+        return
+    if not items:
+        raise click.UsageError(f"config {action} needs KEY=VALUE pairs or keys")
+    values: dict[str, str] = {}
+    unset: tuple[str, ...] = ()
+    if action == "set":
+        for item in items:
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise click.UsageError(f"{item!r} is not KEY=VALUE")
+            values[key] = sys.stdin.readline().rstrip("\r\n") if value == "-" else value
+    else:
+        unset = tuple(items)
+    op = m.change_config(name, values, secret=secret, unset=unset, trigger="cli")
+    if op is None:
+        click.echo(f"{name}: configuration saved; it applies at the next deploy")
+        return
+    _run_op(obj, lambda _m: op, as_json, quiet=False)
+    if not as_json:
+        click.echo(f"{name}: configuration applied in release {m.get(name).release}")
+
+
 @cli.command(name="ls")
 @json_option
 @pass_ctx

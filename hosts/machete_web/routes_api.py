@@ -39,6 +39,9 @@ def setup(app: web.Application) -> None:
     r.add_get("/api/tools/{tool}/logs", tool_logs)
     r.add_get("/api/tools/{tool}/releases", tool_releases)
     r.add_get("/api/tools/{tool}/operations", tool_operations)
+    r.add_get("/api/tools/{tool}/config", get_config)
+    r.add_put("/api/tools/{tool}/config", put_config)
+    r.add_delete("/api/tools/{tool}/config/{key}", delete_config)
     r.add_post("/api/tools/{tool}/{action}", tool_action)
     r.add_get("/api/operations", list_operations)
     r.add_get("/api/operations/{op}", get_operation)
@@ -258,6 +261,46 @@ async def tool_action(request: web.Request) -> web.Response:
         params["force"] = bool(_opt_bool(data, "force"))
     op = await core(request, _m(request).submit, action, request.match_info["tool"], **params)
     return _accepted(request, op, f"{action} started")
+
+
+async def get_config(request: web.Request) -> web.Response:
+    entries = await core(request, _m(request).config, request.match_info["tool"])
+    return web.json_response({"config": to_data(entries)})
+
+
+async def _config_changed(request: web.Request, op: OperationRecord | None) -> web.Response:
+    if op is not None:
+        return _accepted(request, op, "configuration saved; deploying it")
+    entries = await core(request, _m(request).config, request.match_info["tool"])
+    return web.json_response({"config": to_data(entries), "message": "saved for the next deploy"})
+
+
+async def put_config(request: web.Request) -> web.Response:
+    """``{"values": {"KEY": "value"}, "secret": false}``."""
+    data = await _body(request)
+    values = data.get("values")
+    if not isinstance(values, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in values.items()
+    ):
+        raise InvalidInputError("'values' must be an object of string keys and string values")
+    op = await core(
+        request,
+        _m(request).change_config,
+        request.match_info["tool"],
+        values,
+        secret=bool(_opt_bool(data, "secret")),
+    )
+    return await _config_changed(request, op)
+
+
+async def delete_config(request: web.Request) -> web.Response:
+    op = await core(
+        request,
+        _m(request).change_config,
+        request.match_info["tool"],
+        unset=(request.match_info["key"],),
+    )
+    return await _config_changed(request, op)
 
 
 async def tool_status(request: web.Request) -> web.Response:

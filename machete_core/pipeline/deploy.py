@@ -24,7 +24,7 @@ from machete_core.domain.status import ReleaseStatus, ToolStatus
 from machete_core.errors import HealthCheckError, InvalidInputError, MacheteError
 from machete_core.health import wait_healthy
 from machete_core.manifest import load_manifest
-from machete_core.pipeline.keys import release_key
+from machete_core.pipeline.keys import image_key, release_key
 from machete_core.pipeline.volumes import resolve_mounts
 from machete_core.plugins.protocols import Source
 from machete_core.state.views import ReleaseRecord, ToolRecord
@@ -124,7 +124,10 @@ def _deploy(
         builder_name = m.resolve_builder(spec.builder or tool.builder)
         runtime_name = spec.runtime or tool.runtime or m.settings.default_runtime
         spec_data = m.spec_data(spec)
-        key = release_key(revision.digest, spec_data, builder_name, runtime_name)
+        key = release_key(
+            revision.digest, spec_data, builder_name, runtime_name, tool.config_version
+        )
+        img_key = image_key(revision.digest, spec_data, builder_name)
         current = m.store.get_release(tool.current_release_id) if tool.current_release_id else None
         if (
             not build_only
@@ -142,6 +145,7 @@ def _deploy(
         release = m.store.create_release(
             tool.id,
             key=key,
+            image_key=img_key,
             commit=revision.commit,
             digest=revision.digest,
             ref=revision.ref,
@@ -154,7 +158,9 @@ def _deploy(
         )
         m.store.update_tool(tool.id, spec=spec_data, status=ToolStatus.BUILDING, status_reason=None)
         try:
-            image = _build(run, tool, release, spec, src, builder_name)
+            image = _reusable_image(run, tool, release, img_key, builder_name) or _build(
+                run, tool, release, spec, src, builder_name
+            )
         except MacheteError as exc:
             _fail_release(run, tool, release, current, f"build failed: {exc.message}")
             raise
@@ -191,12 +197,33 @@ def _unchanged_upstream(
             current.spec,
             m.resolve_builder(spec.builder or tool.builder),
             spec.runtime or tool.runtime or m.settings.default_runtime,
+            tool.config_version,
         )
         if key != current.key or not m.instance_running(current):
             return None
         run.log.write(f"release {current.number} already runs {upstream}: nothing to do")
     m.store.update_tool(tool.id, status=ToolStatus.RUNNING, status_reason=None)
     return {"tool": tool.name, "release": current.number, "changed": False}
+
+
+def _reusable_image(
+    run: OperationRun, tool: ToolRecord, release: ReleaseRecord, img_key: str, builder_name: str
+) -> Image | None:
+    """An earlier release's image built from the same source, spec and builder (e.g. when
+    only the configuration changed): no need to build it again."""
+    m = run.m
+    builder = m.builder(builder_name)
+    for earlier in m.store.list_releases(tool.id):
+        if earlier.id == release.id or earlier.image_key != img_key or not earlier.image_id:
+            continue
+        if builder.image_exists(earlier.image_id):
+            with run.step("build"):
+                run.log.write(f"reusing the image of release {earlier.number}")
+                m.store.update_release(
+                    release.id, image_id=earlier.image_id, image_tag=earlier.image_tag
+                )
+            return Image(id=earlier.image_id, tags=(earlier.image_tag or "",))
+    return None
 
 
 def _build(
@@ -239,8 +266,12 @@ def _start_and_promote(
 ) -> None:
     m = run.m
     runtime = m.runtime(runtime_name)
-    env = dict(spec.environment)
+    env = {**spec.environment, **m.config_environment(tool)}
     env.setdefault("PORT", str(spec.port))
+    if "DATA_DIR" not in env and not any(mt.target == "/data" for mt in mounts):
+        # The original documented DATA_DIR for tools: a persistent folder of their own.
+        env["DATA_DIR"] = "/data"
+        mounts = (*mounts, Mount(source=str(m.tool_data_dir(tool.name) / "data"), target="/data"))
     for mount in mounts:
         Path(mount.source).mkdir(parents=True, exist_ok=True)
     settings = m.settings
@@ -287,7 +318,7 @@ def _start_and_promote(
         message = exc.message if isinstance(exc, MacheteError) else str(exc)
         tail = ""
         if instance is not None:
-            tail = m.instance_log_tail(runtime, instance.id, LOG_TAIL_LINES)
+            tail = run.redact(m.instance_log_tail(runtime, instance.id, LOG_TAIL_LINES))
             if tail:
                 run.log.write("--- last lines of the new instance ---")
                 for line in tail.splitlines():

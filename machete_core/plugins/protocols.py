@@ -39,6 +39,9 @@ class Builder(Protocol):
     def remove_image(self, image: str) -> None:
         """Remove an image this builder produced; a missing image is not an error."""
 
+    def image_exists(self, image: str) -> bool:
+        """Whether an image this builder produced is still there to run."""
+
 
 @runtime_checkable
 class Runtime(Protocol):

@@ -36,6 +36,8 @@ class ToolRow(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")
     status_reason: Mapped[str | None] = mapped_column(Text)
     health_timeout: Mapped[float | None] = mapped_column(Float)
+    #: Bumped on every configuration change; part of the release key.
+    config_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     current_release_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
@@ -49,6 +51,8 @@ class ReleaseRow(Base):
     tool_id: Mapped[int] = mapped_column(ForeignKey("tools.id", ondelete="CASCADE"), index=True)
     number: Mapped[int] = mapped_column(Integer)
     key: Mapped[str] = mapped_column(String(64), index=True)
+    #: Source, spec and builder only: releases that differ only in configuration share an image.
+    image_key: Mapped[str | None] = mapped_column(String(64))
     commit: Mapped[str | None] = mapped_column(String(64))
     digest: Mapped[str | None] = mapped_column(String(80))
     ref: Mapped[str | None] = mapped_column(String(255))
@@ -66,6 +70,19 @@ class ReleaseRow(Base):
     trigger: Mapped[str] = mapped_column(String(64), default="api")
     created_at: Mapped[float] = mapped_column(Float)
     finished_at: Mapped[float | None] = mapped_column(Float)
+
+
+class ConfigRow(Base):
+    __tablename__ = "tool_config"
+
+    tool_id: Mapped[int] = mapped_column(
+        ForeignKey("tools.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    #: Plain text, or sealed with the installation's key when ``secret``.
+    value: Mapped[str] = mapped_column(Text)
+    secret: Mapped[bool] = mapped_column(Boolean)
+    updated_at: Mapped[float] = mapped_column(Float)
 
 
 class OperationRow(Base):

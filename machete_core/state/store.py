@@ -14,8 +14,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from machete_core.errors import OperationNotFoundError, ToolExistsError, ToolNotFoundError
 from machete_core.state.db import make_engine, migrate
-from machete_core.state.models import OperationRow, ReleaseRow, StepRow, ToolRow
+from machete_core.state.models import ConfigRow, OperationRow, ReleaseRow, StepRow, ToolRow
 from machete_core.state.views import (
+    ConfigRecord,
     OperationRecord,
     ReleaseRecord,
     StepRecord,
@@ -91,8 +92,43 @@ class Store:
             row.updated_at = time.time()
             return self._tool_view(row)
 
+    def config(self, tool_id: int) -> list[ConfigRecord]:
+        with self._tx() as s:
+            rows = s.scalars(
+                select(ConfigRow).where(ConfigRow.tool_id == tool_id).order_by(ConfigRow.key)
+            )
+            return [view_of(ConfigRecord, r) for r in rows]
+
+    def change_config(
+        self, tool_id: int, set_values: dict[str, tuple[str, bool]], unset: list[str]
+    ) -> int:
+        """Apply a change in one transaction; returns the tool's new config version."""
+        now = time.time()
+        with self._tx() as s:
+            tool = s.get(ToolRow, tool_id)
+            if tool is None:
+                raise ToolNotFoundError(f"tool {tool_id} no longer exists")
+            for key in unset:
+                s.execute(
+                    delete(ConfigRow).where(ConfigRow.tool_id == tool_id, ConfigRow.key == key)
+                )
+            for key, (value, secret) in set_values.items():
+                row = s.get(ConfigRow, (tool_id, key))
+                if row is None:
+                    s.add(
+                        ConfigRow(
+                            tool_id=tool_id, key=key, value=value, secret=secret, updated_at=now
+                        )
+                    )
+                else:
+                    row.value, row.secret, row.updated_at = value, secret, now
+            tool.config_version = (tool.config_version or 0) + 1
+            tool.updated_at = now
+            return tool.config_version
+
     def delete_tool(self, tool_id: int) -> None:
         with self._tx() as s:
+            s.execute(delete(ConfigRow).where(ConfigRow.tool_id == tool_id))
             s.execute(delete(ReleaseRow).where(ReleaseRow.tool_id == tool_id))
             s.execute(delete(ToolRow).where(ToolRow.id == tool_id))
 

@@ -24,6 +24,7 @@ class ToolRecord:
     status: str
     status_reason: str | None
     health_timeout: float | None
+    config_version: int
     current_release_id: int | None
     created_at: float
     updated_at: float
@@ -35,6 +36,7 @@ class ReleaseRecord:
     tool_id: int
     number: int
     key: str
+    image_key: str | None
     commit: str | None
     digest: str | None
     ref: str | None
@@ -51,6 +53,14 @@ class ReleaseRecord:
     trigger: str
     created_at: float
     finished_at: float | None
+
+
+@attrs.frozen
+class ConfigRecord:
+    key: str
+    value: str = attrs.field(repr=False)
+    secret: bool
+    updated_at: float
 
 
 @attrs.frozen

@@ -167,3 +167,27 @@ async def test_actions_without_a_body_or_content_type_are_not_uploads(
 async def test_empty_upload_is_refused(client: TestClient) -> None:
     resp = await client.post("/api/tools", data=b"", headers={"Content-Type": "application/gzip"})
     assert resp.status == 422
+
+
+async def test_config_routes(client: TestClient, machete: Machete) -> None:
+    machete.store.create_tool(name="t", source_kind="git", source_url="https://x/t.git")
+    resp = await client.put(
+        "/api/tools/t/config", json={"values": {"TOKEN": "hunter22"}, "secret": True}
+    )
+    assert resp.status == 200, await resp.text()  # never deployed: saved for the next deploy
+    body = await resp.json()
+    assert body["config"] == [{"key": "TOKEN", "value": "***", "secret": True}]
+    assert "hunter22" not in await (await client.get("/api/tools/t/config")).text()
+    await client.put("/api/tools/t/config", json={"values": {"PLAIN": "x"}})
+    resp = await client.delete("/api/tools/t/config/PLAIN")
+    assert [c["key"] for c in (await resp.json())["config"]] == ["TOKEN"]
+    for bad in ({"values": {"1X": "y"}}, {"values": {"A": 1}}, {"values": []}, {}):
+        assert (
+            await error_of(await client.put("/api/tools/t/config", json=bad), 422)
+            == "invalid_input"
+        )
+    assert (await client.get("/api/tools/nope/config")).status == 404
+    # The sealed value in the database is not the secret either.
+    files = list(machete.settings.home.glob("machete.db*"))  # the database and its WAL
+    assert files and all(b"hunter22" not in f.read_bytes() for f in files)
+    assert any(b"TOKEN" in f.read_bytes() for f in files)  # the check looks where data is
