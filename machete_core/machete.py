@@ -11,6 +11,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -30,6 +31,7 @@ from machete_core.errors import (
 from machete_core.events import EventBus
 from machete_core.health import Probe, probe
 from machete_core.oplog import follow_log, read_log
+from machete_core.pipeline.run import OperationRun
 from machete_core.plugins.manager import PluginManager
 from machete_core.plugins.protocols import Builder, Runtime, Source
 from machete_core.plugins.records import PluginInfo
@@ -74,6 +76,7 @@ class Machete:
         self._instances_lock = threading.Lock()
         self._cancels: dict[str, CancelToken] = {}
         self._holder = f"{socket.gethostname()}:{os.getpid()}"
+        self._build_slots = threading.BoundedSemaphore(max(1, settings.max_concurrent_builds))
 
     @cached_property
     def secrets(self) -> SecretBox:
@@ -129,6 +132,23 @@ class Machete:
         if "buildx" in builders and self.plugins.availability("builder", "buildx") is None:
             return "buildx"
         return "docker"
+
+    @contextmanager
+    def build_slot(self, run: OperationRun) -> Iterator[None]:
+        """At most ``max_concurrent_builds`` builds at once in this process; others wait."""
+        if not self._build_slots.acquire(blocking=False):
+            run.log.write("waiting for a free build slot")
+            while not self._build_slots.acquire(timeout=0.5):
+                run.cancel.raise_if_cancelled()
+        try:
+            yield
+        finally:
+            self._build_slots.release()
+
+    def engine_data_root(self) -> Path:
+        """Where the engine keeps images, when it is on this machine; else the state folder."""
+        root = Path("/var/lib/docker")
+        return root if root.exists() else self.settings.home
 
     def plugin_infos(self) -> list[PluginInfo]:
         return self.plugins.plugins()

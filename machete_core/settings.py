@@ -41,6 +41,12 @@ class Settings:
     health_timeout: float = 60.0
     health_interval: float = 0.5
     build_timeout: float = 1800.0
+    #: Builds running at once in one process; more wait their turn.
+    max_concurrent_builds: int = 2
+    #: Refuse to build below this much free disk (where the engine keeps images, else <home>).
+    min_free_disk_bytes: int = 2 * 1024**3
+    #: Allow ``# syntax=`` frontends in Dockerfiles (they run code of the author's choosing).
+    allow_dockerfile_frontends: bool = False
     #: ``auto`` picks ``buildx`` where it is installed, else ``docker``.
     default_builder: str = "auto"
     default_runtime: str = "docker"
@@ -121,6 +127,10 @@ def _coerce(type_: Any, raw: str, name: str) -> Any:
             return float(raw)
         if text in ("int", "<class 'int'>"):
             return int(raw)
+        if text in ("bool", "<class 'bool'>"):
+            if raw.strip().lower() not in ("1", "0", "true", "false", "yes", "no"):
+                raise ValueError("expected true or false")
+            return raw.strip().lower() in ("1", "true", "yes")
     except ValueError as exc:
         raise InvalidInputError(f"setting MACHETE_{name.upper()}={raw!r}: {exc}") from None
     return raw

@@ -66,6 +66,9 @@ def buildx_command(cli: str, request: BuildRequest, metadata_file: Path) -> list
         cmd += ["--label", f"{key}={value}"]
     for key, value in sorted(request.build_args.items()):
         cmd += ["--build-arg", f"{key}={value}"]
+    # With the engine's docker driver, layers of earlier builds are reused from the engine's own
+    # store; the inline cache metadata also lets a registry copy of the image serve as cache.
+    cmd += ["--build-arg", "BUILDKIT_INLINE_CACHE=1"]
     # "--" ends options, so a context path can never be read as one.
     return [*cmd, "--", str(request.context)]
 

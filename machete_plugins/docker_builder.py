@@ -76,7 +76,8 @@ class DockerBuilder:
         )
         api._raise_for_status(response)
         stop_reason: list[str] = []
-        sock = api._get_raw_response_socket(response)
+        raw = api._get_raw_response_socket(response)
+        sock = getattr(raw, "_sock", raw)  # over a unix socket this is a SocketIO wrapper
 
         def abort(reason: str) -> None:
             if not stop_reason:

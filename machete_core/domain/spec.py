@@ -88,6 +88,7 @@ class ToolSpec:
     port: int = DEFAULT_PORT
     health_check: str = DEFAULT_HEALTH_PATH
     health_timeout: float | None = None
+    build_timeout: float | None = None
     environment: dict[str, str] = attrs.field(factory=dict)
     volumes: tuple[VolumeSpec, ...] = ()
     dependencies: tuple[str, ...] = ()

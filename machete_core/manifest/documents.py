@@ -59,6 +59,7 @@ class MacheteSectionDoc:
     port: int | None = None
     health_check: str | None = None
     health_timeout: float | None = None
+    build_timeout: float | None = None
     environment: dict[str, str] | None = None
     volumes: list[VolumeSpec] | None = None
     dependencies: list[str] | None = None

@@ -131,6 +131,7 @@ def _from_machete_yml(data: dict[str, Any]) -> LoadedManifest:
             port=_port(section.port, "$.machete.port", problems),
             health_check=_health_path(section.health_check, "$.machete.health_check", problems),
             health_timeout=_positive(section.health_timeout, "$.machete.health_timeout", problems),
+            build_timeout=_positive(section.build_timeout, "$.machete.build_timeout", problems),
             environment=dict(section.environment or {}),
             volumes=tuple(section.volumes or ()),
             dependencies=tuple(section.dependencies or ()),

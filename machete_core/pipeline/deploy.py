@@ -24,6 +24,7 @@ from machete_core.domain.status import ReleaseStatus, ToolStatus
 from machete_core.errors import HealthCheckError, InvalidInputError, MacheteError
 from machete_core.health import wait_healthy
 from machete_core.manifest import load_manifest
+from machete_core.pipeline.buildcheck import check_free_disk, prescan_dockerfile
 from machete_core.pipeline.keys import image_key, release_key
 from machete_core.pipeline.volumes import resolve_mounts
 from machete_core.plugins.protocols import Source
@@ -237,6 +238,10 @@ def _build(
     m = run.m
     with run.step("build"):
         builder = m.builder(builder_name)
+        prescan_dockerfile(
+            src / spec.dockerfile, allow_frontends=m.settings.allow_dockerfile_frontends
+        )
+        check_free_disk(m.engine_data_root(), m.settings.min_free_disk_bytes)
         tag = f"{image_repository(tool.name)}:r{release.number}"
         request = BuildRequest(
             tool=tool.name,
@@ -244,10 +249,11 @@ def _build(
             dockerfile=spec.dockerfile,
             tags=(tag,),
             labels=labels.for_release(m.settings.installation, tool.name, release.number),
-            timeout=m.settings.build_timeout,
+            timeout=spec.build_timeout or m.settings.build_timeout,
             cancel=run.cancel,
         )
-        image = builder.build(request, run.log)
+        with m.build_slot(run):
+            image = builder.build(request, run.log)
         m.store.update_release(release.id, image_id=image.id, image_tag=tag)
         run.log.write(f"built image {image.id[:19]} as {tag}")
     return image

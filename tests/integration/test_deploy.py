@@ -248,3 +248,42 @@ def test_logs_follow_streams_until_the_tool_stops(
     machete.stop("follow")
     thread.join(timeout=30)
     assert not thread.is_alive()  # the stream ends with the container
+
+
+def test_remote_frontend_is_refused_before_building(
+    machete: Machete, git_server: GitHTTPServer
+) -> None:
+    files = http_tool_files()
+    files["Dockerfile"] = "# syntax=evil.example/frontend:1\n" + files["Dockerfile"]
+    url, _work = new_repo(git_server, files)
+    with pytest.raises(Exception) as info:
+        machete.install(url, name="frontend")
+    assert getattr(info.value, "code", "") == "unsafe_dockerfile"
+    assert machete.releases("frontend")[0].status == "failed"
+
+
+def test_read_only_volume_and_data_across_redeploys(
+    machete: Machete, git_server: GitHTTPServer
+) -> None:
+    files = http_tool_files(extra_manifest="  volumes:\n    - ./shared:/www/shared:ro\n")
+    files["www/cgi-bin/write"] = (
+        '#!/bin/sh\necho "Content-Type: text/plain"\necho\n'
+        "touch /www/shared/new 2>/dev/null && echo ro-broken || echo ro-ok\n"
+        'echo kept > "$DATA_DIR/mark" && echo data-ok\n'
+    )
+    files["Dockerfile"] = files["Dockerfile"].replace(
+        "COPY www /www\n", "COPY www /www\nRUN chmod 755 /www/cgi-bin/write\n"
+    )
+    url, work = new_repo(git_server, files)
+    machete.install(url, name="rovol")
+    shared = machete.tool_data_dir("rovol") / "shared"
+    (shared / "page.txt").write_text("from the host\n")
+    view = machete.get("rovol")
+    assert get_text(view.url + "/shared/page.txt") == "from the host\n"
+    assert get_text(view.url + "/cgi-bin/write").split() == ["ro-ok", "data-ok"]
+    assert (machete.tool_data_dir("rovol") / "data" / "mark").read_text() == "kept\n"
+    commit_and_push(work, {"www/index.html": "second\n"})
+    machete.deploy("rovol")
+    view = machete.get("rovol")
+    assert view.release == 2 and get_text(view.url + "/shared/page.txt") == "from the host\n"
+    assert (machete.tool_data_dir("rovol") / "data" / "mark").read_text() == "kept\n"

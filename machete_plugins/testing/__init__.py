@@ -1,0 +1,1 @@
+"""Test suites that plugin authors can run against their own providers."""

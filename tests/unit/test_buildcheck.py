@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from machete_core.domain.records import CancelToken
+from machete_core.errors import MacheteError
+from machete_core.machete import create_machete
+from machete_core.manifest import load_manifest_text
+from machete_core.pipeline.buildcheck import check_free_disk, prescan_dockerfile
+from machete_core.settings import Settings
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "# syntax=evil/frontend:latest\nFROM x\n",
+        "#syntax = docker.io/evil/x\nFROM x\n",
+        "# escape=`\n# syntax=evil/x\nFROM x\n",
+        "FROM x\nWORKDIR /proc/self/fd/7\n",
+        "FROM x\nworkdir /proc/1/cwd\n",
+    ],
+)
+def test_hostile_dockerfiles_are_refused(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "Dockerfile"
+    path.write_text(text)
+    with pytest.raises(MacheteError) as info:
+        prescan_dockerfile(path, allow_frontends=False)
+    assert info.value.code == "unsafe_dockerfile"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "FROM x\n# syntax=evil/x is only a comment here\nRUN true\n",
+        "FROM x\nWORKDIR /app\n",
+    ],
+)
+def test_ordinary_dockerfiles_pass(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "Dockerfile"
+    path.write_text(text)
+    prescan_dockerfile(path, allow_frontends=False)
+
+
+def test_frontends_when_an_admin_allows_them(tmp_path: Path) -> None:
+    path = tmp_path / "Dockerfile"
+    path.write_text("# syntax=docker/dockerfile:1\nFROM x\n")
+    prescan_dockerfile(path, allow_frontends=True)
+
+
+def test_free_disk(tmp_path: Path) -> None:
+    check_free_disk(tmp_path, 1)
+    with pytest.raises(MacheteError) as info:
+        check_free_disk(tmp_path, 2**62)
+    assert info.value.code == "disk_full" and info.value.http_status == 507
+
+
+def test_per_tool_build_timeout_in_the_manifest() -> None:
+    spec = load_manifest_text("machete:\n  build_timeout: 90\n", fmt="machete.yml").spec
+    assert spec.build_timeout == 90
+
+
+def test_concurrent_builds_are_bounded(tmp_path: Path) -> None:
+    m = create_machete(Settings(home=tmp_path, max_concurrent_builds=1))
+    waits: list[str] = []
+    inside = threading.Event()
+    release = threading.Event()
+    run = SimpleNamespace(log=SimpleNamespace(write=waits.append), cancel=CancelToken())
+
+    def first() -> None:
+        with m.build_slot(run):  # type: ignore[arg-type]
+            inside.set()
+            release.wait(10)
+
+    t = threading.Thread(target=first)
+    t.start()
+    inside.wait(10)
+    second_done = threading.Event()
+
+    def second() -> None:
+        with m.build_slot(run):  # type: ignore[arg-type]
+            second_done.set()
+
+    t2 = threading.Thread(target=second)
+    t2.start()
+    time.sleep(0.3)
+    assert not second_done.is_set() and waits == ["waiting for a free build slot"]
+    release.set()
+    t.join(10)
+    t2.join(10)
+    assert second_done.is_set()
