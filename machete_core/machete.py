@@ -458,10 +458,22 @@ class Machete:
         return self._view(self.store.get_tool(ident), probe_health=probe_health)
 
     def set_flags(
-        self, ident: str | int, *, enabled: bool | None = None, auto_start: bool | None = None
+        self,
+        ident: str | int,
+        *,
+        enabled: bool | None = None,
+        auto_start: bool | None = None,
+        builder: str | None = None,
     ) -> ToolView:
+        """Tool settings. ``builder``: a builder's name, ``auto``, or ``""`` for the default;
+        it applies from the next deploy (a manifest's ``machete.builder`` still wins)."""
         tool = self.store.get_tool(ident)
         fields: dict[str, Any] = {}
+        if builder is not None:
+            if builder and builder != "auto" and builder not in self.plugins.providers("builder"):
+                known = ", ".join(sorted(self.plugins.providers("builder")))
+                raise InvalidInputError(f"no builder named {builder!r} (available: auto, {known})")
+            fields["builder"] = builder or None
         if enabled is not None:
             fields["enabled"] = enabled
         if auto_start is not None:
@@ -598,6 +610,7 @@ class Machete:
             name=tool.name,
             status=str(status),
             health=health,
+            builder=tool.builder,
             reason=reason,
             source_url=tool.source_url,
             source_ref=tool.source_ref,

@@ -17,6 +17,8 @@ class ToolView:
     status: str
     #: healthy or unhealthy while running; None otherwise or when not probed.
     health: str | None
+    #: The tool's builder setting (None: the installation's default).
+    builder: str | None
     reason: str | None
     source_url: str
     source_ref: str | None

@@ -173,15 +173,18 @@ class DockerRuntime:
     def _state(container: Any) -> InstanceState:
         state = container.attrs.get("State", {})
         status = _STATE.get(state.get("Status", ""), "unknown")
+        restarts = int(container.attrs.get("RestartCount") or 0)
         return InstanceState(
             id=container.id,
             name=container.name,
             state=status,
             labels=dict(container.labels),
-            exit_code=state.get("ExitCode") if status in ("stopped", "restarting") else None,
+            exit_code=state.get("ExitCode")
+            if status in ("stopped", "restarting") or restarts
+            else None,
             error=state.get("Error") or None,
             started_at=state.get("StartedAt"),
-            restart_count=int(container.attrs.get("RestartCount") or 0),
+            restart_count=restarts,
         )
 
     @docker_engine.engine_errors("listing containers")

@@ -335,6 +335,33 @@ def config_command(obj: Context, args: tuple[str, ...], secret: bool, as_json: b
         click.echo(f"{name}: configuration applied in release {m.get(name).release}")
 
 
+@cli.command(name="set")
+@click.argument("name")
+@click.option("--builder", help="Builder for this tool (docker, buildx, auto; '' for the default).")
+@click.option("--enabled/--disabled", default=None, help="Whether the tool may run.")
+@click.option("--auto-start/--no-auto-start", default=None, help="Start it with the platform.")
+@json_option
+@pass_ctx
+def set_settings(
+    obj: Context,
+    name: str,
+    builder: str | None,
+    enabled: bool | None,
+    auto_start: bool | None,
+    as_json: bool,
+) -> None:
+    """Change a tool's settings; they apply from its next deploy."""
+    view = obj.machete.set_flags(name, enabled=enabled, auto_start=auto_start, builder=builder)
+    if as_json:
+        from machete_core.views import to_data
+
+        emit_json(to_data(view))
+        return
+    state = "enabled" if view.enabled else "disabled"
+    auto = "on" if view.auto_start else "off"
+    click.echo(f"{view.name}: builder {view.builder or 'default'}, {state}, auto-start {auto}")
+
+
 @cli.command(name="ls")
 @json_option
 @pass_ctx

@@ -229,7 +229,7 @@ async def get_tool(request: web.Request) -> web.Response:
 
 async def patch_tool(request: web.Request) -> web.Response:
     data = await _body(request)
-    unknown = set(data) - {"enabled", "auto_start"}
+    unknown = set(data) - {"enabled", "auto_start", "builder"}
     if unknown:
         raise InvalidInputError(f"cannot change {', '.join(sorted(unknown))} here")
     view = await core(
@@ -238,6 +238,7 @@ async def patch_tool(request: web.Request) -> web.Response:
         request.match_info["tool"],
         enabled=_opt_bool(data, "enabled"),
         auto_start=_opt_bool(data, "auto_start"),
+        builder="" if "builder" in data and data["builder"] is None else _opt_str(data, "builder"),
     )
     return web.json_response({"tool": to_data(view)})
 

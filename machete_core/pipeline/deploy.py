@@ -159,9 +159,13 @@ def _deploy(
         )
         m.store.update_tool(tool.id, spec=spec_data, status=ToolStatus.BUILDING, status_reason=None)
         try:
-            image = _reusable_image(run, tool, release, img_key, builder_name) or _build(
-                run, tool, release, spec, src, builder_name
+            # --force means a fresh build; otherwise an identical earlier image is reused.
+            reused = (
+                None
+                if params.get("force")
+                else _reusable_image(run, tool, release, img_key, builder_name)
             )
+            image = reused or _build(run, tool, release, spec, src, builder_name)
         except MacheteError as exc:
             _fail_release(run, tool, release, current, f"build failed: {exc.message}")
             raise

@@ -61,7 +61,12 @@ def test_cli_end_to_end(
     assert [o["kind"] for o in ops][:3] == ["deploy", "restart", "start"]
     assert all(o["status"] == "succeeded" for o in ops)
     rels = json.loads(machete(env, "releases", "clitool", "--json").stdout)
-    assert rels[0]["status"] == "live"
+    assert rels[0]["status"] == "live" and rels[0]["builder"] == "buildx"  # auto picks buildx
+
+    assert "builder docker" in machete(env, "set", "clitool", "--builder", "docker").stdout
+    machete(env, "deploy", "clitool", "--force")
+    rels = json.loads(machete(env, "releases", "clitool", "--json").stdout)
+    assert rels[0]["builder"] == "docker" and rels[0]["status"] == "live"
 
     assert "removed clitool" in machete(env, "rm", "clitool").stdout
     assert json.loads(machete(env, "ls", "--json").stdout) == []

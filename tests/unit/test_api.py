@@ -191,3 +191,15 @@ async def test_config_routes(client: TestClient, machete: Machete) -> None:
     files = list(machete.settings.home.glob("machete.db*"))  # the database and its WAL
     assert files and all(b"hunter22" not in f.read_bytes() for f in files)
     assert any(b"TOKEN" in f.read_bytes() for f in files)  # the check looks where data is
+
+
+async def test_builder_setting(client: TestClient, machete: Machete) -> None:
+    machete.store.create_tool(name="t", source_kind="git", source_url="https://x/t.git")
+    data = await (await client.patch("/api/tools/t", json={"builder": "docker"})).json()
+    assert data["tool"]["builder"] == "docker"
+    data = await (await client.patch("/api/tools/t", json={"builder": None})).json()
+    assert data["tool"]["builder"] is None
+    assert (
+        await error_of(await client.patch("/api/tools/t", json={"builder": "nope"}), 422)
+        == "invalid_input"
+    )
