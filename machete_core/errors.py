@@ -129,6 +129,11 @@ class EngineUnavailableError(RuntimeProviderError):
     http_status = 503
 
 
+class ToolUnavailableError(MacheteError):
+    code = "tool_unavailable"
+    http_status = 503
+
+
 class HealthCheckError(MacheteError):
     code = "health_check_failed"
     http_status = 422

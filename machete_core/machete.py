@@ -27,6 +27,7 @@ from machete_core.errors import (
     MacheteError,
     ToolBusyError,
     ToolExistsError,
+    ToolUnavailableError,
 )
 from machete_core.events import EventBus
 from machete_core.health import Probe, probe
@@ -40,7 +41,7 @@ from machete_core.settings import Settings
 from machete_core.sources.url_policy import check_source_url
 from machete_core.state.store import Store
 from machete_core.state.views import OperationRecord, ReleaseRecord, ToolRecord
-from machete_core.views import ConfigView, ToolView
+from machete_core.views import ConfigView, Route, ToolView
 
 log = logging.getLogger(__name__)
 
@@ -481,6 +482,23 @@ class Machete:
         if fields:
             tool = self.store.update_tool(tool.id, **fields)
         return self._view(tool, probe_health=False)
+
+    def route(self, ident: str | int) -> Route:
+        """Where requests for the tool go now: its live release's endpoint."""
+        tool = self.store.get_tool(ident)
+        release = (
+            self.store.get_release(tool.current_release_id) if tool.current_release_id else None
+        )
+        if release is None or not release.instance_id or tool.status == ToolStatus.STOPPED:
+            raise ToolUnavailableError(f"{tool.name} is not running")
+        spec = self.spec_from_data(release.spec)
+        endpoint = self.runtime(release.runtime).endpoint(release.instance_id, spec.port)
+        return Route(
+            tool=tool.name,
+            release=release.number,
+            endpoint=endpoint,
+            strip_prefix=spec.strip_prefix,
+        )
 
     def health(self, ident: str | int) -> Probe:
         """Probe the tool's health endpoint once, now."""

@@ -40,6 +40,10 @@ class Settings:
     #: Seconds a new instance has to answer its health check with HTTP 200.
     health_timeout: float = 60.0
     health_interval: float = 0.5
+    #: Seconds an old instance keeps serving after a new release takes over.
+    drain_seconds: float = 2.0
+    #: Seconds a router may serve from its cached idea of where a tool runs.
+    route_cache_seconds: float = 1.0
     build_timeout: float = 1800.0
     #: Builds running at once in one process; more wait their turn.
     max_concurrent_builds: int = 2

@@ -6,6 +6,7 @@ from typing import Any
 
 import attrs
 
+from machete_core.domain.records import Endpoint
 from machete_core.state.views import OperationRecord, ReleaseRecord
 
 
@@ -36,6 +37,16 @@ class ToolView:
     url: str | None
     created_at: float
     updated_at: float
+
+
+@attrs.frozen
+class Route:
+    """Where the router sends a tool's requests."""
+
+    tool: str
+    release: int
+    endpoint: Endpoint
+    strip_prefix: bool
 
 
 @attrs.frozen

@@ -8,15 +8,19 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+import aiohttp
 from aiohttp import web
 
 from machete_core.machete import Machete, create_machete
 from machete_core.settings import Settings
 from machete_web import problems
+from machete_web.router import Router
 
 MACHETE = web.AppKey("machete", Machete)
 EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
 BACKGROUND = web.AppKey("background", set[asyncio.Future[Any]])
+ROUTER = web.AppKey("router", Router)
+HTTP_CLIENT = web.AppKey("http_client", aiohttp.ClientSession)
 T = TypeVar("T")
 
 MAX_JSON_BODY = 1024 * 1024
@@ -31,10 +35,11 @@ def create_app(
         client_max_size=MAX_JSON_BODY,
     )
     app.cleanup_ctx.append(functools.partial(_machete_ctx, settings=settings, machete=machete))
-    from machete_web import routes_api, routes_dashboard
+    from machete_web import routes_api, routes_dashboard, routes_proxy
 
     routes_api.setup(app)
     routes_dashboard.setup(app)
+    routes_proxy.setup(app)
     return app
 
 
@@ -52,6 +57,15 @@ async def _machete_ctx(
     app[MACHETE] = machete
     app[EXECUTOR] = executor
     app[BACKGROUND] = set()
+    app[ROUTER] = Router(machete, machete.settings.route_cache_seconds)
+    app[ROUTER].attach(asyncio.get_running_loop())
+    # Tools answer on loopback; never through a proxy from the environment.
+    app[HTTP_CLIENT] = aiohttp.ClientSession(
+        trust_env=False,
+        timeout=aiohttp.ClientTimeout(total=None, sock_connect=5),
+        connector=aiohttp.TCPConnector(limit=256, force_close=False),
+        auto_decompress=False,
+    )
     # Open the store (and run migrations) before serving, off the event loop.
     await asyncio.get_running_loop().run_in_executor(executor, lambda: machete.store)
     yield
@@ -60,6 +74,7 @@ async def _machete_ctx(
     if app[BACKGROUND]:
         await asyncio.gather(*app[BACKGROUND], return_exceptions=True)
     executor.shutdown(wait=True)
+    await app[HTTP_CLIENT].close()
     if owned:
         machete.close()
 

@@ -89,6 +89,10 @@ class ToolSpec:
     health_check: str = DEFAULT_HEALTH_PATH
     health_timeout: float | None = None
     build_timeout: float | None = None
+    #: Seconds the old instance keeps serving after the switch (None: the setting).
+    drain_seconds: float | None = None
+    #: Strip ``/tools/<name>`` before proxying (the original did); False passes the full path.
+    strip_prefix: bool = True
     environment: dict[str, str] = attrs.field(factory=dict)
     volumes: tuple[VolumeSpec, ...] = ()
     dependencies: tuple[str, ...] = ()

@@ -60,6 +60,8 @@ class MacheteSectionDoc:
     health_check: str | None = None
     health_timeout: float | None = None
     build_timeout: float | None = None
+    drain: float | None = None
+    strip_prefix: bool | None = None
     environment: dict[str, str] | None = None
     volumes: list[VolumeSpec] | None = None
     dependencies: list[str] | None = None

@@ -132,6 +132,8 @@ def _from_machete_yml(data: dict[str, Any]) -> LoadedManifest:
             health_check=_health_path(section.health_check, "$.machete.health_check", problems),
             health_timeout=_positive(section.health_timeout, "$.machete.health_timeout", problems),
             build_timeout=_positive(section.build_timeout, "$.machete.build_timeout", problems),
+            drain_seconds=_drain(section.drain, problems),
+            strip_prefix=section.strip_prefix if section.strip_prefix is not None else True,
             environment=dict(section.environment or {}),
             volumes=tuple(section.volumes or ()),
             dependencies=tuple(section.dependencies or ()),
@@ -240,6 +242,12 @@ def _health_path(value: str | None, path: str, problems: list[str]) -> str:
 def _positive(value: float | None, path: str, problems: list[str]) -> float | None:
     if value is not None and not (0 < value <= 86400):
         problems.append(f"{path}: expected a number of seconds between 0 and 86400")
+    return value
+
+
+def _drain(value: float | None, problems: list[str]) -> float | None:
+    if value is not None and not (0 <= value <= 600):
+        problems.append("$.machete.drain: expected a number of seconds between 0 and 600")
     return value
 
 

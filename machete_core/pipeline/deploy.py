@@ -338,6 +338,8 @@ def _start_and_promote(
         _fail_release(run, tool, release, current, f"{reason}: {message}", logs_tail=tail)
         raise
     with run.step("promote"):
+        # One transaction switches the tool to the new release; routers pick it up from the
+        # event (same process) or within their cache time (other processes).
         m.store.update_release(release.id, status=ReleaseStatus.LIVE, finished_at=time.time())
         m.store.update_tool(
             tool.id,
@@ -345,19 +347,27 @@ def _start_and_promote(
             status=ToolStatus.RUNNING,
             status_reason=None,
         )
-        if current is not None and current.instance_id and current.instance_id != instance.id:
+        m.events.publish(
+            "release.live",
+            tool=tool.name,
+            operation_id=run.op.id,
+            release=release.number,
+            commit=revision.commit,
+        )
+    if current is not None and current.instance_id and current.instance_id != instance.id:
+        with run.step("retire"):
+            # Requests already on their way to the old instance finish before it stops.
+            drain = (
+                spec.drain_seconds if spec.drain_seconds is not None else m.settings.drain_seconds
+            )
+            run.log.write(f"draining release {current.number} for {drain:g}s")
+            time.sleep(drain)
             old_runtime = m.runtime(current.runtime)
+            tail = run.redact(m.instance_log_tail(old_runtime, current.instance_id, LOG_TAIL_LINES))
             old_runtime.stop(current.instance_id)
             old_runtime.remove(current.instance_id)
-            m.store.update_release(current.id, status=ReleaseStatus.RETIRED)
+            m.store.update_release(current.id, status=ReleaseStatus.RETIRED, logs_tail=tail or None)
             run.log.write(f"retired release {current.number}")
-    m.events.publish(
-        "release.live",
-        tool=tool.name,
-        operation_id=run.op.id,
-        release=release.number,
-        commit=revision.commit,
-    )
 
 
 def _fail_release(
@@ -371,7 +381,11 @@ def _fail_release(
     m = run.m
     detail = error + (f"\n--- instance log ---\n{logs_tail}" if logs_tail else "")
     m.store.update_release(
-        release.id, status=ReleaseStatus.FAILED, error=detail, finished_at=time.time()
+        release.id,
+        status=ReleaseStatus.FAILED,
+        error=detail,
+        logs_tail=logs_tail or None,
+        finished_at=time.time(),
     )
     if current is not None and current.status == ReleaseStatus.LIVE and m.instance_running(current):
         m.store.update_tool(

@@ -66,6 +66,8 @@ class ReleaseRow(Base):
     #: building, built, starting, live, failed, retired.
     status: Mapped[str] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text)
+    #: The instance's last log lines, kept when it is retired or fails.
+    logs_tail: Mapped[str | None] = mapped_column(Text)
     operation_id: Mapped[str | None] = mapped_column(String(32))
     trigger: Mapped[str] = mapped_column(String(64), default="api")
     created_at: Mapped[float] = mapped_column(Float)

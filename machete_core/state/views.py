@@ -49,6 +49,7 @@ class ReleaseRecord:
     instance_name: str | None
     status: str
     error: str | None
+    logs_tail: str | None
     operation_id: str | None
     trigger: str
     created_at: float

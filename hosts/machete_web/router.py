@@ -1,0 +1,45 @@
+"""Where each tool's requests go: a short cache over ``Machete.route``.
+
+Deploys in this process invalidate a tool's entry through the event bus at the moment of the
+switch; deploys from other processes (the CLI) are seen within ``route_cache_seconds``, which
+is shorter than the drain time, so the old instance still answers meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from machete_core.domain.records import Event
+from machete_core.machete import Machete
+from machete_core.views import Route
+
+
+class Router:
+    def __init__(self, machete: Machete, ttl: float) -> None:
+        self.machete = machete
+        self.ttl = ttl
+        self._cache: dict[str, tuple[float, Route]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self.machete.events.subscribe(self._on_event)
+
+    def _on_event(self, event: Event) -> None:
+        # Events arrive on worker threads; the cache belongs to the event loop.
+        if event.kind in ("release.live", "tool.stopped", "tool.removed") and event.tool:
+            if self._loop is not None:
+                self._loop.call_soon_threadsafe(self._cache.pop, event.tool, None)
+
+    def cached(self, tool: str) -> Route | None:
+        entry = self._cache.get(tool)
+        if entry and time.monotonic() - entry[0] < self.ttl:
+            return entry[1]
+        return None
+
+    def remember(self, route: Route) -> None:
+        self._cache[route.tool] = (time.monotonic(), route)
+
+    def forget(self, tool: str) -> None:
+        self._cache.pop(tool, None)

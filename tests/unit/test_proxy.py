@@ -1,0 +1,172 @@
+"""The /tools/<name>/ proxy against a real upstream on loopback (HTTP and WebSocket).
+
+The upstream stands in for a tool's container; a small runtime plugin points the route at it.
+Real containers behind the proxy are tested in tests/integration/test_routing.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from machete_web import create_app
+
+from machete_core.domain.records import Endpoint, InstanceState
+from machete_core.machete import Machete, create_machete
+from machete_core.plugins import hookimpl
+from machete_core.plugins.records import RuntimeProvider
+from machete_core.settings import Settings
+from machete_plugins import BUILTIN_PLUGINS
+
+UPSTREAM: dict[str, int] = {}
+UPSTREAM_OPEN: set[int] = set()
+
+
+class PointingRuntime:
+    """Every instance answers at the loopback upstream of this test."""
+
+    def __init__(self, settings: Settings) -> None:
+        pass
+
+    def endpoint(self, instance_id: str, port: int) -> Endpoint:
+        return Endpoint("127.0.0.1", UPSTREAM["port"])
+
+    def inspect(self, instance_id: str) -> InstanceState:
+        return InstanceState(id=instance_id, name=instance_id, state="running")
+
+    def list(self, selector: Mapping[str, str]) -> list[InstanceState]:
+        return []
+
+
+class PointingPlugin:
+    @hookimpl
+    def machete_register_runtimes(self) -> list[RuntimeProvider]:
+        return [RuntimeProvider(name="pointing", factory=PointingRuntime)]  # type: ignore[arg-type]
+
+
+async def echo(request: web.Request) -> web.StreamResponse:
+    if request.path == "/ws":
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        UPSTREAM_OPEN.add(id(ws))
+        try:
+            async for msg in ws:
+                if msg.type == aiohttp.WSMsgType.TEXT:
+                    await ws.send_str("echo:" + msg.data)
+                elif msg.type == aiohttp.WSMsgType.BINARY:
+                    await ws.send_bytes(msg.data[::-1])
+        finally:
+            UPSTREAM_OPEN.discard(id(ws))
+        return ws
+    if request.path == "/missing":
+        return web.Response(status=404, text="nope")
+    size = 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+    headers = {k: v for k, v in request.headers.items() if k.lower().startswith("x-forwarded")}
+    return web.json_response(
+        {"path": request.path_qs, "method": request.method, "size": size, "headers": headers}
+    )
+
+
+@pytest.fixture
+async def upstream() -> AsyncIterator[TestServer]:
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", echo)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    UPSTREAM["port"] = server.port  # type: ignore[assignment]
+    yield server
+    await server.close()
+
+
+@pytest.fixture
+def machete(settings: Settings) -> Iterator[Machete]:
+    m = create_machete(settings, builtins=BUILTIN_PLUGINS)
+    m.plugins.register(PointingPlugin(), "pointing")
+    yield m
+    m.close()
+
+
+def deployed(m: Machete, name: str, *, strip: bool = True, status: str = "running") -> None:
+    spec = {"port": 8080, "strip_prefix": strip}
+    tool = m.store.create_tool(
+        name=name, source_kind="git", source_url="https://x/t.git", spec=spec, status=status
+    )
+    rel = m.store.create_release(
+        tool.id,
+        key="k",
+        builder="docker",
+        runtime="pointing",
+        status="live",
+        instance_id="i-1",
+        spec=spec,
+    )
+    m.store.update_tool(tool.id, current_release_id=rel.id)
+
+
+@pytest.fixture
+async def client(aiohttp_client: Any, machete: Machete, upstream: TestServer) -> TestClient:
+    return await aiohttp_client(create_app(machete=machete))
+
+
+async def test_paths_prefix_and_headers(client: TestClient, machete: Machete) -> None:
+    deployed(machete, "app")
+    for path, expected in [
+        ("/tools/app/", "/"),
+        ("/tools/app", "/"),
+        ("/tools/app/a/b?x=1&y=2", "/a/b?x=1&y=2"),
+    ]:
+        data = await (await client.get(path)).json()
+        assert data["path"] == expected
+    headers = (await (await client.get("/tools/app/")).json())["headers"]
+    assert headers["X-Forwarded-Prefix"] == "/tools/app"
+    assert headers["X-Forwarded-Proto"] == "http" and headers["X-Forwarded-For"]
+    resp = await client.get("/tools/app/missing")
+    assert resp.status == 404 and await resp.text() == "nope"  # the tool's own answer, as is
+
+
+async def test_full_path_when_the_tool_asks(client: TestClient, machete: Machete) -> None:
+    deployed(machete, "full", strip=False)
+    assert (await (await client.get("/tools/full/x")).json())["path"] == "/tools/full/x"
+
+
+async def test_request_bodies_stream_through(client: TestClient, machete: Machete) -> None:
+    deployed(machete, "app")
+
+    async def body() -> AsyncIterator[bytes]:
+        for _ in range(40):
+            yield b"x" * 256 * 1024
+
+    resp = await client.post("/tools/app/upload", data=body())
+    data = await resp.json()
+    assert (
+        data["method"] == "POST" and data["size"] == 40 * 256 * 1024
+    )  # 10 MiB, past client_max_size
+
+
+async def test_websocket(client: TestClient, machete: Machete) -> None:
+    deployed(machete, "app")
+    async with client.ws_connect("/tools/app/ws") as ws:
+        await ws.send_str("hello")
+        assert (await ws.receive()).data == "echo:hello"
+        await ws.send_bytes(b"\x01\x02\x03")
+        assert (await ws.receive()).data == b"\x03\x02\x01"
+    # The proxy closes its upstream side right after ours; let it, before the servers stop.
+    for _ in range(50):
+        if not UPSTREAM_OPEN:
+            break
+        await asyncio.sleep(0.05)
+    assert not UPSTREAM_OPEN
+
+
+async def test_unknown_and_stopped_tools(client: TestClient, machete: Machete) -> None:
+    assert (await client.get("/tools/nothing/")).status == 404
+    deployed(machete, "sleepy", status="stopped")
+    resp = await client.get("/tools/sleepy/")
+    assert resp.status == 503 and (await resp.json())["error"]["code"] == "tool_unavailable"
