@@ -1,0 +1,108 @@
+"""Routing through `machete serve` to real containers, and zero downtime across redeploys."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from tests.integration.test_http_e2e import call, free_port, wait_op
+from tests.support.git_server import GitHTTPServer, commit_and_push, make_repo
+from tests.support.http import request
+from tests.support.images import http_tool_files
+
+
+@pytest.fixture
+def server(env: dict[str, str], busybox_image: str) -> Iterator[str]:
+    port = free_port()
+    fast = {**env, "MACHETE_DRAIN_SECONDS": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "machete_cli", "serve", "--port", str(port)],
+        env=fast,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            call("GET", base + "/api/health")
+            break
+        except OSError:
+            time.sleep(0.1)
+    yield base
+    proc.terminate()
+    proc.wait(timeout=60)
+
+
+def test_proxy_serves_the_tool(server: str, git_server: GitHTTPServer) -> None:
+    repo = f"route{uuid.uuid4().hex[:6]}"
+    make_repo(git_server.root, repo, http_tool_files("routed page"))
+    _status, body = call(
+        "POST", f"{server}/api/tools", {"url": git_server.url(f"{repo}.git"), "name": "routed"}
+    )
+    assert wait_op(server, body["operation_id"])["status"] == "succeeded"
+    assert request(f"{server}/tools/routed/")[1] == b"routed page\n"
+    assert request(f"{server}/tools/routed")[1] == b"routed page\n"
+    assert request(f"{server}/tools/routed/health")[1] == b"ok\n"
+    assert request(f"{server}/tools/routed/nothing-here")[0] == 404
+    call("POST", f"{server}/api/tools/routed/stop")
+    time.sleep(1.5)
+    assert request(f"{server}/tools/routed/")[0] == 503
+
+
+def test_zero_downtime_across_ten_redeploys(server: str, git_server: GitHTTPServer) -> None:
+    repo = f"zdt{uuid.uuid4().hex[:6]}"
+    work = make_repo(git_server.root, repo, http_tool_files("version 0"))
+    _status, body = call(
+        "POST", f"{server}/api/tools", {"url": git_server.url(f"{repo}.git"), "name": "zdt"}
+    )
+    assert wait_op(server, body["operation_id"])["status"] == "succeeded"
+
+    results: list[tuple[int, bytes]] = []
+    stop = threading.Event()
+
+    def hammer() -> None:
+        while not stop.is_set():
+            try:
+                results.append(request(f"{server}/tools/zdt/", timeout=10))
+            except OSError as exc:
+                results.append((0, str(exc).encode()))
+            time.sleep(0.01)
+
+    thread = threading.Thread(target=hammer)
+    thread.start()
+    outcomes = []
+    try:
+        for i in range(1, 11):
+            if i % 3 == 0:
+                # This release never becomes healthy: its gate fails, the old one keeps serving.
+                manifest = http_tool_files(health="/never").get("machete.yml", "")
+                manifest = manifest.replace(
+                    "health_check: /never", "health_check: /never\n  health_timeout: 2"
+                )
+                commit_and_push(work, {"machete.yml": manifest, "www/index.html": f"broken {i}\n"})
+            else:
+                commit_and_push(
+                    work,
+                    {
+                        "machete.yml": http_tool_files()["machete.yml"],
+                        "www/index.html": f"version {i}\n",
+                    },
+                )
+            _s, body = call("POST", f"{server}/api/tools/zdt/deploy")
+            outcomes.append(wait_op(server, body["operation_id"])["status"])
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    failures = [r for r in results if r[0] != 200]
+    bodies = {r[1] for r in results if r[0] == 200}
+    assert outcomes.count("failed") == 3 and outcomes.count("succeeded") == 7
+    assert len(results) > 100
+    assert failures == []
+    assert b"version 10\n" in bodies and b"version 1\n" in bodies
+    assert not any(b.startswith(b"broken") for b in bodies)
