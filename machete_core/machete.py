@@ -45,7 +45,7 @@ from machete_core.views import ConfigView, Route, ToolView
 
 log = logging.getLogger(__name__)
 
-MUTATING = ("install", "deploy", "build", "start", "stop", "restart", "remove")
+MUTATING = ("install", "deploy", "build", "start", "stop", "restart", "remove", "rollback")
 ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
 
 
@@ -346,6 +346,7 @@ class Machete:
             "stop": lifecycle.run_stop,
             "restart": lifecycle.run_restart,
             "remove": lifecycle.run_remove,
+            "rollback": deploy.run_rollback,
         }
         self.store.update_operation(op_id, status=OperationStatus.RUNNING, started_at=time.time())
         self.events.publish(
@@ -434,6 +435,10 @@ class Machete:
 
     def restart(self, ident: str | int, **kw: Any) -> OperationRecord:
         return self._do("restart", ident, **kw)
+
+    def rollback(self, ident: str | int, release: int | None = None, **kw: Any) -> OperationRecord:
+        """Redeploy a retained release (default: the one before the live one), no rebuild."""
+        return self._do("rollback", ident, release=release, **kw)
 
     def remove(self, ident: str | int, *, purge: bool = False, **kw: Any) -> OperationRecord:
         return self._do("remove", ident, purge=purge, **kw)

@@ -45,6 +45,8 @@ class Settings:
     #: Seconds a router may serve from its cached idea of where a tool runs.
     route_cache_seconds: float = 1.0
     build_timeout: float = 1800.0
+    #: Images kept per tool for rollback; older ones are pruned after each deploy.
+    keep_images: int = 5
     #: Builds running at once in one process; more wait their turn.
     max_concurrent_builds: int = 2
     #: Refuse to build below this much free disk (where the engine keeps images, else <home>).

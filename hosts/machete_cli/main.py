@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from machete_core.secrets import Credentials
     from machete_core.settings import Settings
 
-STEPS = {"install": 6, "deploy": 6, "build": 3, "start": 2, "restart": 3}
+STEPS = {"install": 7, "deploy": 7, "build": 3, "start": 2, "restart": 3, "rollback": 5}
 
 
 class Context:
@@ -237,6 +237,19 @@ def deploy(obj: Context, name: str, force: bool, archive: str | None, as_json: b
         _run_op(obj, submit, as_json)
     else:
         _run_op(obj, lambda m: m.submit("deploy", name, force=force, trigger="cli"), as_json)
+    if not as_json:
+        view = obj.machete.get(name)
+        click.secho(f"{view.name}: release {view.release} {view.status}", fg="green")
+
+
+@cli.command()
+@click.argument("name")
+@click.argument("release", type=int, required=False)
+@json_option
+@pass_ctx
+def rollback(obj: Context, name: str, release: int | None, as_json: bool) -> None:
+    """Run an earlier release again (default: the one before the live one), without building."""
+    _run_op(obj, lambda m: m.submit("rollback", name, release=release, trigger="cli"), as_json)
     if not as_json:
         view = obj.machete.get(name)
         click.secho(f"{view.name}: release {view.release} {view.status}", fg="green")

@@ -16,7 +16,7 @@ from machete_core.version import __version__
 from machete_core.views import to_data
 from machete_web.app import MACHETE, core, run_in_background
 
-ACTIONS = ("build", "start", "stop", "restart", "deploy")
+ACTIONS = ("build", "start", "stop", "restart", "deploy", "rollback")
 
 
 def setup(app: web.Application) -> None:
@@ -260,6 +260,11 @@ async def tool_action(request: web.Request) -> web.Response:
     params: dict[str, Any] = {}
     if action == "deploy":
         params["force"] = bool(_opt_bool(data, "force"))
+    if action == "rollback":
+        wanted = data.get("release")
+        if wanted is not None and (not isinstance(wanted, int) or isinstance(wanted, bool)):
+            raise InvalidInputError("'release' must be a release number")
+        params["release"] = wanted
     op = await core(request, _m(request).submit, action, request.match_info["tool"], **params)
     return _accepted(request, op, f"{action} started")
 

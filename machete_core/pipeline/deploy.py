@@ -31,6 +31,7 @@ from machete_core.plugins.protocols import Source
 from machete_core.state.views import ReleaseRecord, ToolRecord
 
 if TYPE_CHECKING:
+    from machete_core.machete import Machete
     from machete_core.pipeline.run import OperationRun
 
 LOG_TAIL_LINES = 50
@@ -107,17 +108,7 @@ def _deploy(
                 )
                 run.attach_tool(tool.id, tool.name)
                 m.events.publish("tool.installed", tool=tool.name, operation_id=run.op.id)
-            mounts = resolve_mounts(
-                spec.volumes, m.tool_data_dir(tool.name), m.settings.allowed_host_paths
-            )
-            if spec.permissions.docker:
-                if tool.name not in m.settings.docker_socket_tools:
-                    raise DockerAccessRefusedError(
-                        f"{tool.name} asks for the Docker socket (permissions.docker: true), "
-                        "which gives full control of the host; an admin can allow it for this "
-                        "tool with MACHETE_DOCKER_SOCKET_TOOLS"
-                    )
-                mounts += (Mount(source=DOCKER_SOCKET, target=DOCKER_SOCKET),)
+            mounts = mounts_for(m, tool, spec)
             if not (src / spec.dockerfile).is_file():
                 raise InvalidInputError(
                     f"the repository has no {spec.dockerfile}: a tool needs a Dockerfile"
@@ -177,6 +168,103 @@ def _deploy(
         return {"tool": tool.name, "release": release.number, "changed": True}
     finally:
         shutil.rmtree(workspace, ignore_errors=True)
+
+
+def mounts_for(m: Machete, tool: ToolRecord, spec: ToolSpec) -> tuple[Mount, ...]:
+    """The host directories an instance gets, after the volume and Docker-socket policies."""
+    mounts = resolve_mounts(spec.volumes, m.tool_data_dir(tool.name), m.settings.allowed_host_paths)
+    if spec.permissions.docker:
+        if tool.name not in m.settings.docker_socket_tools:
+            raise DockerAccessRefusedError(
+                f"{tool.name} asks for the Docker socket (permissions.docker: true), "
+                "which gives full control of the host; an admin can allow it for this "
+                "tool with MACHETE_DOCKER_SOCKET_TOOLS"
+            )
+        mounts += (Mount(source=DOCKER_SOCKET, target=DOCKER_SOCKET),)
+    return mounts
+
+
+def run_rollback(run: OperationRun) -> dict[str, Any]:
+    """Deploy a retained release again, through the same gate, without building anything."""
+    m = run.m
+    assert run.tool_id is not None
+    tool = m.store.get_tool(run.tool_id)
+    releases = m.store.list_releases(tool.id)
+    current = m.store.get_release(tool.current_release_id) if tool.current_release_id else None
+    wanted = run.op.params.get("release")
+    with run.step("choose"):
+        if wanted is not None:
+            target = next((r for r in releases if r.number == int(wanted)), None)
+            if target is None:
+                raise InvalidInputError(f"{tool.name} has no release {wanted}")
+        else:
+            target = next(
+                (
+                    r
+                    for r in releases
+                    if r.status in (ReleaseStatus.RETIRED, ReleaseStatus.LIVE)
+                    and (current is None or r.number < current.number)
+                    and r.image_id
+                ),
+                None,
+            )
+            if target is None:
+                raise InvalidInputError(f"{tool.name} has no earlier release to roll back to")
+        if not target.image_id or not m.builder(target.builder).image_exists(target.image_id):
+            raise InvalidInputError(
+                f"release {target.number}'s image is no longer kept (retention); redeploy instead"
+            )
+        run.log.write(f"rolling back to release {target.number} ({(target.commit or '')[:12]})")
+    spec = m.spec_from_data(target.spec)
+    runtime_name = spec.runtime or tool.runtime or m.settings.default_runtime
+    release = m.store.create_release(
+        tool.id,
+        key=release_key(
+            target.digest or "", target.spec, target.builder, runtime_name, tool.config_version
+        ),
+        image_key=target.image_key,
+        commit=target.commit,
+        digest=target.digest,
+        ref=target.ref,
+        spec=target.spec,
+        builder=target.builder,
+        runtime=runtime_name,
+        image_id=target.image_id,
+        image_tag=target.image_tag,
+        status=ReleaseStatus.STARTING,
+        operation_id=run.op.id,
+        trigger=f"rollback to {target.number}",
+    )
+    image = Image(id=target.image_id, tags=(target.image_tag or "",))
+    revision = Revision(digest=target.digest or "", commit=target.commit, ref=target.ref)
+    _start_and_promote(
+        run, tool, release, spec, image, mounts_for(m, tool, spec), current, runtime_name, revision
+    )
+    return {"tool": tool.name, "release": release.number, "from": target.number}
+
+
+def prune_images(run: OperationRun, tool: ToolRecord) -> None:
+    """Keep the images of the tool's newest releases (and the live one); remove older ones.
+
+    Only images recorded for this tool's releases are touched: never anything MACHETE does not
+    own, never the shared build cache.
+    """
+    m = run.m
+    keep_n = m.settings.keep_images
+    releases = m.store.list_releases(tool.id)
+    current = m.store.get_tool(tool.id).current_release_id
+    kept: set[str] = set()
+    for rel in releases:
+        if rel.image_id and (len(kept) < keep_n or rel.id == current):
+            kept.add(rel.image_id)
+    for rel in releases:
+        if rel.image_id and rel.image_id not in kept:
+            builder = m.builder(rel.builder)
+            if builder.image_exists(rel.image_id):
+                builder.remove_image(rel.image_tag or rel.image_id)
+                if rel.image_tag and builder.image_exists(rel.image_id):
+                    builder.remove_image(rel.image_id)
+                run.log.write(f"pruned the image of release {rel.number} (keeping {keep_n})")
 
 
 def _unchanged_upstream(
@@ -368,6 +456,7 @@ def _start_and_promote(
             old_runtime.remove(current.instance_id)
             m.store.update_release(current.id, status=ReleaseStatus.RETIRED, logs_tail=tail or None)
             run.log.write(f"retired release {current.number}")
+    prune_images(run, tool)
 
 
 def _fail_release(

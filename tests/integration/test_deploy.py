@@ -64,7 +64,7 @@ def test_install_redeploy_and_remove(
     assert [s.name for s in again.steps] == ["resolve"]
     assert git_server.fetches == fetches_before  # not even a fetch
     forced_fetch = machete.deploy("hello", force=True)
-    assert [s.name for s in forced_fetch.steps] == PIPELINE
+    assert [s.name for s in forced_fetch.steps] == [*PIPELINE, "retire"]
     first_instance = machete.get("hello").instance_id
     assert machete.get("hello").instance_id == first_instance
 
@@ -287,3 +287,43 @@ def test_read_only_volume_and_data_across_redeploys(
     view = machete.get("rovol")
     assert view.release == 2 and get_text(view.url + "/shared/page.txt") == "from the host\n"
     assert (machete.tool_data_dir("rovol") / "data" / "mark").read_text() == "kept\n"
+
+
+def test_rollback_and_image_retention(
+    settings: object, git_server: GitHTTPServer, busybox_image: str, installation: str
+) -> None:
+    import attrs
+
+    from machete_core.machete import create_machete
+    from machete_plugins import BUILTIN_PLUGINS
+
+    m = create_machete(attrs.evolve(settings, keep_images=2), builtins=BUILTIN_PLUGINS)
+    try:
+        url, work = new_repo(git_server, http_tool_files("v1"))
+        m.install(url, name="rb")
+        commit_and_push(work, {"www/index.html": "v2\n"})
+        m.deploy("rb")
+        commit_and_push(work, {"www/index.html": "v3\n"})
+        m.deploy("rb")
+        rels = {r.number: r for r in m.releases("rb")}
+        builder = m.builder(rels[1].builder)
+        assert not builder.image_exists(rels[1].image_id or "")  # beyond the 2 kept
+        assert builder.image_exists(rels[2].image_id or "") and builder.image_exists(
+            rels[3].image_id or ""
+        )
+
+        op = m.rollback("rb")
+        assert [s.name for s in op.steps] == ["choose", "start", "health", "promote", "retire"]
+        view = m.get("rb")
+        assert view.release == 4 and get_text(view.url + "/") == "v2\n"
+        newest = m.releases("rb")[0]
+        assert newest.trigger == "rollback to 2" and newest.image_id == rels[2].image_id
+        assert m.releases("rb")[1].logs_tail  # the retired instance's last lines are kept
+
+        with pytest.raises(Exception) as info:
+            m.rollback("rb", release=1)
+        assert "no longer kept" in str(info.value)
+        m.rollback("rb", release=3)
+        assert get_text(m.get("rb").url + "/") == "v3\n"
+    finally:
+        m.close()

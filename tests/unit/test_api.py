@@ -203,3 +203,12 @@ async def test_builder_setting(client: TestClient, machete: Machete) -> None:
         await error_of(await client.patch("/api/tools/t", json={"builder": "nope"}), 422)
         == "invalid_input"
     )
+
+
+async def test_rollback_validation(client: TestClient, machete: Machete) -> None:
+    machete.store.create_tool(name="t", source_kind="git", source_url="https://x/t.git")
+    for bad in ({"release": "2"}, {"release": True}):
+        assert (
+            await error_of(await client.post("/api/tools/t/rollback", json=bad), 422)
+            == "invalid_input"
+        )
