@@ -179,9 +179,8 @@ class DockerRuntime:
             name=container.name,
             state=status,
             labels=dict(container.labels),
-            exit_code=state.get("ExitCode")
-            if status in ("stopped", "restarting") or restarts
-            else None,
+            # A running container reports 0 even right after a crash and restart: say nothing.
+            exit_code=state.get("ExitCode") if status in ("stopped", "restarting") else None,
             error=state.get("Error") or None,
             started_at=state.get("StartedAt"),
             restart_count=restarts,

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from machete_core.secrets import Credentials
     from machete_core.settings import Settings
 
-STEPS = {"install": 7, "deploy": 7, "build": 3, "start": 2, "restart": 3, "rollback": 5}
+STEPS = {"install": 6, "deploy": 7, "build": 3, "start": 2, "restart": 3, "rollback": 5}
 
 
 class Context:
