@@ -80,11 +80,25 @@ class DockerRuntime:
             self._remove_leftover(plan)
             container = self.client.containers.create(**kwargs)
         try:
+            for extra in plan.extra_networks:
+                self._connect(container, extra)
             container.start()
-        except docker.errors.APIError:
+        except (docker.errors.APIError, RuntimeProviderError):
             container.remove(force=True)
             raise
         return Instance(id=container.id, name=plan.name)
+
+    def _connect(self, container: Any, network_name: str) -> None:
+        import docker
+
+        try:
+            network = self.client.networks.get(network_name)
+        except docker.errors.NotFound:
+            raise RuntimeProviderError(
+                f"the tool declares a connection (machete.connects_to) whose network "
+                f"{network_name} does not exist: install that tool first"
+            ) from None
+        network.connect(container)
 
     def _ensure_network(self, plan: RunPlan) -> str:
         """The tool's own bridge network, made on first use and labelled as ours."""

@@ -116,6 +116,8 @@ class RunPlan:
     cap_add: tuple[str, ...] = ()
     #: One network per tool, so tools cannot reach each other.
     network: str | None = None
+    #: Networks of other tools this one declared it connects to.
+    extra_networks: tuple[str, ...] = ()
 
 
 @attrs.frozen

@@ -96,6 +96,10 @@ class ToolSpec:
     environment: dict[str, str] = attrs.field(factory=dict)
     volumes: tuple[VolumeSpec, ...] = ()
     dependencies: tuple[str, ...] = ()
+    #: Build-time ``ARG`` values.
+    build_args: dict[str, str] = attrs.field(factory=dict)
+    #: Other tools (by name) whose networks this tool joins, so it can reach them.
+    connects_to: tuple[str, ...] = ()
     builder: str | None = None
     runtime: str | None = None
     dockerfile: str = "Dockerfile"

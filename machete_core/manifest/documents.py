@@ -65,6 +65,8 @@ class MacheteSectionDoc:
     environment: dict[str, str] | None = None
     volumes: list[VolumeSpec] | None = None
     dependencies: list[str] | None = None
+    build_args: dict[str, str] | None = None
+    connects_to: list[str] | None = None
     builder: str | None = None
     runtime: str | None = None
     dockerfile: str | None = None
@@ -113,7 +115,7 @@ class ToolJsonDoc:
 
 
 # Keys not to descend into when looking for unknown keys: free-form by design.
-FREE_FORM = {"config", "routes", "configuration", "volumes", "environment"}
+FREE_FORM = {"config", "routes", "configuration", "volumes", "environment", "build_args"}
 
 
 def unknown_keys(data: Any, cls: type[Any], path: str = "$") -> list[str]:

@@ -137,6 +137,8 @@ def _from_machete_yml(data: dict[str, Any]) -> LoadedManifest:
             environment=dict(section.environment or {}),
             volumes=tuple(section.volumes or ()),
             dependencies=tuple(section.dependencies or ()),
+            build_args=dict(section.build_args or {}),
+            connects_to=tuple(_tool_names(section.connects_to, problems)),
             builder=section.builder,
             runtime=section.runtime,
             dockerfile=_relative(section.dockerfile, "$.machete.dockerfile", problems)
@@ -243,6 +245,15 @@ def _positive(value: float | None, path: str, problems: list[str]) -> float | No
     if value is not None and not (0 < value <= 86400):
         problems.append(f"{path}: expected a number of seconds between 0 and 86400")
     return value
+
+
+def _tool_names(values: list[str] | None, problems: list[str]) -> list[str]:
+    from machete_core.domain.naming import is_valid_name
+
+    for i, value in enumerate(values or ()):
+        if not is_valid_name(value):
+            problems.append(f"$.machete.connects_to[{i}]: {value!r} is not a tool name")
+    return list(values or ())
 
 
 def _drain(value: float | None, problems: list[str]) -> float | None:

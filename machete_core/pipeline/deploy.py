@@ -343,6 +343,7 @@ def _build(
             labels=labels.for_release(m.settings.installation, tool.name, release.number),
             timeout=spec.build_timeout or m.settings.build_timeout,
             cancel=run.cancel,
+            build_args=spec.build_args,
         )
         with m.build_slot(run):
             image = builder.build(request, run.log)
@@ -388,6 +389,10 @@ def _start_and_promote(
         read_only_root=spec.permissions.filesystem.read_only,
         cap_add=tuple(settings.allowed_capabilities),
         network=network_name(settings.installation, tool.name),
+        # Declared in the manifest: this tool may reach those tools (it joins their networks).
+        extra_networks=tuple(
+            network_name(settings.installation, other) for other in spec.connects_to
+        ),
     )
     instance = None
     try:

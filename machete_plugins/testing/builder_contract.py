@@ -122,6 +122,14 @@ class BuilderContract:
         assert run_image(tags[0]) == "hello from the contract\n"
         assert builder.image_exists(image.id)
 
+    def test_build_args(
+        self, builder: Builder, base_image: str, tags: list[str], tmp_path: Path
+    ) -> None:
+        run = "ARG FLAVOUR=plain\nRUN echo $FLAVOUR > /flavour.txt\n"
+        ctx = self.tree(tmp_path / "c", base_image, {"hello.txt": "x\n"}, run=run)
+        self.build(builder, ctx, tags, build_args={"FLAVOUR": "spicy"})
+        assert run_image(tags[0], "cat", "/flavour.txt") == "spicy\n"
+
     def test_labels_are_on_the_image(
         self, builder: Builder, base_image: str, tags: list[str], tmp_path: Path
     ) -> None:

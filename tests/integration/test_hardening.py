@@ -95,8 +95,13 @@ def test_tools_cannot_reach_each_other(
     # ...but not the other tool, whose network is not its own. (Only our own containers'
     # addresses are probed: nothing beyond this machine's Docker networks is ever a target.)
     assert get_text(f"{alpha}/cgi-bin/reach?{beta_ip}:8080").strip() == "BLOCKED"
+    # A tool that declares the connection reaches beta; still not alpha.
+    machete.install(tool_repo(git_server, extra="  connects_to: [beta]\n"), name="gamma")
+    gamma = machete.get("gamma").url
+    assert get_text(f"{gamma}/cgi-bin/reach?{beta_ip}:8080").strip() == "REACHED"
+    assert get_text(f"{gamma}/cgi-bin/reach?{alpha_ip}:8080").strip() == "BLOCKED"
     assert sorted(owned_networks(installation)) == sorted(
-        [f"machete-{installation}-alpha", f"machete-{installation}-beta"]
+        f"machete-{installation}-{n}" for n in ("alpha", "beta", "gamma")
     )
 
 
