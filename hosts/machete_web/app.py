@@ -35,9 +35,10 @@ def create_app(
         client_max_size=MAX_JSON_BODY,
     )
     app.cleanup_ctx.append(functools.partial(_machete_ctx, settings=settings, machete=machete))
-    from machete_web import routes_api, routes_dashboard, routes_proxy
+    from machete_web import routes_api, routes_dashboard, routes_events, routes_proxy
 
     routes_api.setup(app)
+    routes_events.setup(app)
     routes_dashboard.setup(app)
     routes_proxy.setup(app)
     return app

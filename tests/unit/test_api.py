@@ -212,3 +212,36 @@ async def test_rollback_validation(client: TestClient, machete: Machete) -> None
             await error_of(await client.post("/api/tools/t/rollback", json=bad), 422)
             == "invalid_input"
         )
+
+
+async def test_event_stream_and_log_follow(client: TestClient, machete: Machete) -> None:
+    machete.store.create_tool(name="t", source_kind="git", source_url="https://x/t.git")
+    async with client.ws_connect("/api/events") as events:
+        await client.put("/api/tools/t/config", json={"values": {"A": "1"}})
+        msg = await events.receive_json(timeout=10)
+        assert (
+            msg["kind"] == "tool.configured" and msg["tool"] == "t" and msg["data"]["keys"] == ["A"]
+        )
+        resp = await client.post("/api/tools/t/start")
+        op_id = (await resp.json())["operation_id"]
+        kinds = set()
+        while "operation.finished" not in kinds:
+            kinds.add((await events.receive_json(timeout=10))["kind"])
+        assert "operation.started" in kinds
+    async with client.ws_connect(f"/api/operations/{op_id}/log/follow") as follow:
+        lines = [msg.data async for msg in follow]
+    assert any("not_running" in line for line in lines)
+
+
+async def test_websockets_refuse_other_sites(client: TestClient) -> None:
+    resp = await client.get(
+        "/api/events",
+        headers={
+            "Origin": "https://evil.example",
+            "Upgrade": "websocket",
+            "Connection": "Upgrade",
+            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+            "Sec-WebSocket-Version": "13",
+        },
+    )
+    assert resp.status == 403

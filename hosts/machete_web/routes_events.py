@@ -1,0 +1,103 @@
+"""WebSockets: the lifecycle event stream, and following an operation's log live."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from aiohttp import web
+
+from machete_core.domain.records import Event
+from machete_core.oplog import read_log
+from machete_web.app import MACHETE, core
+from machete_web.problems import problem
+
+FOLLOW_POLL_S = 0.2
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/api/events", events)
+    app.router.add_get("/api/operations/{op}/log/follow", follow_log)
+
+
+def _cross_site(request: web.Request) -> bool:
+    # Browsers send Origin on WebSocket handshakes; another site's page may not listen in.
+    origin = request.headers.get("Origin")
+    return origin is not None and origin not in (
+        f"http://{request.host}",
+        f"https://{request.host}",
+    )
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    """Every lifecycle event of this server, as JSON messages, until the client leaves."""
+    if _cross_site(request):
+        return problem(403, "cross_origin", "cross-site WebSocket connections are refused")
+    ws = web.WebSocketResponse(heartbeat=30)
+    await ws.prepare(request)
+    queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=1000)
+    loop = asyncio.get_running_loop()
+
+    def deliver(event: Event) -> None:
+        loop.call_soon_threadsafe(_offer, queue, event)
+
+    unsubscribe = request.app[MACHETE].events.subscribe(deliver)
+    reader = asyncio.create_task(ws.receive())  # notices the client closing
+    try:
+        while not ws.closed:
+            getter = asyncio.create_task(queue.get())
+            done, _pending = await asyncio.wait(
+                {getter, reader}, return_when=asyncio.FIRST_COMPLETED
+            )
+            if reader in done:
+                getter.cancel()
+                break
+            event = getter.result()
+            await ws.send_json(
+                {
+                    "kind": event.kind,
+                    "tool": event.tool,
+                    "operation_id": event.operation_id,
+                    "data": dict(event.data),
+                    "at": event.at,
+                }
+            )
+    finally:
+        unsubscribe()
+        reader.cancel()
+        await ws.close()
+    return ws
+
+
+def _offer(queue: asyncio.Queue[Event], event: Event) -> None:
+    if queue.full():
+        queue.get_nowait()  # a slow reader loses the oldest events, never blocks the platform
+    queue.put_nowait(event)
+
+
+async def follow_log(request: web.Request) -> web.StreamResponse:
+    """Lines of an operation's log from ``?offset=``, then new ones live, closing when it ends."""
+    if _cross_site(request):
+        return problem(403, "cross_origin", "cross-site WebSocket connections are refused")
+    m = request.app[MACHETE]
+    op = await core(request, m.operation, request.match_info["op"])
+    try:
+        offset = max(0, int(request.query.get("offset", "0")))
+    except ValueError:
+        return problem(422, "invalid_input", "'offset' must be an integer")
+    ws = web.WebSocketResponse(heartbeat=30)
+    await ws.prepare(request)
+    path = Path(op.log_path)
+    try:
+        while not ws.closed:
+            done = (await core(request, m.operation, op.id)).done
+            text, offset = await core(request, read_log, path, offset)
+            for line in text.splitlines():
+                await ws.send_str(line)
+            if done and not text:
+                break
+            if not text:
+                await asyncio.sleep(FOLLOW_POLL_S)
+    finally:
+        await ws.close()
+    return ws
