@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from machete_core.domain.naming import choose_name
 from machete_core.domain.records import CancelToken
@@ -42,6 +42,9 @@ from machete_core.sources.url_policy import check_source_url
 from machete_core.state.store import Store
 from machete_core.state.views import OperationRecord, ReleaseRecord, ToolRecord
 from machete_core.views import ConfigView, Route, ToolView
+
+if TYPE_CHECKING:
+    from machete_core.reconcile import Reconciler, ReconcileReport
 
 log = logging.getLogger(__name__)
 
@@ -247,6 +250,19 @@ class Machete:
                 error_message="the process running this operation stopped",
                 finished_at=time.time(),
             )
+
+    @cached_property
+    def reconciler(self) -> Reconciler:
+        from machete_core.reconcile import Reconciler
+
+        return Reconciler(self)
+
+    def reconcile(self) -> ReconcileReport:
+        """Match the runtime to the database and end interrupted operations (see reconcile.py)."""
+        return self.reconciler.run()
+
+    def holder_alive(self, op: OperationRecord) -> bool:
+        return self._holder_alive(op)
 
     def _holder_alive(self, op: OperationRecord) -> bool:
         holder = str(op.params.get("holder", ""))

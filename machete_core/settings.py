@@ -42,6 +42,8 @@ class Settings:
     health_interval: float = 0.5
     #: Seconds an old instance keeps serving after a new release takes over.
     drain_seconds: float = 2.0
+    #: Seconds between reconciler rounds in ``machete serve`` (0 turns the periodic rounds off).
+    reconcile_interval: float = 30.0
     #: Seconds a router may serve from its cached idea of where a tool runs.
     route_cache_seconds: float = 1.0
     build_timeout: float = 1800.0

@@ -375,6 +375,24 @@ def set_settings(
     click.echo(f"{view.name}: builder {view.builder or 'default'}, {state}, auto-start {auto}")
 
 
+@cli.command()
+@json_option
+@pass_ctx
+def reconcile(obj: Context, as_json: bool) -> None:
+    """Match running instances to the database; end operations whose process died."""
+    import attrs
+
+    report = obj.machete.reconcile()
+    if as_json:
+        emit_json(attrs.asdict(report))
+        return
+    for key, items in attrs.asdict(report).items():
+        if items:
+            click.echo(f"{key.replace('_', ' ')}: {', '.join(items)}")
+    if not any(attrs.astuple(report)):
+        click.echo("nothing to do: everything matches")
+
+
 @cli.command(name="ls")
 @json_option
 @pass_ctx

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import aiohttp
+import attrs
 from aiohttp import web
 
 from machete_core.machete import Machete, create_machete
@@ -22,6 +24,7 @@ BACKGROUND = web.AppKey("background", set[asyncio.Future[Any]])
 ROUTER = web.AppKey("router", Router)
 HTTP_CLIENT = web.AppKey("http_client", aiohttp.ClientSession)
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 MAX_JSON_BODY = 1024 * 1024
 
@@ -67,9 +70,13 @@ async def _machete_ctx(
         connector=aiohttp.TCPConnector(limit=256, force_close=False),
         auto_decompress=False,
     )
-    # Open the store (and run migrations) before serving, off the event loop.
-    await asyncio.get_running_loop().run_in_executor(executor, lambda: machete.store)
+    loop = asyncio.get_running_loop()
+    # Open the store (and run migrations) and reconcile once before serving, off the event loop.
+    await loop.run_in_executor(executor, lambda: machete.store)
+    await loop.run_in_executor(executor, _reconcile_logged, machete)
+    periodic = asyncio.create_task(_reconcile_periodically(machete, executor))
     yield
+    periodic.cancel()
     for op_id in list(machete._cancels):
         machete.cancel(op_id)
     if app[BACKGROUND]:
@@ -78,6 +85,26 @@ async def _machete_ctx(
     await app[HTTP_CLIENT].close()
     if owned:
         machete.close()
+
+
+def _reconcile_logged(machete: Machete) -> None:
+    try:
+        report = machete.reconcile()
+    except Exception:
+        log.exception("reconciler round failed")
+        return
+    if any(attrs.astuple(report)):
+        log.info("reconciler: %s", attrs.asdict(report))
+
+
+async def _reconcile_periodically(machete: Machete, executor: ThreadPoolExecutor) -> None:
+    interval = machete.settings.reconcile_interval
+    if interval <= 0:
+        return
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(interval)
+        await loop.run_in_executor(executor, _reconcile_logged, machete)
 
 
 async def core(request: web.Request, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -1,0 +1,170 @@
+"""The reconciler: make what runs match what the database wants, and finish what was cut off.
+
+Run at server start, periodically, and by ``machete reconcile``. It only ever touches objects
+labelled with this installation, and it never recreates an instance that still exists, so a
+platform restart leaves the same containers running.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+import attrs
+
+from machete_core.domain import labels
+from machete_core.domain.status import OperationStatus, ReleaseStatus, ToolStatus
+from machete_core.errors import MacheteError
+
+if TYPE_CHECKING:
+    from machete_core.machete import Machete
+
+#: Restart attempts back off: 5 s, 10 s, 20 s ... up to 5 minutes between tries.
+BACKOFF_BASE_S = 5.0
+BACKOFF_MAX_S = 300.0
+
+
+@attrs.define
+class ReconcileReport:
+    abandoned: list[str] = attrs.Factory(list)
+    orphans_removed: list[str] = attrs.Factory(list)
+    stopped: list[str] = attrs.Factory(list)
+    restarted: list[str] = attrs.Factory(list)
+    missing: list[str] = attrs.Factory(list)
+
+
+class Reconciler:
+    def __init__(self, machete: Machete) -> None:
+        self.m = machete
+        self._backoff: dict[str, tuple[int, float]] = {}
+
+    def run(self) -> ReconcileReport:
+        report = ReconcileReport()
+        busy = self._finish_abandoned(report)
+        self._remove_orphans(report, busy)
+        self._enforce_tools(report, busy)
+        return report
+
+    def _finish_abandoned(self, report: ReconcileReport) -> set[str]:
+        """Operations whose process died are ended; their half-made releases undone.
+
+        Returns the names of tools with an operation still really running (left alone).
+        """
+        m = self.m
+        busy: set[str] = set()
+        for op in m.store.list_operations(limit=500):
+            if op.done:
+                continue
+            if m.holder_alive(op):
+                if op.tool_name:
+                    busy.add(op.tool_name)
+                continue
+            m.store.update_operation(
+                op.id,
+                status=OperationStatus.FAILED,
+                error_code="abandoned",
+                error_message="the process running this operation stopped; the reconciler ended it",
+                finished_at=time.time(),
+            )
+            report.abandoned.append(op.id)
+            if op.tool_id is None:
+                continue
+            tool = m.store.find_tool(op.tool_id)
+            if tool is None:
+                continue
+            for rel in m.store.list_releases(tool.id):
+                if rel.operation_id == op.id and rel.status in (
+                    ReleaseStatus.BUILDING,
+                    ReleaseStatus.STARTING,
+                ):
+                    if rel.instance_id:
+                        runtime = m.runtime(rel.runtime)
+                        runtime.stop(rel.instance_id, timeout=5)
+                        runtime.remove(rel.instance_id)
+                    m.store.update_release(
+                        rel.id,
+                        status=ReleaseStatus.FAILED,
+                        error="interrupted",
+                        finished_at=time.time(),
+                    )
+            if tool.status == ToolStatus.BUILDING:
+                current = (
+                    m.store.get_release(tool.current_release_id)
+                    if tool.current_release_id
+                    else None
+                )
+                alive = current is not None and m.instance_running(current)
+                m.store.update_tool(
+                    tool.id,
+                    status=ToolStatus.RUNNING if alive else ToolStatus.FAILED,
+                    status_reason="an interrupted operation was ended",
+                )
+        return busy
+
+    def _remove_orphans(self, report: ReconcileReport, busy: set[str]) -> None:
+        """Instances of ours that no tool's live release uses (and no running operation)."""
+        m = self.m
+        wanted: set[str] = set()
+        for tool in m.store.list_tools():
+            for rel in m.store.list_releases(tool.id):
+                if rel.instance_id and (rel.id == tool.current_release_id or tool.name in busy):
+                    wanted.add(rel.instance_id)
+        runtimes = {m.settings.default_runtime}
+        for name in sorted(runtimes):
+            runtime = m.runtime(name)
+            for state in runtime.list(labels.owned_by(m.settings.installation)):
+                tool_name = state.labels.get(labels.TOOL, "")
+                if state.id in wanted or tool_name in busy:
+                    continue
+                runtime.stop(state.id, timeout=5)
+                runtime.remove(state.id)
+                report.orphans_removed.append(state.name)
+
+    def _enforce_tools(self, report: ReconcileReport, busy: set[str]) -> None:
+        """``enabled`` off stops a tool; a running tool whose instance stopped is restarted
+        (with backoff, if ``auto_start``); a vanished instance is reported as failed."""
+        m = self.m
+        for tool in m.store.list_tools():
+            if tool.name in busy or tool.current_release_id is None:
+                continue
+            release = m.store.get_release(tool.current_release_id)
+            if release is None or not release.instance_id:
+                continue
+            runtime = m.runtime(release.runtime)
+            try:
+                state = runtime.inspect(release.instance_id)
+            except MacheteError:
+                continue  # the engine cannot be asked now; try again next round
+            if state.state == "missing":
+                if tool.status != ToolStatus.FAILED:
+                    m.store.update_tool(
+                        tool.id,
+                        status=ToolStatus.FAILED,
+                        status_reason="its container is gone; redeploy to recreate it",
+                    )
+                    report.missing.append(tool.name)
+                continue
+            if not tool.enabled:
+                if state.state == "running":
+                    runtime.stop(release.instance_id)
+                    m.store.update_tool(
+                        tool.id, status=ToolStatus.STOPPED, status_reason="disabled"
+                    )
+                    report.stopped.append(tool.name)
+                continue
+            if state.state == "stopped" and tool.status == ToolStatus.RUNNING and tool.auto_start:
+                if self._may_retry(tool.name):
+                    runtime.resume(release.instance_id)
+                    report.restarted.append(tool.name)
+                    m.events.publish("tool.restarted", tool=tool.name, reason="reconciler")
+            elif state.state == "running":
+                self._backoff.pop(tool.name, None)
+
+    def _may_retry(self, tool: str) -> bool:
+        attempts, not_before = self._backoff.get(tool, (0, 0.0))
+        now = time.monotonic()
+        if now < not_before:
+            return False
+        delay = min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2**attempts)
+        self._backoff[tool] = (attempts + 1, now + delay)
+        return True

@@ -1,0 +1,137 @@
+"""The reconciler against the real engine: adoption, orphans, interrupted operations, policy."""
+
+from __future__ import annotations
+
+import socket
+import time
+import uuid
+
+import docker
+
+from machete_core.domain import labels
+from machete_core.machete import Machete, create_machete
+from machete_core.settings import Settings
+from machete_plugins import BUILTIN_PLUGINS
+from tests.integration.conftest import owned_objects
+from tests.support.git_server import GitHTTPServer, make_repo
+from tests.support.images import BUSYBOX_IMAGE, http_tool_files
+
+
+def installed(machete: Machete, git_server: GitHTTPServer, name: str) -> None:
+    repo = f"rc{uuid.uuid4().hex[:6]}"
+    make_repo(git_server.root, repo, http_tool_files(name))
+    machete.install(git_server.url(f"{repo}.git"), name=name)
+
+
+def test_restarts_adopt_the_same_containers(
+    machete: Machete, git_server: GitHTTPServer, settings: Settings
+) -> None:
+    installed(machete, git_server, "adopted")
+    before = machete.get("adopted").instance_id
+    for _ in range(3):  # three "platform restarts": new Machete objects on the same state
+        with create_machete(settings, builtins=BUILTIN_PLUGINS) as fresh:
+            report = fresh.reconcile()
+            assert report.orphans_removed == [] and report.restarted == []
+            assert fresh.get("adopted").instance_id == before
+            assert fresh.get("adopted").health == "healthy"
+
+
+def test_orphans_of_this_installation_only(machete: Machete, installation: str) -> None:
+    client = docker.from_env()
+    other = f"other-{uuid.uuid4().hex[:6]}"
+    try:
+        mine = client.containers.run(
+            BUSYBOX_IMAGE,
+            ["sleep", "300"],
+            detach=True,
+            init=True,
+            labels={labels.INSTALLATION: installation, labels.TOOL: "ghost"},
+        )
+        theirs = client.containers.run(
+            BUSYBOX_IMAGE,
+            ["sleep", "300"],
+            detach=True,
+            init=True,
+            labels={labels.INSTALLATION: other, labels.TOOL: "ghost"},
+        )
+        report = machete.reconcile()
+        assert report.orphans_removed == [mine.name]
+        assert owned_objects(installation)[0] == []
+        theirs.reload()
+        assert theirs.status == "running"  # never anything it does not own
+    finally:
+        for c in client.containers.list(
+            all=True, filters={"label": [f"{labels.INSTALLATION}={other}"]}
+        ):
+            c.remove(force=True)
+        client.close()
+
+
+def test_interrupted_operation_is_ended_and_undone(
+    machete: Machete, git_server: GitHTTPServer, installation: str
+) -> None:
+    installed(machete, git_server, "cut")
+    tool = machete.store.get_tool("cut")
+    live = machete.get("cut").instance_id
+    # A deploy whose process died after starting its new instance, before the gate.
+    op = machete.store.create_operation(
+        id=uuid.uuid4().hex,
+        kind="deploy",
+        tool_id=tool.id,
+        tool_name="cut",
+        log_path="/dev/null",
+        params={"holder": "vm-that-died:999999"},
+    )
+    machete.store.update_operation(op.id, status="running")
+    client = docker.from_env()
+    try:
+        half = client.containers.run(
+            BUSYBOX_IMAGE,
+            ["sleep", "300"],
+            detach=True,
+            init=True,
+            name=f"machete-tool-cut-r2-{uuid.uuid4().hex[:4]}",
+            labels=labels.for_release(installation, "cut", 2),
+        )
+    finally:
+        client.close()
+    machete.store.create_release(
+        tool.id,
+        key="k2",
+        builder="docker",
+        runtime="docker",
+        status="starting",
+        instance_id=half.id,
+        operation_id=op.id,
+    )
+
+    machete.store.update_operation(
+        op.id, params_json=f'{{"holder": "{socket.gethostname()}:999999"}}'
+    )
+    report = machete.reconcile()
+    assert report.abandoned == [op.id]
+    assert machete.operation(op.id).error_code == "abandoned"
+    assert machete.releases("cut")[0].status == "failed"
+    assert owned_objects(installation)[0] == ["machete-tool-cut-r1"]  # the half-made one is gone
+    assert machete.get("cut").instance_id == live and machete.get("cut").status == "running"
+
+
+def test_disabled_tools_stop_and_stopped_tools_come_back(
+    machete: Machete, git_server: GitHTTPServer
+) -> None:
+    installed(machete, git_server, "policy")
+    instance = machete.get("policy").instance_id
+    client = docker.from_env()
+    try:
+        client.containers.get(instance).stop(timeout=2)  # stopped behind MACHETE's back
+    finally:
+        client.close()
+    assert machete.reconcile().restarted == ["policy"]
+    deadline = time.monotonic() + 20
+    while machete.get("policy").health != "healthy":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert machete.reconcile().restarted == []  # running again: nothing to do
+    machete.set_flags("policy", enabled=False)
+    assert machete.reconcile().stopped == ["policy"]
+    assert machete.get("policy").status == "stopped"
