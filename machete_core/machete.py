@@ -157,6 +157,19 @@ class Machete:
     def plugin_infos(self) -> list[PluginInfo]:
         return self.plugins.plugins()
 
+    def plugin_report(self) -> list[dict[str, Any]]:
+        """Plugins as JSON-ready data, each provider with ``available`` and the reason if not."""
+        from machete_core.views import to_data
+
+        availability = self.provider_availability()
+        data: list[dict[str, Any]] = to_data(self.plugin_infos())
+        for plugin in data:
+            for provider in plugin["providers"]:
+                reason = availability.get(provider["kind"], {}).get(provider["name"])
+                provider["available"] = reason is None
+                provider["unavailable_reason"] = reason
+        return data
+
     def provider_availability(self) -> dict[str, dict[str, str | None]]:
         return {
             kind: {

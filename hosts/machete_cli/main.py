@@ -543,38 +543,24 @@ def validate(path: str, as_json: bool) -> None:
 @pass_ctx
 def plugins(obj: Context, as_json: bool) -> None:
     """List plugins: bundled and third-party, their providers and status."""
-    from machete_core.views import to_data
-
-    m = obj.machete
-    infos = m.plugin_infos()
-    availability = m.provider_availability()
+    report = obj.machete.plugin_report()
     if as_json:
-        data = to_data(infos)
-        for plugin in data:
-            for provider in plugin["providers"]:
-                reason = availability.get(provider["kind"], {}).get(provider["name"])
-                provider["available"] = reason is None
-                provider["unavailable_reason"] = reason
-        emit_json(data)
+        emit_json(report)
         return
     rows = []
-    for info in infos:
+    for plugin in report:
         provides = ", ".join(
-            f"{p.kind}:{p.name}"
-            + (
-                " (unavailable: " + str(availability[p.kind][p.name]) + ")"
-                if availability.get(p.kind, {}).get(p.name)
-                else ""
-            )
-            for p in info.providers
+            f"{p['kind']}:{p['name']}"
+            + (f" (unavailable: {p['unavailable_reason']})" if not p["available"] else "")
+            for p in plugin["providers"]
         )
-        status_col = info.status if not info.error else f"{info.status}: {info.error}"
+        status_col = plugin["status"] + (f": {plugin['error']}" if plugin["error"] else "")
         rows.append(
             (
-                info.name,
-                info.distribution,
-                info.version,
-                "yes" if info.builtin else "",
+                plugin["name"],
+                plugin["distribution"],
+                plugin["version"],
+                "yes" if plugin["builtin"] else "",
                 status_col,
                 provides,
             )

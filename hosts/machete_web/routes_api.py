@@ -134,16 +134,7 @@ async def health_db(request: web.Request) -> web.Response:
 
 
 async def plugins(request: web.Request) -> web.Response:
-    m = _m(request)
-    infos = await core(request, m.plugin_infos)
-    availability = await core(request, m.provider_availability)
-    data = to_data(infos)
-    for plugin in data:
-        for provider in plugin["providers"]:
-            reason = availability.get(provider["kind"], {}).get(provider["name"])
-            provider["available"] = reason is None
-            provider["unavailable_reason"] = reason
-    return web.json_response({"plugins": data})
+    return web.json_response({"plugins": await core(request, _m(request).plugin_report)})
 
 
 async def list_tools(request: web.Request) -> web.Response:

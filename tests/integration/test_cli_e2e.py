@@ -3,29 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import uuid
 
 from tests.integration.conftest import owned_objects
+from tests.support.cli import run_cli as machete
 from tests.support.git_server import GitHTTPServer, make_repo
 from tests.support.http import get_text
 from tests.support.images import http_tool_files
-
-
-def machete(
-    env: dict[str, str], *args: str, check: bool = True
-) -> subprocess.CompletedProcess[str]:
-    out = subprocess.run(
-        [sys.executable, "-m", "machete_cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-    if check:
-        assert out.returncode == 0, (args, out.stdout[-2000:], out.stderr[-2000:])
-    return out
 
 
 def test_cli_end_to_end(

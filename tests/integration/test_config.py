@@ -3,32 +3,16 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 from tests.integration.test_credentials import grep_tree
+from tests.support.cli import run_cli as machete
 from tests.support.git_server import GitHTTPServer, make_repo
 from tests.support.http import get_text
 from tests.support.images import http_tool_files
 
 SECRET = "tok-SECRET-5ea7c0de"
-
-
-def machete(
-    env: dict[str, str], *args: str, stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    out = subprocess.run(
-        [sys.executable, "-m", "machete_cli", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-    assert out.returncode == 0, (args, out.stdout[-1500:], out.stderr[-1500:])
-    return out
 
 
 def test_config_and_secrets(

@@ -5,17 +5,16 @@ from __future__ import annotations
 import io
 import json
 import subprocess
-import sys
 import tarfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.integration.test_http_e2e import call, free_port
+from tests.support.cli import run_cli as machete
 from tests.support.git_server import GitHTTPServer, make_repo
 from tests.support.images import http_tool_files
+from tests.support.server import call, running_server
 
 SECRET = "s3cret-Token-9f8e7d6c"
 
@@ -27,22 +26,6 @@ def private_server(tmp_path: Path) -> Iterator[GitHTTPServer]:
     srv = GitHTTPServer(root, auth=("alice", SECRET)).start()
     yield srv
     srv.stop()
-
-
-def machete(
-    env: dict[str, str], *args: str, stdin: str | None = None, check: bool = True
-) -> subprocess.CompletedProcess[str]:
-    out = subprocess.run(
-        [sys.executable, "-m", "machete_cli", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-    if check:
-        assert out.returncode == 0, (args, out.stdout[-1500:], out.stderr[-1500:])
-    return out
 
 
 def grep_tree(root: Path, needle: bytes) -> list[str]:
@@ -118,21 +101,7 @@ def test_secret_appears_nowhere(
         outputs.append(machete(env, *args).stdout)
 
     # The HTTP API's answers.
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "machete_cli", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(300):
-            try:
-                call("GET", base + "/api/health")
-                break
-            except OSError:
-                time.sleep(0.1)
+    with running_server(env) as (base, _proc):
         for path in (
             "/api/tools",
             "/api/tools/private",
@@ -144,9 +113,6 @@ def test_secret_appears_nowhere(
         for op in ops:
             outputs.append(json.dumps(call("GET", f"{base}/api/operations/{op['id']}/log")[1]))
         assert any(op["params"].get("credentials") == "***" for op in ops)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
     for text in outputs:
         assert SECRET not in text

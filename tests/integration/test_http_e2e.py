@@ -2,73 +2,22 @@
 
 from __future__ import annotations
 
-import json
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from tests.integration.conftest import owned_objects
 from tests.support.git_server import GitHTTPServer, make_repo
-from tests.support.http import get_text, request
+from tests.support.http import get_text
 from tests.support.images import http_tool_files
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support.server import call, running_server, wait_op
 
 
 @pytest.fixture
 def server(env: dict[str, str], busybox_image: str) -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "machete_cli", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if request(base + "/api/health", timeout=1)[0] == 200:
-                break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        pytest.fail(f"server did not start: {proc.stdout.read() if proc.stdout else ''}")
-    yield base
-    proc.terminate()
-    proc.wait(timeout=30)
-
-
-def call(method: str, url: str, body: Any = None) -> tuple[int, Any]:
-    status, raw = request(url, method, body, timeout=30)
-    return status, json.loads(raw)
-
-
-def wait_op(base: str, op_id: str, timeout: float = 120) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    offset, text = 0, ""
-    while time.monotonic() < deadline:
-        _s, log = call("GET", f"{base}/api/operations/{op_id}/log?offset={offset}")
-        text += log["text"]
-        offset = log["next_offset"]
-        _s, data = call("GET", f"{base}/api/operations/{op_id}")
-        if data["operation"]["done"] and log["done"] and not log["text"]:
-            data["operation"]["log_text"] = text
-            return data["operation"]  # type: ignore[no-any-return]
-        time.sleep(0.2)
-    raise AssertionError(f"operation {op_id} did not finish")
+    with running_server(env) as (base, _proc):
+        yield base
 
 
 def test_http_end_to_end(server: str, git_server: GitHTTPServer, installation: str) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -11,32 +9,16 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.test_http_e2e import call, free_port, wait_op
 from tests.support.git_server import GitHTTPServer, commit_and_push, make_repo
 from tests.support.http import request
 from tests.support.images import http_tool_files
+from tests.support.server import call, running_server, wait_op
 
 
 @pytest.fixture
 def server(env: dict[str, str], busybox_image: str) -> Iterator[str]:
-    port = free_port()
-    fast = {**env, "MACHETE_DRAIN_SECONDS": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "machete_cli", "serve", "--port", str(port)],
-        env=fast,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            call("GET", base + "/api/health")
-            break
-        except OSError:
-            time.sleep(0.1)
-    yield base
-    proc.terminate()
-    proc.wait(timeout=60)
+    with running_server({**env, "MACHETE_DRAIN_SECONDS": "1"}) as (base, _proc):
+        yield base
 
 
 def test_proxy_serves_the_tool(server: str, git_server: GitHTTPServer) -> None:

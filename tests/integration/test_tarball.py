@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -17,10 +16,11 @@ import pytest
 
 from machete_core.machete import Machete
 from tests.integration.conftest import owned_objects
-from tests.integration.test_http_e2e import call, free_port, wait_op
 from tests.support.archives import file, tar_bytes, zip_bytes
+from tests.support.cli import run_cli as cli
 from tests.support.http import get_text
 from tests.support.images import http_tool_files
+from tests.support.server import call, running_server, wait_op
 
 
 def tool_archive(body: str, fmt: str = "w:gz", prefix: str = "tool-1.0/") -> bytes:
@@ -28,21 +28,6 @@ def tool_archive(body: str, fmt: str = "w:gz", prefix: str = "tool-1.0/") -> byt
     if fmt == "zip":
         return zip_bytes({prefix + k: v for k, v in tree.items()})
     return tar_bytes([file(prefix + k, v) for k, v in tree.items()], fmt)
-
-
-def cli(
-    env: dict[str, str], *args: str, stdin: bytes | None = None
-) -> subprocess.CompletedProcess[str]:
-    out = subprocess.run(
-        [sys.executable, "-m", "machete_cli", *args],
-        input=stdin.decode("latin-1") if stdin is not None else None,
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-    assert out.returncode == 0, (args, out.stdout[-1500:], out.stderr[-1500:])
-    return out
 
 
 def test_cli_file_and_stdin(
@@ -134,25 +119,8 @@ def test_install_from_an_archive_url(machete: Machete, archive_server: tuple[str
 
 @pytest.fixture
 def server(env: dict[str, str], busybox_image: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    port = free_port()
-    small = {**env, "MACHETE_ARCHIVE_MAX_BYTES": str(32 * 1024**2)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "machete_cli", "serve", "--port", str(port)],
-        env=small,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if call("GET", base + "/api/health")[0] == 200:
-                break
-        except OSError:
-            time.sleep(0.1)
-    yield base, proc
-    proc.terminate()
-    proc.wait(timeout=30)
+    with running_server({**env, "MACHETE_ARCHIVE_MAX_BYTES": str(32 * 1024**2)}) as running:
+        yield running
 
 
 def peak_rss_kib(pid: int) -> int:

@@ -1,0 +1,72 @@
+"""``machete serve`` as a real process, and small clients for its API."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from tests.support.http import request
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def running_server(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """Start ``machete serve`` on a free loopback port; yield its base URL and process."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "machete_cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if request(base + "/api/health", timeout=1)[0] == 200:
+                    break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(
+                    f"the server did not start: {proc.stderr.read() if proc.stderr else ''}"
+                )
+            time.sleep(0.1)
+        yield base, proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
+def call(method: str, url: str, body: Any = None) -> tuple[int, Any]:
+    status, raw = request(url, method, body, timeout=30)
+    return status, json.loads(raw)
+
+
+def wait_op(base: str, op_id: str, timeout: float = 120) -> dict[str, Any]:
+    """Follow an operation through the API (its log by offset) until it ends."""
+    deadline = time.monotonic() + timeout
+    offset, text = 0, ""
+    while time.monotonic() < deadline:
+        _s, log = call("GET", f"{base}/api/operations/{op_id}/log?offset={offset}")
+        text += log["text"]
+        offset = log["next_offset"]
+        _s, data = call("GET", f"{base}/api/operations/{op_id}")
+        if data["operation"]["done"] and log["done"] and not log["text"]:
+            data["operation"]["log_text"] = text
+            return data["operation"]  # type: ignore[no-any-return]
+        time.sleep(0.2)
+    raise AssertionError(f"operation {op_id} did not finish")
