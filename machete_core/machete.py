@@ -256,13 +256,8 @@ class Machete:
                     "try again when it ends",
                     details={"operation": op.id},
                 )
-            self.store.update_operation(
-                op.id,
-                status=OperationStatus.FAILED,
-                error_code="abandoned",
-                error_message="the process running this operation stopped",
-                finished_at=time.time(),
-            )
+            # Its process is gone: end it and undo what it left half-made, then go ahead.
+            self.reconciler.end_abandoned(op)
 
     @cached_property
     def reconciler(self) -> Reconciler:

@@ -18,6 +18,7 @@ from machete_core.errors import MacheteError
 
 if TYPE_CHECKING:
     from machete_core.machete import Machete
+    from machete_core.state.views import OperationRecord
 
 #: Restart attempts back off: 5 s, 10 s, 20 s ... up to 5 minutes between tries.
 BACKOFF_BASE_S = 5.0
@@ -59,47 +60,45 @@ class Reconciler:
                 if op.tool_name:
                     busy.add(op.tool_name)
                 continue
-            m.store.update_operation(
-                op.id,
-                status=OperationStatus.FAILED,
-                error_code="abandoned",
-                error_message="the process running this operation stopped; the reconciler ended it",
-                finished_at=time.time(),
-            )
+            self.end_abandoned(op)
             report.abandoned.append(op.id)
-            if op.tool_id is None:
-                continue
-            tool = m.store.find_tool(op.tool_id)
-            if tool is None:
-                continue
-            for rel in m.store.list_releases(tool.id):
-                if rel.operation_id == op.id and rel.status in (
-                    ReleaseStatus.BUILDING,
-                    ReleaseStatus.STARTING,
-                ):
-                    if rel.instance_id:
-                        runtime = m.runtime(rel.runtime)
-                        runtime.stop(rel.instance_id, timeout=5)
-                        runtime.remove(rel.instance_id)
-                    m.store.update_release(
-                        rel.id,
-                        status=ReleaseStatus.FAILED,
-                        error="interrupted",
-                        finished_at=time.time(),
-                    )
-            if tool.status == ToolStatus.BUILDING:
-                current = (
-                    m.store.get_release(tool.current_release_id)
-                    if tool.current_release_id
-                    else None
-                )
-                alive = current is not None and m.instance_running(current)
-                m.store.update_tool(
-                    tool.id,
-                    status=ToolStatus.RUNNING if alive else ToolStatus.FAILED,
-                    status_reason="an interrupted operation was ended",
-                )
         return busy
+
+    def end_abandoned(self, op: OperationRecord) -> None:
+        """Mark an operation whose process died as ended, and undo its half-made release."""
+        m = self.m
+        m.store.update_operation(
+            op.id,
+            status=OperationStatus.FAILED,
+            error_code="abandoned",
+            error_message="the process running this operation stopped; it was ended and undone",
+            finished_at=time.time(),
+        )
+        tool = m.store.find_tool(op.tool_id) if op.tool_id is not None else None
+        if tool is None:
+            return
+        for rel in m.store.list_releases(tool.id):
+            if rel.operation_id != op.id:
+                continue
+            if rel.status not in (ReleaseStatus.BUILDING, ReleaseStatus.STARTING):
+                continue
+            if rel.instance_id:
+                runtime = m.runtime(rel.runtime)
+                runtime.stop(rel.instance_id, timeout=5)
+                runtime.remove(rel.instance_id)
+            m.store.update_release(
+                rel.id, status=ReleaseStatus.FAILED, error="interrupted", finished_at=time.time()
+            )
+        if tool.status == ToolStatus.BUILDING:
+            current = (
+                m.store.get_release(tool.current_release_id) if tool.current_release_id else None
+            )
+            alive = current is not None and m.instance_running(current)
+            m.store.update_tool(
+                tool.id,
+                status=ToolStatus.RUNNING if alive else ToolStatus.FAILED,
+                status_reason="an interrupted operation was ended",
+            )
 
     def _remove_orphans(self, report: ReconcileReport, busy: set[str]) -> None:
         """Instances of ours that no tool's live release uses (and no running operation)."""

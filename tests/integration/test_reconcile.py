@@ -135,3 +135,21 @@ def test_disabled_tools_stop_and_stopped_tools_come_back(
     machete.set_flags("policy", enabled=False)
     assert machete.reconcile().stopped == ["policy"]
     assert machete.get("policy").status == "stopped"
+
+
+def test_a_new_operation_ends_a_dead_one_instead_of_waiting_forever(
+    machete: Machete, git_server: GitHTTPServer
+) -> None:
+    installed(machete, git_server, "stuck")
+    tool = machete.store.get_tool("stuck")
+    dead = machete.store.create_operation(
+        id=uuid.uuid4().hex,
+        kind="deploy",
+        tool_id=tool.id,
+        tool_name="stuck",
+        log_path="/dev/null",
+        params={"holder": f"{socket.gethostname()}:999999"},
+    )
+    machete.store.update_operation(dead.id, status="running")
+    assert machete.stop("stuck").status == "succeeded"  # not tool_busy
+    assert machete.operation(dead.id).error_code == "abandoned"
