@@ -237,6 +237,7 @@ class Machete:
         if tool is not None:
             self._check_not_busy(tool.name)
         return self.store.create_operation(
+            exclusive_kinds=MUTATING if tool is not None else (),
             id=op_id,
             kind=kind,
             tool_id=tool.id if tool else None,

@@ -12,7 +12,12 @@ from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from machete_core.errors import OperationNotFoundError, ToolExistsError, ToolNotFoundError
+from machete_core.errors import (
+    OperationNotFoundError,
+    ToolBusyError,
+    ToolExistsError,
+    ToolNotFoundError,
+)
 from machete_core.state.db import make_engine, migrate
 from machete_core.state.models import ConfigRow, OperationRow, ReleaseRow, StepRow, ToolRow
 from machete_core.state.views import (
@@ -180,12 +185,37 @@ class Store:
 
     # -- operations ----------------------------------------------------------------------
 
-    def create_operation(self, **fields: Any) -> OperationRecord:
+    def create_operation(
+        self, *, exclusive_kinds: tuple[str, ...] = (), **fields: Any
+    ) -> OperationRecord:
+        """Record a new pending operation.
+
+        With ``exclusive_kinds``, the check that no other such operation of the same tool is
+        unfinished happens in the same transaction as the insert (the tool's row is locked
+        first), so two processes can never both start one.
+        """
         params = fields.pop("params", {})
         row = OperationRow(
             params_json=json.dumps(params), status="pending", created_at=time.time(), **fields
         )
         with self._tx() as s:
+            if exclusive_kinds and fields.get("tool_id") is not None:
+                s.execute(
+                    select(ToolRow.id).where(ToolRow.id == fields["tool_id"]).with_for_update()
+                )
+                other = s.scalar(
+                    select(OperationRow).where(
+                        OperationRow.tool_id == fields["tool_id"],
+                        OperationRow.kind.in_(exclusive_kinds),
+                        OperationRow.status.in_(("pending", "running")),
+                    )
+                )
+                if other is not None:
+                    raise ToolBusyError(
+                        f"{fields.get('tool_name')} is busy with operation {other.id} "
+                        f"({other.kind}); try again when it ends",
+                        details={"operation": other.id},
+                    )
             s.add(row)
             s.flush()
             return view_of(OperationRecord, row, steps=())

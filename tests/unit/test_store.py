@@ -80,3 +80,39 @@ def test_concurrent_writer_processes_wait_instead_of_failing(tmp_path: Path) -> 
     assert len(store.list_releases(tool.id)) == 8 * 15
     assert len(store.list_operations("shared", limit=1000)) == 8 * 15
     store.close()
+
+
+def test_one_mutating_operation_per_tool_even_when_racing(tmp_path: Path) -> None:
+    import threading
+
+    from machete_core.errors import ToolBusyError
+
+    url = f"sqlite:///{tmp_path / 'race.db'}"
+    store = Store.open(url)
+    tool = store.create_tool(name="t", source_kind="git", source_url="https://x/t.git")
+    stores = [Store.open(url) for _ in range(8)]
+    start = threading.Barrier(8)
+    won: list[str] = []
+    busy: list[str] = []
+
+    def contend(i: int) -> None:
+        start.wait()
+        try:
+            stores[i].create_operation(
+                exclusive_kinds=("deploy",),
+                id=f"op{i}",
+                kind="deploy",
+                tool_id=tool.id,
+                tool_name="t",
+                log_path="/dev/null",
+            )
+            won.append(f"op{i}")
+        except ToolBusyError:
+            busy.append(f"op{i}")
+
+    threads = [threading.Thread(target=contend, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(won) == 1 and len(busy) == 7
