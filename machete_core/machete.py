@@ -40,8 +40,13 @@ from machete_core.secrets import Credentials, SecretBox, redact
 from machete_core.settings import Settings
 from machete_core.sources.url_policy import check_source_url
 from machete_core.state.store import Store
-from machete_core.state.views import OperationRecord, ReleaseRecord, ToolRecord
-from machete_core.views import ConfigView, Route, ToolView
+from machete_core.state.views import (
+    HealthEventRecord,
+    OperationRecord,
+    ReleaseRecord,
+    ToolRecord,
+)
+from machete_core.views import ConfigView, HealthTarget, Route, ToolView
 
 if TYPE_CHECKING:
     from machete_core.reconcile import Reconciler, ReconcileReport
@@ -81,6 +86,7 @@ class Machete:
         self._cancels: dict[str, CancelToken] = {}
         self._holder = f"{socket.gethostname()}:{os.getpid()}"
         self._build_slots = threading.BoundedSemaphore(max(1, settings.max_concurrent_builds))
+        self._last_health: dict[int, str] = {}
 
     @cached_property
     def secrets(self) -> SecretBox:
@@ -599,6 +605,45 @@ class Machete:
         return tuple(
             str(self.secrets.open(c.value)["value"]) for c in self.store.config(tool_id) if c.secret
         )
+
+    # -- health monitor --------------------------------------------------------------------
+
+    def health_targets(self) -> list[HealthTarget]:
+        """What the monitor probes: every tool whose live release should be running."""
+        targets = []
+        for tool in self.store.list_tools():
+            if tool.status != ToolStatus.RUNNING or tool.current_release_id is None:
+                continue
+            release = self.store.get_release(tool.current_release_id)
+            if release is None or not release.instance_id:
+                continue
+            spec = self.spec_from_data(release.spec)
+            try:
+                endpoint = self.runtime(release.runtime).endpoint(release.instance_id, spec.port)
+            except MacheteError as exc:
+                targets.append(
+                    HealthTarget(tool.id, tool.name, None, spec.health_check, exc.message)
+                )
+                continue
+            targets.append(HealthTarget(tool.id, tool.name, endpoint.base_url, spec.health_check))
+        return targets
+
+    def record_health(self, target: HealthTarget, healthy: bool, detail: str | None) -> bool:
+        """Keep a probe's result; a change of health is stored and published. True if changed."""
+        health = "healthy" if healthy else "unhealthy"
+        last = self._last_health.get(target.tool_id)
+        if last is None:
+            history = self.store.health_history(target.tool_id, limit=1)
+            last = history[0].health if history else None
+        self._last_health[target.tool_id] = health
+        if last == health:
+            return False
+        self.store.record_health(target.tool_id, health, detail)
+        self.events.publish("tool.health", tool=target.tool, health=health, detail=detail)
+        return True
+
+    def health_history(self, ident: str | int, limit: int = 100) -> list[HealthEventRecord]:
+        return self.store.health_history(self.store.get_tool(ident).id, limit)
 
     def releases(self, ident: str | int) -> list[ReleaseRecord]:
         return self.store.list_releases(self.store.get_tool(ident).id)

@@ -42,6 +42,10 @@ class Settings:
     health_interval: float = 0.5
     #: Seconds an old instance keeps serving after a new release takes over.
     drain_seconds: float = 2.0
+    #: Seconds between health-monitor rounds in ``machete serve`` (0 turns the monitor off).
+    health_check_interval: float = 15.0
+    #: Health probes in flight at once during a monitor round.
+    health_concurrency: int = 32
     #: Seconds between reconciler rounds in ``machete serve`` (0 turns the periodic rounds off).
     reconcile_interval: float = 30.0
     #: Seconds a router may serve from its cached idea of where a tool runs.

@@ -50,6 +50,17 @@ class Route:
 
 
 @attrs.frozen
+class HealthTarget:
+    """One tool the health monitor probes (``base_url`` None: its endpoint is unknown now)."""
+
+    tool_id: int
+    tool: str
+    base_url: str | None
+    path: str
+    problem: str | None = None
+
+
+@attrs.frozen
 class ConfigView:
     key: str
     #: ``***`` for secrets.

@@ -376,6 +376,30 @@ def set_settings(
 
 
 @cli.command()
+@click.argument("name")
+@json_option
+@pass_ctx
+def health(obj: Context, name: str, as_json: bool) -> None:
+    """Probe a tool's health now, and show the changes the monitor has seen."""
+    m = obj.machete
+    probe = m.health(name)
+    history = m.health_history(name, limit=20)
+    if as_json:
+        from machete_core.views import to_data
+
+        emit_json({"healthy": probe.healthy, "error": probe.error, "history": to_data(history)})
+        return
+    click.echo(
+        f"{name}: {status_text('healthy' if probe.healthy else 'unhealthy')}"
+        + (f" ({probe.error})" if probe.error else "")
+    )
+    for event in history:
+        click.echo(
+            f"  {when(event.at)}  {status_text(event.health)}  {event.detail or ''}".rstrip()
+        )
+
+
+@cli.command()
 @json_option
 @pass_ctx
 def reconcile(obj: Context, as_json: bool) -> None:

@@ -74,9 +74,13 @@ async def _machete_ctx(
     # Open the store (and run migrations) and reconcile once before serving, off the event loop.
     await loop.run_in_executor(executor, lambda: machete.store)
     await loop.run_in_executor(executor, _reconcile_logged, machete)
+    from machete_web.health_monitor import run_monitor
+
     periodic = asyncio.create_task(_reconcile_periodically(machete, executor))
+    monitor = asyncio.create_task(run_monitor(app))
     yield
     periodic.cancel()
+    monitor.cancel()
     for op_id in list(machete._cancels):
         machete.cancel(op_id)
     if app[BACKGROUND]:

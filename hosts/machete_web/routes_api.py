@@ -36,6 +36,7 @@ def setup(app: web.Application) -> None:
     r.add_delete("/api/tools/{tool}", delete_tool)
     r.add_get("/api/tools/{tool}/status", tool_status)
     r.add_get("/api/tools/{tool}/health", tool_health)
+    r.add_get("/api/tools/{tool}/health/history", tool_health_history)
     r.add_get("/api/tools/{tool}/logs", tool_logs)
     r.add_get("/api/tools/{tool}/releases", tool_releases)
     r.add_get("/api/tools/{tool}/operations", tool_operations)
@@ -317,6 +318,12 @@ async def tool_health(request: web.Request) -> web.Response:
             "error": result.error,
         }
     )
+
+
+async def tool_health_history(request: web.Request) -> web.Response:
+    limit = _int_query(request, "limit", 100, 1, 1000)
+    history = await core(request, _m(request).health_history, request.match_info["tool"], limit)
+    return web.json_response({"history": to_data(history)})
 
 
 def _int_query(request: web.Request, key: str, default: int, lo: int, hi: int) -> int:

@@ -87,6 +87,17 @@ class ConfigRow(Base):
     updated_at: Mapped[float] = mapped_column(Float)
 
 
+class HealthEventRow(Base):
+    __tablename__ = "health_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tool_id: Mapped[int] = mapped_column(ForeignKey("tools.id", ondelete="CASCADE"), index=True)
+    at: Mapped[float] = mapped_column(Float)
+    #: healthy or unhealthy.
+    health: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
 class OperationRow(Base):
     __tablename__ = "operations"
 

@@ -19,9 +19,17 @@ from machete_core.errors import (
     ToolNotFoundError,
 )
 from machete_core.state.db import make_engine, migrate
-from machete_core.state.models import ConfigRow, OperationRow, ReleaseRow, StepRow, ToolRow
+from machete_core.state.models import (
+    ConfigRow,
+    HealthEventRow,
+    OperationRow,
+    ReleaseRow,
+    StepRow,
+    ToolRow,
+)
 from machete_core.state.views import (
     ConfigRecord,
+    HealthEventRecord,
     OperationRecord,
     ReleaseRecord,
     StepRecord,
@@ -131,8 +139,23 @@ class Store:
             tool.updated_at = now
             return tool.config_version
 
+    def record_health(self, tool_id: int, health: str, detail: str | None) -> None:
+        with self._tx() as s:
+            s.add(HealthEventRow(tool_id=tool_id, at=time.time(), health=health, detail=detail))
+
+    def health_history(self, tool_id: int, limit: int = 100) -> list[HealthEventRecord]:
+        with self._tx() as s:
+            rows = s.scalars(
+                select(HealthEventRow)
+                .where(HealthEventRow.tool_id == tool_id)
+                .order_by(HealthEventRow.id.desc())
+                .limit(limit)
+            )
+            return [view_of(HealthEventRecord, r) for r in rows]
+
     def delete_tool(self, tool_id: int) -> None:
         with self._tx() as s:
+            s.execute(delete(HealthEventRow).where(HealthEventRow.tool_id == tool_id))
             s.execute(delete(ConfigRow).where(ConfigRow.tool_id == tool_id))
             s.execute(delete(ReleaseRow).where(ReleaseRow.tool_id == tool_id))
             s.execute(delete(ToolRow).where(ToolRow.id == tool_id))

@@ -65,6 +65,13 @@ class ConfigRecord:
 
 
 @attrs.frozen
+class HealthEventRecord:
+    at: float
+    health: str
+    detail: str | None
+
+
+@attrs.frozen
 class StepRecord:
     name: str
     status: str

@@ -1,0 +1,61 @@
+"""The health monitor: probes every running tool concurrently, on the event loop.
+
+Probes are asynchronous and bounded (``MACHETE_HEALTH_CONCURRENCY`` at once), so a round over
+many tools takes about as long as the slowest probe, not the sum. Only changes of health are
+stored (a per-tool history) and published as ``tool.health`` events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+from aiohttp import web
+
+from machete_core.views import HealthTarget
+from machete_web.app import EXECUTOR, HTTP_CLIENT, MACHETE
+
+PROBE_TIMEOUT_S = 5.0
+
+
+async def _probe(session: aiohttp.ClientSession, target: HealthTarget) -> tuple[bool, str | None]:
+    if target.base_url is None:
+        return False, target.problem
+    try:
+        async with session.get(
+            target.base_url + target.path, timeout=aiohttp.ClientTimeout(total=PROBE_TIMEOUT_S)
+        ) as resp:
+            await resp.read()
+            return resp.status == 200, None if resp.status == 200 else f"HTTP {resp.status}"
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        return False, f"{type(exc).__name__}: {exc}".strip(": ")
+
+
+async def monitor_round(app: web.Application) -> int:
+    """One round over every running tool; returns how many tools changed health."""
+    m = app[MACHETE]
+    loop = asyncio.get_running_loop()
+    targets = await loop.run_in_executor(app[EXECUTOR], m.health_targets)
+    gate = asyncio.Semaphore(max(1, m.settings.health_concurrency))
+
+    async def one(target: HealthTarget) -> bool:
+        async with gate:
+            healthy, detail = await _probe(app[HTTP_CLIENT], target)
+        return await loop.run_in_executor(app[EXECUTOR], m.record_health, target, healthy, detail)
+
+    changed = await asyncio.gather(*(one(t) for t in targets))
+    return sum(changed)
+
+
+async def run_monitor(app: web.Application) -> None:
+    interval = app[MACHETE].settings.health_check_interval
+    if interval <= 0:
+        return
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await monitor_round(app)
+        except Exception:  # one bad round must not end the monitor
+            import logging
+
+            logging.getLogger(__name__).exception("health monitor round failed")
