@@ -71,11 +71,11 @@ class BuilderContract:
 
     @pytest.fixture
     def builder(self) -> Builder:
-        raise NotImplementedError("override the 'builder' fixture")  # pragma: no cover
+        pytest.fail("a BuilderContract subclass must define the 'builder' fixture")
 
     @pytest.fixture
     def base_image(self) -> str:
-        raise NotImplementedError("override the 'base_image' fixture")  # pragma: no cover
+        pytest.fail("a BuilderContract subclass must define the 'base_image' fixture")
 
     @pytest.fixture
     def tags(self, builder: Builder) -> Iterator[list[str]]:

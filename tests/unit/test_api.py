@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from machete_web import create_app
 
 from machete_core.machete import Machete, create_machete
 from machete_core.settings import Settings
 from machete_plugins import BUILTIN_PLUGINS
+from machete_web import create_app
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ import inspect
 from pathlib import Path
 
 import pytest
-from machete_cli.main import cli
 
+from machete_cli.main import cli
 from machete_core.plugins import hookspecs
 
 ROOT = Path(__file__).resolve().parents[2]

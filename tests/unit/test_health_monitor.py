@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from machete_web import create_app
-from machete_web.health_monitor import monitor_round
 
 from machete_core.domain.records import Event
-from machete_core.machete import Machete, create_machete
-from machete_core.settings import Settings
-from machete_plugins import BUILTIN_PLUGINS
-from tests.unit.test_proxy import UPSTREAM, PointingPlugin, deployed
+from machete_core.machete import Machete
+from machete_web import create_app
+from machete_web.health_monitor import monitor_round
+from tests.support.pointing import UPSTREAM, deployed
 
 STATE = {"code": 200}
 
@@ -35,17 +33,10 @@ async def upstream() -> AsyncIterator[TestServer]:
     await server.close()
 
 
-@pytest.fixture
-def machete(settings: Settings) -> Iterator[Machete]:
-    m = create_machete(settings, builtins=BUILTIN_PLUGINS)
-    m.plugins.register(PointingPlugin(), "pointing")
-    yield m
-    m.close()
-
-
 async def test_changes_are_recorded_and_published(
-    aiohttp_client: Any, machete: Machete, upstream: TestServer
+    aiohttp_client: Any, pointing_machete: Machete, upstream: TestServer
 ) -> None:
+    machete = pointing_machete
     client: TestClient = await aiohttp_client(create_app(machete=machete))
     for name in ("one", "two", "three"):
         deployed(machete, name)

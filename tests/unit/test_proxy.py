@@ -7,46 +7,17 @@ Real containers behind the proxy are tested in tests/integration/test_routing.py
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+
+from machete_core.machete import Machete
 from machete_web import create_app
-
-from machete_core.domain.records import Endpoint, InstanceState
-from machete_core.machete import Machete, create_machete
-from machete_core.plugins import hookimpl
-from machete_core.plugins.records import RuntimeProvider
-from machete_core.settings import Settings
-from machete_plugins import BUILTIN_PLUGINS
-
-UPSTREAM: dict[str, int] = {}
-UPSTREAM_OPEN: set[int] = set()
-
-
-class PointingRuntime:
-    """Every instance answers at the loopback upstream of this test."""
-
-    def __init__(self, settings: Settings) -> None:
-        pass
-
-    def endpoint(self, instance_id: str, port: int) -> Endpoint:
-        return Endpoint("127.0.0.1", UPSTREAM["port"])
-
-    def inspect(self, instance_id: str) -> InstanceState:
-        return InstanceState(id=instance_id, name=instance_id, state="running")
-
-    def list(self, selector: Mapping[str, str]) -> list[InstanceState]:
-        return []
-
-
-class PointingPlugin:
-    @hookimpl
-    def machete_register_runtimes(self) -> list[RuntimeProvider]:
-        return [RuntimeProvider(name="pointing", factory=PointingRuntime)]  # type: ignore[arg-type]
+from tests.support.pointing import UPSTREAM, UPSTREAM_OPEN, deployed
 
 
 async def echo(request: web.Request) -> web.StreamResponse:
@@ -75,6 +46,11 @@ async def echo(request: web.Request) -> web.StreamResponse:
 
 
 @pytest.fixture
+def machete(pointing_machete: Machete) -> Machete:
+    return pointing_machete
+
+
+@pytest.fixture
 async def upstream() -> AsyncIterator[TestServer]:
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", echo)
@@ -83,31 +59,6 @@ async def upstream() -> AsyncIterator[TestServer]:
     UPSTREAM["port"] = server.port  # type: ignore[assignment]
     yield server
     await server.close()
-
-
-@pytest.fixture
-def machete(settings: Settings) -> Iterator[Machete]:
-    m = create_machete(settings, builtins=BUILTIN_PLUGINS)
-    m.plugins.register(PointingPlugin(), "pointing")
-    yield m
-    m.close()
-
-
-def deployed(m: Machete, name: str, *, strip: bool = True, status: str = "running") -> None:
-    spec = {"port": 8080, "strip_prefix": strip}
-    tool = m.store.create_tool(
-        name=name, source_kind="git", source_url="https://x/t.git", spec=spec, status=status
-    )
-    rel = m.store.create_release(
-        tool.id,
-        key="k",
-        builder="docker",
-        runtime="pointing",
-        status="live",
-        instance_id="i-1",
-        spec=spec,
-    )
-    m.store.update_tool(tool.id, current_release_id=rel.id)
 
 
 @pytest.fixture
