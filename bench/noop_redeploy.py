@@ -20,11 +20,23 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from tests.support.git_server import GitHTTPServer, make_repo
 from tests.support.images import ensure_busybox_image, http_tool_files
 
 BUDGET = 2.0
+
+
+def cli_json(env: dict[str, str], *args: str) -> Any:
+    out = subprocess.run(
+        [sys.executable, "-m", "machete_cli", *args, "--json"],
+        check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(out.stdout)
 
 
 def timed(cmd: list[str], env: dict[str, str]) -> float:
@@ -58,15 +70,7 @@ def main() -> int:
             env=env,
             stdout=subprocess.DEVNULL,
         )
-        before = json.loads(
-            subprocess.run(
-                [*machete, "status", "noop", "--json"],
-                check=True,
-                env=env,
-                capture_output=True,
-                text=True,
-            ).stdout
-        )
+        before = cli_json(env, "status", "noop")
         from machete_core.machete import create_machete
         from machete_core.settings import Settings
         from machete_plugins import BUILTIN_PLUGINS
@@ -81,24 +85,8 @@ def main() -> int:
             ours.append(time.monotonic() - started)
             cli.append(timed([*machete, "deploy", "noop"], env))
         m.close()
-        after = json.loads(
-            subprocess.run(
-                [*machete, "status", "noop", "--json"],
-                check=True,
-                env=env,
-                capture_output=True,
-                text=True,
-            ).stdout
-        )
-        releases = json.loads(
-            subprocess.run(
-                [*machete, "releases", "noop", "--json"],
-                check=True,
-                env=env,
-                capture_output=True,
-                text=True,
-            ).stdout
-        )
+        after = cli_json(env, "status", "noop")
+        releases = cli_json(env, "releases", "noop")
         subprocess.run([*machete, "rm", "noop"], check=True, env=env, stdout=subprocess.DEVNULL)
         server.stop()
     builds = len(releases) - 1

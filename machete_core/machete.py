@@ -31,7 +31,7 @@ from machete_core.errors import (
 )
 from machete_core.events import EventBus
 from machete_core.health import Probe, probe
-from machete_core.oplog import follow_log, read_log
+from machete_core.oplog import read_log
 from machete_core.pipeline.run import OperationRun
 from machete_core.plugins.manager import PluginManager
 from machete_core.plugins.protocols import Builder, Runtime, Source
@@ -257,7 +257,7 @@ class Machete:
         for op in self.store.list_operations(tool_name, limit=20):
             if op.done or op.kind not in MUTATING:
                 continue
-            if self._holder_alive(op):
+            if self.holder_alive(op):
                 raise ToolBusyError(
                     f"{tool_name} is busy with operation {op.id} ({op.kind}); "
                     "try again when it ends",
@@ -277,9 +277,7 @@ class Machete:
         return self.reconciler.run()
 
     def holder_alive(self, op: OperationRecord) -> bool:
-        return self._holder_alive(op)
-
-    def _holder_alive(self, op: OperationRecord) -> bool:
+        """Whether the process running ``op`` is still there (assumed so on another host)."""
         holder = str(op.params.get("holder", ""))
         host, _sep, pid = holder.rpartition(":")
         if host != socket.gethostname() or not pid.isdigit():
@@ -674,10 +672,6 @@ class Machete:
     def operation_log(self, op_id: str, offset: int = 0) -> tuple[str, int]:
         op = self.store.get_operation(op_id)
         return read_log(Path(op.log_path), offset)
-
-    def follow_operation_log(self, op_id: str, offset: int = 0) -> Iterator[str]:
-        op = self.store.get_operation(op_id)
-        return follow_log(Path(op.log_path), lambda: self.store.get_operation(op_id).done, offset)
 
     def _view(self, tool: ToolRecord, *, probe_health: bool) -> ToolView:
         spec = self.spec_from_data(tool.spec) if tool.spec else ToolSpec()

@@ -1,10 +1,9 @@
-"""Operation logs: one append-only file per operation, readable by offset, followable live."""
+"""Operation logs: one append-only file per operation, readable by offset while it grows."""
 
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -62,17 +61,3 @@ def read_log(path: Path, offset: int = 0, limit: int = MAX_READ) -> tuple[str, i
         return "", offset
     chunk = data[: end + 1]
     return chunk.decode("utf-8", errors="replace"), offset + len(chunk)
-
-
-def follow_log(
-    path: Path, is_done: Callable[[], bool], offset: int = 0, poll: float = 0.2
-) -> Iterator[str]:
-    """Yield lines as they are appended until ``is_done()`` and the file is drained."""
-    while True:
-        finished = is_done()
-        text, offset = read_log(path, offset)
-        yield from text.splitlines()
-        if finished and not text:
-            return
-        if not text:
-            time.sleep(poll)

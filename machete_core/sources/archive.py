@@ -14,7 +14,6 @@ import stat
 import tarfile
 import tempfile
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import IO, BinaryIO
 
@@ -337,6 +336,7 @@ def _extract_zip(stream: _Peeked, ex: _Extractor, limits: ArchiveLimits) -> None
             with zipfile.ZipFile(spool) as zf:
                 for info in zf.infolist():
                     _zip_member(zf, info, ex)
+        # zipfile raises NotImplementedError for compression methods it does not support.
         except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError) as exc:
             raise CorruptArchiveError(f"not a readable zip archive: {exc}") from None
 
@@ -375,10 +375,3 @@ def _strip_single_folder(dest: Path) -> str | None:
         child.rename(dest / child.name)
     temp.rmdir()
     return wrapper.name
-
-
-def iter_members(root: Path) -> Iterator[Path]:
-    """Every path under ``root`` (for tests and audits), without following links."""
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            yield Path(dirpath) / name

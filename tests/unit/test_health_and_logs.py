@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -11,7 +10,7 @@ import pytest
 from machete_core.domain.records import CancelToken, Endpoint
 from machete_core.errors import CancelledError, HealthCheckError
 from machete_core.health import probe, wait_healthy
-from machete_core.oplog import OperationLog, follow_log, read_log
+from machete_core.oplog import OperationLog, read_log
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -84,20 +83,3 @@ def test_log_is_appended_and_read_by_offset(tmp_path: Path) -> None:
     assert read_log(path, offset2) == ("", offset2)
     assert seen == ["one", "two", "three"]
     log.close()
-
-
-def test_follow_reads_until_done(tmp_path: Path) -> None:
-    path = tmp_path / "op.log"
-    log = OperationLog(path)
-    done = threading.Event()
-
-    def writer() -> None:
-        for i in range(5):
-            log.write(f"line {i}")
-            time.sleep(0.02)
-        log.close()
-        done.set()
-
-    threading.Thread(target=writer).start()
-    lines = list(follow_log(path, done.is_set, poll=0.01))
-    assert lines == [f"line {i}" for i in range(5)]
