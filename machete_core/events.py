@@ -1,4 +1,5 @@
-"""In-process event bus: plugins' ``machete_on_event`` and the hosts' subscribers."""
+"""The event bus: recorded in the database for every host's streams, handed to plugins'
+``machete_on_event`` and to in-process subscribers."""
 
 from __future__ import annotations
 
@@ -12,11 +13,17 @@ from machete_core.domain.records import Event
 
 log = logging.getLogger(__name__)
 Subscriber = Callable[[Event], None]
+Recorder = Callable[[str, "str | None", "str | None", Any, float], None]
 
 
 class EventBus:
-    def __init__(self, emit_to_plugins: Callable[[Event], None] | None = None) -> None:
+    def __init__(
+        self,
+        emit_to_plugins: Callable[[Event], None] | None = None,
+        record: Recorder | None = None,
+    ) -> None:
         self._emit_to_plugins = emit_to_plugins
+        self._record = record
         self._subscribers: list[Subscriber] = []
         self._lock = threading.Lock()
 
@@ -35,6 +42,12 @@ class EventBus:
         self, kind: str, /, *, tool: str | None = None, operation_id: str | None = None, **data: Any
     ) -> Event:
         event = Event(kind=kind, tool=tool, operation_id=operation_id, data=data, at=time.time())
+        if self._record is not None:
+            try:
+                self._record(kind, tool, operation_id, data, event.at)
+            except Exception:
+                # The event log is for watchers; losing a line must not fail an operation.
+                log.exception("recording event %s failed", kind)
         if self._emit_to_plugins is not None:
             self._emit_to_plugins(event)
         with self._lock:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
-import socket
 import threading
 import time
 import traceback
@@ -31,6 +29,7 @@ from machete_core.errors import (
 )
 from machete_core.events import EventBus
 from machete_core.health import Probe, probe
+from machete_core.leases import LeaseKeeper, holder_process_gone, lease_expired, new_holder
 from machete_core.oplog import read_log
 from machete_core.pipeline.run import OperationRun
 from machete_core.plugins.manager import PluginManager
@@ -80,11 +79,11 @@ class Machete:
     def __init__(self, settings: Settings, plugins: PluginManager) -> None:
         self.settings = settings
         self.plugins = plugins
-        self.events = EventBus(plugins.emit)
+        self.events = EventBus(plugins.emit, record=self._record_event)
         self._instances: dict[tuple[str, str], Any] = {}
         self._instances_lock = threading.Lock()
         self._cancels: dict[str, CancelToken] = {}
-        self._holder = f"{socket.gethostname()}:{os.getpid()}"
+        self._holder = new_holder()
         self._build_slots = threading.BoundedSemaphore(max(1, settings.max_concurrent_builds))
         self._last_health: dict[int, str] = {}
 
@@ -100,7 +99,19 @@ class Machete:
         self.settings.home.mkdir(parents=True, exist_ok=True)
         return Store.open(self.settings.effective_database_url)
 
+    @cached_property
+    def leases(self) -> LeaseKeeper:
+        return LeaseKeeper(self.store, self._holder, self.settings.lease_seconds)
+
+    def _record_event(
+        self, kind: str, tool: str | None, op_id: str | None, data: Any, at: float
+    ) -> None:
+        # Shared through the database so that every process's streams carry every event.
+        self.store.append_event(kind, tool, op_id, dict(data), at)
+
     def close(self) -> None:
+        if "leases" in self.__dict__:
+            self.leases.stop()
         if "store" in self.__dict__:
             self.store.close()
         for provider in self._instances.values():
@@ -242,16 +253,48 @@ class Machete:
         op_id = uuid.uuid4().hex
         if tool is not None:
             self._check_not_busy(tool.name)
-        return self.store.create_operation(
+        op = self.store.create_operation(
             exclusive_kinds=MUTATING if tool is not None else (),
             id=op_id,
             kind=kind,
             tool_id=tool.id if tool else None,
             tool_name=tool.name if tool else params.get("name"),
-            params={**params, "holder": self._holder},
+            params=params,
+            holder=self._holder,
+            lease_expires_at=time.time() + self.settings.lease_seconds,
             log_path=str(self.settings.logs_dir / "operations" / f"{op_id}.log"),
             trigger=trigger,
         )
+        # Held (and its lease renewed) from now on, even while it waits for a worker.
+        token = CancelToken()
+        self._cancels[op_id] = token
+        self.leases.hold(op_id, token)
+        return op
+
+    def _new_operation_waiting(
+        self,
+        kind: str,
+        tool: ToolRecord,
+        params: dict[str, Any],
+        trigger: str,
+        wait: float | None,
+        on_wait: Callable[[OperationRecord], None] | None = None,
+    ) -> OperationRecord:
+        """Like :meth:`_new_operation`, but a busy tool is waited for up to ``wait`` seconds
+        (``inf`` for as long as it takes) instead of refused."""
+        deadline = time.monotonic() + (wait or 0.0)
+        told: str | None = None
+        while True:
+            try:
+                return self._new_operation(kind, tool, params, trigger)
+            except ToolBusyError as exc:
+                if not wait or time.monotonic() >= deadline:
+                    raise
+                other = str(exc.details.get("operation", ""))
+                if on_wait is not None and other and other != told:
+                    told = other
+                    on_wait(self.store.get_operation(other))
+                time.sleep(min(0.25, max(0.0, deadline - time.monotonic())))
 
     def _check_not_busy(self, tool_name: str) -> None:
         for op in self.store.list_operations(tool_name, limit=20):
@@ -277,20 +320,19 @@ class Machete:
         return self.reconciler.run()
 
     def holder_alive(self, op: OperationRecord) -> bool:
-        """Whether the process running ``op`` is still there (assumed so on another host)."""
-        holder = str(op.params.get("holder", ""))
-        host, _sep, pid = holder.rpartition(":")
-        if host != socket.gethostname() or not pid.isdigit():
-            return True  # cannot tell from here; assume it is working
-        if int(pid) == os.getpid():
-            return op.id in self._cancels or op.status == OperationStatus.PENDING
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
+        """Whether the holder of unfinished ``op`` is still at work on it.
+
+        Its lease decides; a holder that is a vanished process of this host is known dead at
+        once, and this object's own operations are alive exactly while it holds them.
+        """
+        holder = op.holder or str(op.params.get("holder", ""))
+        if holder == self._holder:
+            return self.leases.held(op.id)
+        if holder_process_gone(holder):
             return False
-        except PermissionError:
-            return True
-        return True
+        if op.lease_expires_at is None:
+            return True  # recorded before leases existed: cannot tell; assume it works
+        return not lease_expired(op)
 
     def submit_install(
         self,
@@ -346,13 +388,25 @@ class Machete:
         return self._new_operation("install", None, params, trigger)
 
     def submit(
-        self, kind: str, ident: str | int, *, trigger: str = "api", **params: Any
+        self,
+        kind: str,
+        ident: str | int,
+        *,
+        trigger: str = "api",
+        wait: float | None = None,
+        on_wait: Callable[[OperationRecord], None] | None = None,
+        **params: Any,
     ) -> OperationRecord:
-        """Record a deploy, build, start, stop, restart or remove of an installed tool."""
+        """Record a deploy, build, start, stop, restart or remove of an installed tool.
+
+        A tool busy with another operation (of any process on this state) is refused with
+        :class:`ToolBusyError`, or waited for up to ``wait`` seconds; ``on_wait`` hears which
+        operation is being waited for.
+        """
         if kind not in MUTATING or kind == "install":
             raise ValueError(kind)
         tool = self.store.get_tool(ident)
-        return self._new_operation(kind, tool, params, trigger)
+        return self._new_operation_waiting(kind, tool, params, trigger, wait, on_wait)
 
     # -- operations: run -----------------------------------------------------------------
 
@@ -362,8 +416,13 @@ class Machete:
         from machete_core.pipeline.run import OperationRun
 
         op = self.store.get_operation(op_id)
-        cancel = CancelToken()
-        self._cancels[op_id] = cancel
+        cancel = self._cancels.get(op_id)
+        if cancel is None:
+            # Submitted by another object (or process) that handed it over: take it.
+            cancel = CancelToken()
+            self._cancels[op_id] = cancel
+            self.store.update_operation(op_id, holder=self._holder)
+            self.leases.hold(op_id, cancel)
         run = OperationRun(self, op, cancel, on_line)
         if op.tool_id is not None:
             run.add_secrets(self.config_secrets(op.tool_id))
@@ -419,6 +478,7 @@ class Machete:
         finally:
             run.log.close()
             self._cancels.pop(op_id, None)
+            self.leases.release(op_id)
         final = self.store.get_operation(op_id)
         self.events.publish(
             "operation.finished", tool=final.tool_name, operation_id=op_id, status=final.status
@@ -428,12 +488,23 @@ class Machete:
         return final
 
     def cancel(self, op_id: str) -> bool:
-        """Ask a running operation of this process to stop; True if it was running here."""
+        """Ask an unfinished operation to stop, whichever process runs it.
+
+        Here it stops at once; elsewhere its holder sees the request at its next heartbeat
+        (about a second). An operation whose holder died is ended and undone now. False
+        when the operation had already ended.
+        """
         token = self._cancels.get(op_id)
-        if token is None:
+        if token is not None:
+            token.cancel()
+            return True
+        op = self.store.get_operation(op_id)
+        if op.done:
             return False
-        token.cancel()
-        return True
+        if not self.holder_alive(op):
+            self.reconciler.end_abandoned(op)
+            return True
+        return self.store.request_cancel(op_id)
 
     # -- operations: one call ------------------------------------------------------------
 
@@ -679,19 +750,16 @@ class Machete:
             self.store.get_release(tool.current_release_id) if tool.current_release_id else None
         )
         status, reason, health, url = tool.status, tool.status_reason, None, None
-        if self._busy_building(tool):
-            status = ToolStatus.BUILDING
-        elif (
+        building = self._busy_building(tool)
+        if (
             release is not None
             and release.instance_id
-            and status
-            in (
-                ToolStatus.RUNNING,
-                ToolStatus.STOPPED,
-                ToolStatus.FAILED,
-            )
+            and (building or status in (ToolStatus.RUNNING, ToolStatus.STOPPED, ToolStatus.FAILED))
         ):
+            # While a new release builds, the current one still serves: say where.
             status, reason, health, url = self._observe(tool, release, spec, probe_health)
+        if building:
+            status, reason = ToolStatus.BUILDING, None
         return ToolView(
             id=tool.id,
             name=tool.name,

@@ -29,6 +29,8 @@ BACKOFF_MAX_S = 300.0
 class ReconcileReport:
     abandoned: list[str] = attrs.Factory(list)
     orphans_removed: list[str] = attrs.Factory(list)
+    images_removed: list[str] = attrs.Factory(list)
+    workspaces_removed: list[str] = attrs.Factory(list)
     stopped: list[str] = attrs.Factory(list)
     restarted: list[str] = attrs.Factory(list)
     missing: list[str] = attrs.Factory(list)
@@ -43,7 +45,10 @@ class Reconciler:
         report = ReconcileReport()
         busy = self._finish_abandoned(report)
         self._remove_orphans(report, busy)
+        self._remove_orphan_images(report, busy)
+        self._remove_workspaces(report)
         self._enforce_tools(report, busy)
+        self.m.store.prune_events(self.m.settings.events_kept)
         return report
 
     def _finish_abandoned(self, report: ReconcileReport) -> set[str]:
@@ -118,6 +123,54 @@ class Reconciler:
                 runtime.stop(state.id, timeout=5)
                 runtime.remove(state.id)
                 report.orphans_removed.append(state.name)
+
+    def _remove_orphan_images(self, report: ReconcileReport, busy: set[str]) -> None:
+        """Images of ours that no release records, e.g. built by a process that died before
+        it could write the image down. Only builders that can list images take part."""
+        m = self.m
+        recorded: set[str] = set()
+        for tool in m.store.list_tools():
+            recorded.update(r.image_id for r in m.store.list_releases(tool.id) if r.image_id)
+        names = {m.resolve_builder(None)} | {
+            r.builder for t in m.store.list_tools() for r in m.store.list_releases(t.id)
+        }
+        seen: set[str] = set()
+        for name in sorted(names):
+            lister = getattr(m.builder(name), "list_images", None)
+            if lister is None:
+                continue
+            for image in lister(labels.owned_by(m.settings.installation)):
+                tool_name = image.labels.get(labels.TOOL, "")
+                if image.id in recorded or image.id in seen or tool_name in busy:
+                    continue
+                if self._tool_busy_now(tool_name):
+                    continue  # an operation began since this round started; its build may be it
+                seen.add(image.id)
+                m.builder(name).remove_image(image.id)
+                report.images_removed.append(image.tags[0] if image.tags else image.id[:19])
+
+    def _tool_busy_now(self, tool_name: str) -> bool:
+        return any(
+            not op.done and self.m.holder_alive(op)
+            for op in self.m.store.list_operations(tool_name, limit=5)
+        )
+
+    def _remove_workspaces(self, report: ReconcileReport) -> None:
+        """Work directories (fetched sources, build contexts) of operations that have ended."""
+        import shutil
+
+        work = self.m.settings.work_dir
+        if not work.is_dir():
+            return
+        for entry in work.iterdir():
+            try:
+                op = self.m.store.get_operation(entry.name)
+            except MacheteError:
+                op = None
+            if op is not None and not op.done:
+                continue
+            shutil.rmtree(entry, ignore_errors=True)
+            report.workspaces_removed.append(entry.name)
 
     def _enforce_tools(self, report: ReconcileReport, busy: set[str]) -> None:
         """``enabled`` off stops a tool; a running tool whose instance stopped is restarted

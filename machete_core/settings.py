@@ -51,6 +51,11 @@ class Settings:
     #: Seconds a router may serve from its cached idea of where a tool runs.
     route_cache_seconds: float = 1.0
     build_timeout: float = 1800.0
+    #: Seconds an operation's lease lasts without renewal; its process renews it about every
+    #: second, so a holder that died is found out this long after its last heartbeat.
+    lease_seconds: float = 15.0
+    #: Lifecycle events kept in the database for the event streams (older ones are pruned).
+    events_kept: int = 10_000
     #: Images kept per tool for rollback; older ones are pruned after each deploy.
     keep_images: int = 5
     #: Builds running at once in one process; more wait their turn.

@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 from collections import deque
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +153,18 @@ class DockerBuilder:
             return False
         finally:
             c.close()
+
+    def list_images(self, selector: Mapping[str, str]) -> list[Image]:
+        """Images carrying every label of ``selector`` (the reconciler's orphan sweep)."""
+        c = docker_engine.client()
+        try:
+            found = c.api.images(filters={"label": [f"{k}={v}" for k, v in selector.items()]})
+        finally:
+            c.close()
+        return [
+            Image(id=i["Id"], tags=tuple(i.get("RepoTags") or ()), labels=i.get("Labels") or {})
+            for i in found
+        ]
 
     def remove_image(self, image: str) -> None:
         import docker

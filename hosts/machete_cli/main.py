@@ -142,6 +142,28 @@ def _archive_argument(source: str) -> BinaryIO | None:
     return None
 
 
+wait_option = click.option(
+    "--wait",
+    is_flag=True,
+    help="If the tool is busy with another operation, wait for it to end instead of failing.",
+)
+
+
+def _waiting(op: Any) -> None:
+    click.echo(f"waiting: {op.tool_name} is busy with operation {op.id} ({op.kind})", err=True)
+
+
+def _submit(kind: str, name: str, wait: bool, **params: Any) -> Callable[[Machete], Any]:
+    return lambda m: m.submit(
+        kind,
+        name,
+        trigger="cli",
+        wait=float("inf") if wait else None,
+        on_wait=_waiting,
+        **params,
+    )
+
+
 def _run_op(
     obj: Context, submit: Callable[[Machete], Any], as_json: bool, quiet: bool = False
 ) -> Any:
@@ -221,9 +243,12 @@ def install(
     metavar="FILE",
     help="Deploy this archive (tar, tar.gz, tar.bz2, tar.xz, zip; - for stdin) instead.",
 )
+@wait_option
 @json_option
 @pass_ctx
-def deploy(obj: Context, name: str, force: bool, archive: str | None, as_json: bool) -> None:
+def deploy(
+    obj: Context, name: str, force: bool, archive: str | None, wait: bool, as_json: bool
+) -> None:
     """Fetch the latest source and redeploy (the old instance serves until the new is healthy)."""
     stream = _archive_argument(archive) if archive else None
     if archive and stream is None:
@@ -236,7 +261,7 @@ def deploy(obj: Context, name: str, force: bool, archive: str | None, as_json: b
 
         _run_op(obj, submit, as_json)
     else:
-        _run_op(obj, lambda m: m.submit("deploy", name, force=force, trigger="cli"), as_json)
+        _run_op(obj, _submit("deploy", name, wait, force=force), as_json)
     if not as_json:
         view = obj.machete.get(name)
         click.secho(f"{view.name}: release {view.release} {view.status}", fg="green")
@@ -245,11 +270,12 @@ def deploy(obj: Context, name: str, force: bool, archive: str | None, as_json: b
 @cli.command()
 @click.argument("name")
 @click.argument("release", type=int, required=False)
+@wait_option
 @json_option
 @pass_ctx
-def rollback(obj: Context, name: str, release: int | None, as_json: bool) -> None:
+def rollback(obj: Context, name: str, release: int | None, wait: bool, as_json: bool) -> None:
     """Run an earlier release again (default: the one before the live one), without building."""
-    _run_op(obj, lambda m: m.submit("rollback", name, release=release, trigger="cli"), as_json)
+    _run_op(obj, _submit("rollback", name, wait, release=release), as_json)
     if not as_json:
         view = obj.machete.get(name)
         click.secho(f"{view.name}: release {view.release} {view.status}", fg="green")
@@ -257,20 +283,22 @@ def rollback(obj: Context, name: str, release: int | None, as_json: bool) -> Non
 
 @cli.command()
 @click.argument("name")
+@wait_option
 @json_option
 @pass_ctx
-def build(obj: Context, name: str, as_json: bool) -> None:
+def build(obj: Context, name: str, wait: bool, as_json: bool) -> None:
     """Fetch and build a new image without starting it."""
-    _run_op(obj, lambda m: m.submit("build", name, trigger="cli"), as_json)
+    _run_op(obj, _submit("build", name, wait), as_json)
 
 
 def _verb(kind: str, help_text: str) -> None:
     @cli.command(name=kind, help=help_text)
     @click.argument("name")
+    @wait_option
     @json_option
     @pass_ctx
-    def command(obj: Context, name: str, as_json: bool) -> None:
-        _run_op(obj, lambda m: m.submit(kind, name, trigger="cli"), as_json, quiet=True)
+    def command(obj: Context, name: str, wait: bool, as_json: bool) -> None:
+        _run_op(obj, _submit(kind, name, wait), as_json, quiet=True)
         if not as_json:
             view = obj.machete.get(name)
             click.echo(f"{view.name}: {status_text(view.status)}")
@@ -284,13 +312,12 @@ _verb("restart", "Restart a tool and wait until it is healthy.")
 @cli.command(name="rm")
 @click.argument("name")
 @click.option("--purge", is_flag=True, help="Also delete the tool's data directory.")
+@wait_option
 @json_option
 @pass_ctx
-def remove(obj: Context, name: str, purge: bool, as_json: bool) -> None:
+def remove(obj: Context, name: str, purge: bool, wait: bool, as_json: bool) -> None:
     """Remove a tool: its containers and images (data is kept unless --purge)."""
-    _run_op(
-        obj, lambda m: m.submit("remove", name, purge=purge, trigger="cli"), as_json, quiet=True
-    )
+    _run_op(obj, _submit("remove", name, wait, purge=purge), as_json, quiet=True)
     if not as_json:
         click.echo(f"removed {name}" + (" and its data" if purge else " (data kept)"))
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from machete_core.errors import InvalidInputError, MacheteError
+from machete_core.errors import InvalidInputError, MacheteError, ToolBusyError
 from machete_core.machete import Machete
 from machete_core.secrets import Credentials
 from machete_core.state.views import OperationRecord
@@ -235,9 +235,29 @@ async def patch_tool(request: web.Request) -> web.Response:
     return web.json_response({"tool": to_data(view)})
 
 
+#: The longest ``?wait=`` a client may ask for, in seconds.
+MAX_WAIT_S = 600
+WAIT_POLL_S = 0.25
+
+
+async def _submit(request: web.Request, kind: str, **params: Any) -> OperationRecord:
+    """Submit ``kind`` on the tool of the URL; with ``?wait=SECONDS`` a busy tool is waited
+    for (on the event loop, not in a worker thread) instead of answered with 409."""
+    wait = _int_query(request, "wait", 0, 0, MAX_WAIT_S)
+    deadline = asyncio.get_running_loop().time() + wait
+    m = _m(request)
+    while True:
+        try:
+            return await core(request, m.submit, kind, request.match_info["tool"], **params)
+        except ToolBusyError:
+            if asyncio.get_running_loop().time() >= deadline:
+                raise
+            await asyncio.sleep(WAIT_POLL_S)
+
+
 async def delete_tool(request: web.Request) -> web.Response:
     purge = request.query.get("purge", "").lower() in ("1", "true", "yes")
-    op = await core(request, _m(request).submit, "remove", request.match_info["tool"], purge=purge)
+    op = await _submit(request, "remove", purge=purge)
     return _accepted(request, op, "removal started")
 
 
@@ -257,7 +277,7 @@ async def tool_action(request: web.Request) -> web.Response:
         if wanted is not None and (not isinstance(wanted, int) or isinstance(wanted, bool)):
             raise InvalidInputError("'release' must be a release number")
         params["release"] = wanted
-    op = await core(request, _m(request).submit, action, request.match_info["tool"], **params)
+    op = await _submit(request, action, **params)
     return _accepted(request, op, f"{action} started")
 
 
@@ -381,7 +401,7 @@ async def operation_log(request: web.Request) -> web.Response:
 async def cancel_operation(request: web.Request) -> web.Response:
     m = _m(request)
     op = await core(request, m.operation, request.match_info["op"])
-    cancelled = m.cancel(op.id)
+    cancelled = await core(request, m.cancel, op.id)
     return web.json_response(
         {"operation_id": op.id, "cancelling": cancelled}, status=202 if cancelled else 409
     )

@@ -85,6 +85,7 @@ class BuildRequest:
 class Image:
     id: str
     tags: tuple[str, ...] = ()
+    labels: Mapping[str, str] = attrs.field(factory=dict)
 
 
 @attrs.frozen

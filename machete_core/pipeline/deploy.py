@@ -433,13 +433,7 @@ def _start_and_promote(
     with run.step("promote"):
         # One transaction switches the tool to the new release; routers pick it up from the
         # event (same process) or within their cache time (other processes).
-        m.store.update_release(release.id, status=ReleaseStatus.LIVE, finished_at=time.time())
-        m.store.update_tool(
-            tool.id,
-            current_release_id=release.id,
-            status=ToolStatus.RUNNING,
-            status_reason=None,
-        )
+        m.store.promote_release(tool.id, release.id)
         m.events.publish(
             "release.live",
             tool=tool.name,

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from machete_core.domain.records import CancelToken
 from machete_core.errors import MacheteError
 from machete_core.oplog import OperationLog
+from machete_core.pipeline.faults import crash_point
 from machete_core.secrets import redact
 from machete_core.state.views import OperationRecord
 
@@ -57,6 +58,7 @@ class OperationRun:
             "step.started", tool=self.tool_name, operation_id=self.op.id, step=name
         )
         started = time.monotonic()
+        crash_point(name, "before")
         try:
             yield
         except MacheteError as exc:
@@ -66,3 +68,4 @@ class OperationRun:
             self.m.store.end_step(step_id, "failed", f"{type(exc).__name__}: {exc}")
             raise
         self.m.store.end_step(step_id, "done", f"{time.monotonic() - started:.2f}s")
+        crash_point(name, "after")

@@ -115,6 +115,12 @@ class OperationRow(Base):
     created_at: Mapped[float] = mapped_column(Float)
     started_at: Mapped[float | None] = mapped_column(Float)
     finished_at: Mapped[float | None] = mapped_column(Float)
+    #: ``host:pid`` of the process that runs it; it renews the lease while it works.
+    holder: Mapped[str | None] = mapped_column(String(128))
+    #: Past this time (with no renewal) the holder is taken for dead and the operation ended.
+    lease_expires_at: Mapped[float | None] = mapped_column(Float)
+    #: Set by any process; the holder sees it at its next heartbeat and stops.
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
 
 class StepRow(Base):
@@ -130,3 +136,16 @@ class StepRow(Base):
     detail: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[float] = mapped_column(Float)
     finished_at: Mapped[float | None] = mapped_column(Float)
+
+
+class EventRow(Base):
+    """Lifecycle events of every process on this state, for the hosts' event streams."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[float] = mapped_column(Float)
+    kind: Mapped[str] = mapped_column(String(64))
+    tool: Mapped[str | None] = mapped_column(String(64))
+    operation_id: Mapped[str | None] = mapped_column(String(32))
+    data_json: Mapped[str] = mapped_column(Text, default="{}")

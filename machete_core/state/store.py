@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,6 +21,7 @@ from machete_core.errors import (
 from machete_core.state.db import make_engine, migrate
 from machete_core.state.models import (
     ConfigRow,
+    EventRow,
     HealthEventRow,
     OperationRow,
     ReleaseRow,
@@ -29,6 +30,7 @@ from machete_core.state.models import (
 )
 from machete_core.state.views import (
     ConfigRecord,
+    EventRecord,
     HealthEventRecord,
     OperationRecord,
     ReleaseRecord,
@@ -206,6 +208,66 @@ class Store:
             )
             return [view_of(ReleaseRecord, r) for r in rows]
 
+    def promote_release(self, tool_id: int, release_id: int) -> None:
+        """Make a release the tool's live one: both rows change in one transaction, so a
+        crash can never leave a live release the tool does not point at."""
+        now = time.time()
+        with self._tx() as s:
+            release = s.get(ReleaseRow, release_id)
+            tool = s.get(ToolRow, tool_id)
+            if release is None or tool is None:
+                raise ToolNotFoundError(f"tool {tool_id} or release {release_id} is gone")
+            release.status = "live"
+            release.finished_at = now
+            tool.current_release_id = release_id
+            tool.status = "running"
+            tool.status_reason = None
+            tool.updated_at = now
+
+    # -- events --------------------------------------------------------------------------
+
+    def append_event(
+        self, kind: str, tool: str | None, operation_id: str | None, data: dict[str, Any], at: float
+    ) -> int:
+        with self._tx() as s:
+            row = EventRow(
+                kind=kind,
+                tool=tool,
+                operation_id=operation_id,
+                data_json=json.dumps(data, default=str),
+                at=at,
+            )
+            s.add(row)
+            s.flush()
+            return row.id
+
+    def events_after(self, after_id: int, limit: int = 500) -> list[EventRecord]:
+        """Events with an id above ``after_id``, oldest first (for followers)."""
+        with self._tx() as s:
+            rows = s.scalars(
+                select(EventRow).where(EventRow.id > after_id).order_by(EventRow.id).limit(limit)
+            )
+            return [view_of(EventRecord, r) for r in rows]
+
+    def recent_events(self, limit: int = 50, tool: str | None = None) -> list[EventRecord]:
+        """The newest events, oldest first."""
+        with self._tx() as s:
+            query = select(EventRow).order_by(EventRow.id.desc()).limit(limit)
+            if tool is not None:
+                query = query.where(EventRow.tool == tool)
+            return [view_of(EventRecord, r) for r in reversed(list(s.scalars(query)))]
+
+    def last_event_id(self) -> int:
+        with self._tx() as s:
+            return int(s.scalar(select(func.max(EventRow.id))) or 0)
+
+    def prune_events(self, keep: int) -> int:
+        """Delete all but the newest ``keep`` events; returns how many went."""
+        with self._tx() as s:
+            newest = s.scalar(select(func.max(EventRow.id))) or 0
+            result = s.execute(delete(EventRow).where(EventRow.id <= newest - keep))
+            return int(getattr(result, "rowcount", 0) or 0)
+
     # -- operations ----------------------------------------------------------------------
 
     def create_operation(
@@ -242,6 +304,56 @@ class Store:
             s.add(row)
             s.flush()
             return view_of(OperationRecord, row, steps=())
+
+    def renew_leases(self, op_ids: list[str], holder: str, lease_seconds: float) -> dict[str, str]:
+        """Extend the leases ``holder`` has on ``op_ids``; return the ones it must give up.
+
+        The answer maps an operation to why: ``cancel`` (someone asked for it to stop) or
+        ``lost`` (it ended or changed hands while this holder was not looking, e.g. another
+        process took it for abandoned after a long stall).
+        """
+        if not op_ids:
+            return {}
+        now = time.time()
+        with self._tx() as s:
+            s.execute(
+                update(OperationRow)
+                .where(
+                    OperationRow.id.in_(op_ids),
+                    OperationRow.holder == holder,
+                    OperationRow.status.in_(("pending", "running")),
+                )
+                .values(lease_expires_at=now + lease_seconds)
+            )
+            rows = s.execute(
+                select(
+                    OperationRow.id,
+                    OperationRow.holder,
+                    OperationRow.status,
+                    OperationRow.cancel_requested,
+                ).where(OperationRow.id.in_(op_ids))
+            ).all()
+        verdicts: dict[str, str] = {}
+        seen = set()
+        for op_id, row_holder, status, cancel_requested in rows:
+            seen.add(op_id)
+            if row_holder != holder or status not in ("pending", "running"):
+                verdicts[op_id] = "lost"
+            elif cancel_requested:
+                verdicts[op_id] = "cancel"
+        for op_id in set(op_ids) - seen:
+            verdicts[op_id] = "lost"
+        return verdicts
+
+    def request_cancel(self, op_id: str) -> bool:
+        """Ask an unfinished operation's holder to stop; False when it has already ended."""
+        with self._tx() as s:
+            result = s.execute(
+                update(OperationRow)
+                .where(OperationRow.id == op_id, OperationRow.status.in_(("pending", "running")))
+                .values(cancel_requested=True)
+            )
+            return bool(getattr(result, "rowcount", 0))
 
     def update_operation(self, op_id: str, **fields: Any) -> None:
         with self._tx() as s:

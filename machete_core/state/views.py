@@ -95,11 +95,24 @@ class OperationRecord:
     created_at: float
     started_at: float | None
     finished_at: float | None
+    holder: str | None = None
+    lease_expires_at: float | None = None
+    cancel_requested: bool = False
     steps: tuple[StepRecord, ...] = ()
 
     @property
     def done(self) -> bool:
         return self.status in ("succeeded", "failed", "cancelled")
+
+
+@attrs.frozen
+class EventRecord:
+    id: int
+    at: float
+    kind: str
+    tool: str | None
+    operation_id: str | None
+    data: dict[str, Any]
 
 
 def view_of(cls: type[Any], row: Any, **extra: Any) -> Any:
