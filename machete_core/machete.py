@@ -40,6 +40,7 @@ from machete_core.settings import Settings
 from machete_core.sources.url_policy import check_source_url
 from machete_core.state.store import Store
 from machete_core.state.views import (
+    EventRecord,
     HealthEventRecord,
     OperationRecord,
     ReleaseRecord,
@@ -743,6 +744,47 @@ class Machete:
     def operation_log(self, op_id: str, offset: int = 0) -> tuple[str, int]:
         op = self.store.get_operation(op_id)
         return read_log(Path(op.log_path), offset)
+
+    def follow_operation(self, op_id: str, offset: int = 0, *, poll: float = 0.2) -> Iterator[str]:
+        """An operation's log from ``offset``, line by line, live until the operation ends
+        (whichever process runs it)."""
+        pending = ""
+        while True:
+            done = self.store.get_operation(op_id).done
+            text, offset = self.operation_log(op_id, offset)
+            pending += text
+            *lines, pending = pending.split("\n")
+            yield from lines
+            if done and not text:
+                if pending:
+                    yield pending
+                return
+            if not text:
+                time.sleep(poll)
+
+    def events_log(
+        self,
+        *,
+        last: int = 20,
+        tool: str | None = None,
+        follow: bool = False,
+        poll: float = 0.3,
+    ) -> Iterator[EventRecord]:
+        """The ``last`` recorded lifecycle events (of every process on this state), then, with
+        ``follow``, new ones as they are recorded."""
+        recent = self.store.recent_events(last, tool=tool) if last > 0 else []
+        yield from recent
+        if not follow:
+            return
+        after = recent[-1].id if recent else self.store.last_event_id()
+        while True:
+            batch = self.store.events_after(after)
+            for event in batch:
+                after = event.id
+                if tool is None or event.tool == tool:
+                    yield event
+            if not batch:
+                time.sleep(poll)
 
     def _view(self, tool: ToolRecord, *, probe_health: bool) -> ToolView:
         spec = self.spec_from_data(tool.spec) if tool.spec else ToolSpec()

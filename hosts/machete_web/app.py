@@ -16,6 +16,7 @@ from aiohttp import web
 from machete_core.machete import Machete, create_machete
 from machete_core.settings import Settings
 from machete_web import problems
+from machete_web.event_feed import EventFeed
 from machete_web.router import Router
 
 MACHETE = web.AppKey("machete", Machete)
@@ -23,6 +24,7 @@ EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
 BACKGROUND = web.AppKey("background", set[asyncio.Future[Any]])
 ROUTER = web.AppKey("router", Router)
 HTTP_CLIENT = web.AppKey("http_client", aiohttp.ClientSession)
+EVENT_FEED = web.AppKey("event_feed", EventFeed)
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
@@ -63,6 +65,9 @@ async def _machete_ctx(
     app[BACKGROUND] = set()
     app[ROUTER] = Router(machete, machete.settings.route_cache_seconds)
     app[ROUTER].attach(asyncio.get_running_loop())
+    app[EVENT_FEED] = EventFeed(machete, executor)
+    # Promotions by other processes on the same state reach the router through the feed.
+    app[EVENT_FEED].listen(app[ROUTER].on_recorded_event)
     # Tools answer on loopback; never through a proxy from the environment.
     app[HTTP_CLIENT] = aiohttp.ClientSession(
         trust_env=False,
@@ -78,9 +83,11 @@ async def _machete_ctx(
 
     periodic = asyncio.create_task(_reconcile_periodically(machete, executor))
     monitor = asyncio.create_task(run_monitor(app))
+    feed = asyncio.create_task(app[EVENT_FEED].run())
     yield
     periodic.cancel()
     monitor.cancel()
+    feed.cancel()
     for op_id in list(machete._cancels):
         machete.cancel(op_id)
     if app[BACKGROUND]:

@@ -1,8 +1,9 @@
 """Where each tool's requests go: a short cache over ``Machete.route``.
 
 Deploys in this process invalidate a tool's entry through the event bus at the moment of the
-switch; deploys from other processes (the CLI) are seen within ``route_cache_seconds``, which
-is shorter than the drain time, so the old instance still answers meanwhile.
+switch; deploys from other processes (the CLI) through the event feed a moment later, and at
+the latest within ``route_cache_seconds``, which is shorter than the drain time, so the old
+instance still answers meanwhile.
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ import time
 
 from machete_core.domain.records import Event
 from machete_core.machete import Machete
+from machete_core.state.views import EventRecord
 from machete_core.views import Route
+
+ROUTE_CHANGES = frozenset({"release.live", "tool.stopped", "tool.removed"})
 
 
 class Router:
@@ -28,9 +32,14 @@ class Router:
 
     def _on_event(self, event: Event) -> None:
         # Events arrive on worker threads; the cache belongs to the event loop.
-        if event.kind in ("release.live", "tool.stopped", "tool.removed") and event.tool:
+        if event.kind in ROUTE_CHANGES and event.tool:
             if self._loop is not None:
                 self._loop.call_soon_threadsafe(self._cache.pop, event.tool, None)
+
+    def on_recorded_event(self, event: EventRecord) -> None:
+        """The same, for events of every process (called on the event loop by the feed)."""
+        if event.kind in ROUTE_CHANGES and event.tool:
+            self._cache.pop(event.tool, None)
 
     def cached(self, tool: str) -> Route | None:
         entry = self._cache.get(tool)

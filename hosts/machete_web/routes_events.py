@@ -7,9 +7,9 @@ from pathlib import Path
 
 from aiohttp import web
 
-from machete_core.domain.records import Event
 from machete_core.oplog import read_log
-from machete_web.app import MACHETE, core
+from machete_core.views import to_data
+from machete_web.app import EVENT_FEED, MACHETE, core
 from machete_web.problems import problem
 
 FOLLOW_POLL_S = 0.2
@@ -30,20 +30,28 @@ def _cross_site(request: web.Request) -> bool:
 
 
 async def events(request: web.Request) -> web.StreamResponse:
-    """Every lifecycle event of this server, as JSON messages, until the client leaves."""
+    """Lifecycle events of every process on this state, as JSON messages, until the client
+    leaves. ``?after=ID`` first replays recorded events after that id (to resume after a
+    disconnect); ``?tool=NAME`` keeps one tool's events only."""
     if _cross_site(request):
         return problem(403, "cross_origin", "cross-site WebSocket connections are refused")
+    try:
+        after = int(request.query["after"]) if "after" in request.query else None
+    except ValueError:
+        return problem(422, "invalid_input", "'after' must be an event id")
+    tool = request.query.get("tool")
+    feed = request.app[EVENT_FEED]
     ws = web.WebSocketResponse(heartbeat=30)
     await ws.prepare(request)
-    queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=1000)
-    loop = asyncio.get_running_loop()
-
-    def deliver(event: Event) -> None:
-        loop.call_soon_threadsafe(_offer, queue, event)
-
-    unsubscribe = request.app[MACHETE].events.subscribe(deliver)
+    queue = feed.subscribe()
     reader = asyncio.create_task(ws.receive())  # notices the client closing
     try:
+        sent = after or 0
+        if after is not None:
+            for event in await feed.backlog(after):
+                if tool is None or event.tool == tool:
+                    await ws.send_json(to_data(event))
+                sent = event.id
         while not ws.closed:
             getter = asyncio.create_task(queue.get())
             done, _pending = await asyncio.wait(
@@ -53,26 +61,14 @@ async def events(request: web.Request) -> web.StreamResponse:
                 getter.cancel()
                 break
             event = getter.result()
-            await ws.send_json(
-                {
-                    "kind": event.kind,
-                    "tool": event.tool,
-                    "operation_id": event.operation_id,
-                    "data": dict(event.data),
-                    "at": event.at,
-                }
-            )
+            if event.id <= sent or (tool is not None and event.tool != tool):
+                continue  # already replayed, or another tool's
+            await ws.send_json(to_data(event))
     finally:
-        unsubscribe()
+        feed.unsubscribe(queue)
         reader.cancel()
         await ws.close()
     return ws
-
-
-def _offer(queue: asyncio.Queue[Event], event: Event) -> None:
-    if queue.full():
-        queue.get_nowait()  # a slow reader loses the oldest events, never blocks the platform
-    queue.put_nowait(event)
 
 
 async def follow_log(request: web.Request) -> web.StreamResponse:

@@ -245,3 +245,54 @@ async def test_websockets_refuse_other_sites(client: TestClient) -> None:
         },
     )
     assert resp.status == 403
+
+
+async def test_events_of_other_processes_reach_the_stream(
+    client: TestClient, machete: Machete, settings: Settings
+) -> None:
+    other = create_machete(settings)  # another process on the same state
+    try:
+        async with client.ws_connect("/api/events?tool=t") as events:
+            other.events.publish("tool.custom", tool="other-tool")
+            other.events.publish("tool.custom", tool="t", n=1)
+            msg = await events.receive_json(timeout=10)
+            assert msg["kind"] == "tool.custom" and msg["data"] == {"n": 1} and msg["tool"] == "t"
+            first = msg["id"]
+        other.events.publish("tool.custom", tool="t", n=2)
+        async with client.ws_connect(f"/api/events?after={first}") as replay:
+            msg = await replay.receive_json(timeout=10)
+            assert msg["data"] == {"n": 2} and msg["id"] > first
+    finally:
+        other.close()
+    assert await error_of(await client.get("/api/events?after=x"), 422) == "invalid_input"
+
+
+async def test_wait_for_a_busy_tool(
+    client: TestClient, machete: Machete, settings: Settings
+) -> None:
+    import asyncio
+
+    machete.store.create_tool(name="t", source_kind="git", source_url="https://x/t.git")
+    other = create_machete(settings)
+    try:
+        held = other.submit("stop", "t")  # another process is busy with the tool
+        busy = await client.post("/api/tools/t/start")
+        assert await error_of(busy, 409) == "tool_busy"
+        assert (
+            await error_of(await client.post("/api/tools/t/start?wait=x"), 422) == "invalid_input"
+        )
+        waiting = asyncio.ensure_future(client.post("/api/tools/t/start?wait=30"))
+        await asyncio.sleep(0.5)
+        assert not waiting.done()
+        await asyncio.get_running_loop().run_in_executor(None, _run_quietly, other, held.id)
+        resp = await asyncio.wait_for(waiting, 20)
+        assert resp.status == 202
+    finally:
+        other.close()
+
+
+def _run_quietly(m: Machete, op_id: str) -> None:
+    try:
+        m.run(op_id)
+    except Exception:  # the stop of a never-deployed tool fails; what matters is that it ends
+        pass

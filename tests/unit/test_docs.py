@@ -44,3 +44,16 @@ def test_hook_is_exercised_by_a_test(hook: str) -> None:
 @pytest.mark.parametrize("command", sorted(cli.commands))
 def test_every_command_is_in_the_cli_reference(command: str) -> None:
     assert f"`{command}" in (ROOT / "docs" / "cli.md").read_text()
+
+
+def _setting_names() -> list[str]:
+    import attrs
+
+    from machete_core.settings import Settings
+
+    return [f.name for f in attrs.fields(Settings)]
+
+
+@pytest.mark.parametrize("field", _setting_names())
+def test_every_setting_is_in_the_settings_reference(field: str) -> None:
+    assert f"MACHETE_{field.upper()}" in (ROOT / "docs" / "settings.md").read_text()

@@ -1,0 +1,126 @@
+"""Operations across real processes: cancel from elsewhere, --wait, events of every process."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+import uuid
+from typing import Any
+
+import aiohttp
+
+from machete_core.machete import Machete
+from tests.integration.conftest import owned_objects
+from tests.support.cli import run_cli
+from tests.support.git_server import GitHTTPServer, commit_and_push, make_repo
+from tests.support.http import get_text
+from tests.support.images import http_tool_files
+from tests.support.server import running_server
+
+
+def slow_build(body: str) -> dict[str, str]:
+    files = http_tool_files(body)
+    files["Dockerfile"] = files["Dockerfile"].replace(
+        "COPY www /www\n", "COPY www /www\nRUN sleep 120\n"
+    )
+    return files
+
+
+def until_step(machete: Machete, tool: str, step: str, timeout: float = 120) -> str:
+    """The id of the tool's newest operation once it is running ``step``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ops = machete.operations(tool, limit=1)
+        if ops and any(
+            s.name == step and s.status == "running" for s in machete.operation(ops[0].id).steps
+        ):
+            return ops[0].id
+        time.sleep(0.1)
+    raise AssertionError(f"{tool} never reached {step}")
+
+
+def test_cancel_from_another_process_stops_the_build(
+    machete: Machete,
+    env: dict[str, str],
+    git_server: GitHTTPServer,
+    installation: str,
+    busybox_image: str,
+) -> None:
+    repo = f"cancel{uuid.uuid4().hex[:6]}"
+    work = make_repo(git_server.root, repo, http_tool_files("steady"))
+    run_cli(env, "install", git_server.url(f"{repo}.git"), "--name", "steady")
+    before = owned_objects(installation)
+    commit_and_push(work, slow_build("never"))
+    deploying = subprocess.Popen(
+        [sys.executable, "-m", "machete_cli", "deploy", "steady"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        op_id = until_step(machete, "steady", "build")
+        # A second change meanwhile is refused, or waits with --wait (checked below).
+        busy = run_cli(env, "restart", "steady", check=False)
+        assert busy.returncode == 1 and "tool_busy" in busy.stderr
+        waiter = subprocess.Popen(
+            [sys.executable, "-m", "machete_cli", "restart", "steady", "--wait"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert "cancelling" in run_cli(env, "cancel", op_id).stdout
+        _out, err = deploying.communicate(timeout=60)  # far less than the build's sleep
+        assert deploying.returncode == 1 and "[cancelled]" in err
+        out, err = waiter.communicate(timeout=120)
+        assert waiter.returncode == 0, err
+        assert f"busy with operation {op_id}" in err and "running" in out
+    finally:
+        deploying.kill()
+    op = machete.operation(op_id)
+    assert op.status == "cancelled"
+    assert get_text(machete.get("steady").url + "/").strip() == "steady"
+    assert owned_objects(installation)[0] == before[0]  # no new instance left behind
+    assert "cancelled" in run_cli(env, "operation", op_id).stdout
+
+
+def test_the_event_stream_carries_the_cli_s_deploy(
+    machete: Machete, env: dict[str, str], git_server: GitHTTPServer, busybox_image: str
+) -> None:
+    repo = f"events{uuid.uuid4().hex[:6]}"
+    work = make_repo(git_server.root, repo, http_tool_files("one"))
+    run_cli(env, "install", git_server.url(f"{repo}.git"), "--name", "watched")
+    commit_and_push(work, http_tool_files("two"))
+    with running_server(env) as (base, _proc):
+
+        async def watch() -> list[dict[str, Any]]:
+            seen: list[dict[str, Any]] = []
+            async with aiohttp.ClientSession() as session:
+                async with session.ws_connect(
+                    f"{base.replace('http', 'ws')}/api/events?tool=watched"
+                ) as ws:
+                    deploy = await asyncio.create_subprocess_exec(
+                        sys.executable,
+                        "-m",
+                        "machete_cli",
+                        "deploy",
+                        "watched",
+                        env=env,
+                        stdout=asyncio.subprocess.DEVNULL,
+                    )
+                    while not any(e["kind"] == "operation.finished" for e in seen):
+                        seen.append(await ws.receive_json(timeout=120))
+                    assert await deploy.wait() == 0
+            return seen
+
+        seen = asyncio.run(watch())
+        kinds = [e["kind"] for e in seen]
+        assert kinds[0] == "operation.started" and "release.live" in kinds
+        assert {e["operation_id"] for e in seen} == {seen[0]["operation_id"]}
+        # The router heard of the CLI's promotion too: the proxy serves the new release.
+        assert get_text(f"{base}/tools/watched/").strip() == "two"
+    tail = run_cli(env, "events", "--tool", "watched", "-n", "50").stdout
+    assert "release.live" in tail and "operation.finished" in tail
