@@ -681,11 +681,8 @@ class Machete:
     def health_targets(self) -> list[HealthTarget]:
         """What the monitor probes: every tool whose live release should be running."""
         targets = []
-        for tool in self.store.list_tools():
-            if tool.status != ToolStatus.RUNNING or tool.current_release_id is None:
-                continue
-            release = self.store.get_release(tool.current_release_id)
-            if release is None or not release.instance_id:
+        for tool, release in self.store.tools_with_current_release(ToolStatus.RUNNING):
+            if not release.instance_id:
                 continue
             spec = self.spec_from_data(release.spec)
             try:

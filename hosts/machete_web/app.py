@@ -25,6 +25,8 @@ BACKGROUND = web.AppKey("background", set[asyncio.Future[Any]])
 ROUTER = web.AppKey("router", Router)
 HTTP_CLIENT = web.AppKey("http_client", aiohttp.ClientSession)
 EVENT_FEED = web.AppKey("event_feed", EventFeed)
+#: Small asyncio tasks (route refreshes) that must not be garbage-collected mid-flight.
+BACKGROUND_TASKS = web.AppKey("background_tasks", set[asyncio.Task[Any]])
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
@@ -63,6 +65,7 @@ async def _machete_ctx(
     app[MACHETE] = machete
     app[EXECUTOR] = executor
     app[BACKGROUND] = set()
+    app[BACKGROUND_TASKS] = set()
     app[ROUTER] = Router(machete, machete.settings.route_cache_seconds)
     app[ROUTER].attach(asyncio.get_running_loop())
     app[EVENT_FEED] = EventFeed(machete, executor)
@@ -88,6 +91,9 @@ async def _machete_ctx(
     periodic.cancel()
     monitor.cancel()
     feed.cancel()
+    pending_tasks: set[asyncio.Task[Any]] = app[BACKGROUND_TASKS]
+    for task in list(pending_tasks):
+        task.cancel()
     for op_id in list(machete._cancels):
         machete.cancel(op_id)
     if app[BACKGROUND]:

@@ -24,6 +24,7 @@ class Router:
         self.machete = machete
         self.ttl = ttl
         self._cache: dict[str, tuple[float, Route]] = {}
+        self._refreshing: set[str] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -46,6 +47,21 @@ class Router:
         if entry and time.monotonic() - entry[0] < self.ttl:
             return entry[1]
         return None
+
+    def stale(self, tool: str) -> Route | None:
+        """The last known route however old (to serve while a fresh one is looked up)."""
+        entry = self._cache.get(tool)
+        return entry[1] if entry else None
+
+    def refreshing(self, tool: str) -> bool:
+        """True if a refresh of ``tool`` is already under way; else mark one as started."""
+        if tool in self._refreshing:
+            return True
+        self._refreshing.add(tool)
+        return False
+
+    def refreshed(self, tool: str) -> None:
+        self._refreshing.discard(tool)
 
     def remember(self, route: Route) -> None:
         self._cache[route.tool] = (time.monotonic(), route)

@@ -15,8 +15,9 @@ import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
 
+from machete_core.errors import MacheteError
 from machete_core.views import Route
-from machete_web.app import HTTP_CLIENT, MACHETE, ROUTER, core
+from machete_web.app import BACKGROUND_TASKS, EXECUTOR, HTTP_CLIENT, MACHETE, ROUTER, core
 
 HOP_BY_HOP = {
     "connection",
@@ -38,14 +39,37 @@ def setup(app: web.Application) -> None:
 
 
 async def _route(request: web.Request, tool: str, fresh: bool = False) -> Route:
+    """Where ``tool`` runs. A route older than the cache time is still used while a fresh one
+    is looked up in the background, so requests never wait on the engine; a switch of
+    release invalidates the entry at once (events), and a refused connection asks afresh."""
     router = request.app[ROUTER]
     if fresh:
         router.forget(tool)
     route = router.cached(tool)
-    if route is None:
+    if route is not None:
+        return route
+    stale = router.stale(tool)
+    if stale is None:
         route = await core(request, request.app[MACHETE].route, tool)
         router.remember(route)
-    return route
+        return route
+    if not router.refreshing(tool):
+        task = asyncio.create_task(_refresh(request.app, tool))
+        request.app[BACKGROUND_TASKS].add(task)
+        task.add_done_callback(request.app[BACKGROUND_TASKS].discard)
+    return stale
+
+
+async def _refresh(app: web.Application, tool: str) -> None:
+    router = app[ROUTER]
+    try:
+        loop = asyncio.get_running_loop()
+        route = await loop.run_in_executor(app[EXECUTOR], app[MACHETE].route, tool)
+        router.remember(route)
+    except MacheteError:
+        router.forget(tool)  # gone or stopped: the next request finds out and says so
+    finally:
+        router.refreshed(tool)
 
 
 def _upstream_path(request: web.Request, route: Route) -> str:

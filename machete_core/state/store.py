@@ -166,6 +166,24 @@ class Store:
     def _tool_view(row: ToolRow) -> ToolRecord:
         return view_of(ToolRecord, row)
 
+    def tools_with_current_release(
+        self, status: str | None = None
+    ) -> list[tuple[ToolRecord, ReleaseRecord]]:
+        """Every tool (of ``status``) with its current release, in one query (the monitor
+        asks this of many tools every round)."""
+        with self._tx() as s:
+            query = (
+                select(ToolRow, ReleaseRow)
+                .join(ReleaseRow, ReleaseRow.id == ToolRow.current_release_id)
+                .order_by(ToolRow.name)
+            )
+            if status is not None:
+                query = query.where(ToolRow.status == status)
+            return [
+                (self._tool_view(tool), view_of(ReleaseRecord, release))
+                for tool, release in s.execute(query).all()
+            ]
+
     # -- releases ------------------------------------------------------------------------
 
     def create_release(self, tool_id: int, **fields: Any) -> ReleaseRecord:

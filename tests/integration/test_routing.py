@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 
+import aiohttp
 import pytest
 
 from tests.support.git_server import GitHTTPServer, commit_and_push, make_repo
 from tests.support.http import request
-from tests.support.images import http_tool_files
+from tests.support.images import http_tool_files, websocket_tool_files
 from tests.support.server import call, running_server, wait_op
 
 
@@ -35,6 +37,31 @@ def test_proxy_serves_the_tool(server: str, git_server: GitHTTPServer) -> None:
     call("POST", f"{server}/api/tools/routed/stop")
     time.sleep(1.5)
     assert request(f"{server}/tools/routed/")[0] == 503
+
+
+def test_proxy_carries_websockets_to_a_container_tool(
+    server: str, git_server: GitHTTPServer
+) -> None:
+    """A real tool in a container that speaks WebSocket, reached only through the proxy."""
+    repo = f"ws{uuid.uuid4().hex[:6]}"
+    make_repo(git_server.root, repo, websocket_tool_files())
+    _status, body = call(
+        "POST", f"{server}/api/tools", {"url": git_server.url(f"{repo}.git"), "name": "sockets"}
+    )
+    assert wait_op(server, body["operation_id"])["status"] == "succeeded"
+
+    async def talk() -> list[str]:
+        heard = []
+        async with aiohttp.ClientSession() as session:
+            url = server.replace("http://", "ws://") + "/tools/sockets/chat"
+            async with session.ws_connect(url) as ws:
+                heard.append(await ws.receive_str(timeout=10))
+                for text in ("ping", "über alles"):
+                    await ws.send_str(text)
+                    heard.append(await ws.receive_str(timeout=10))
+        return heard
+
+    assert asyncio.run(talk()) == ["hello from the container", "echo: ping", "echo: über alles"]
 
 
 def test_zero_downtime_across_ten_redeploys(server: str, git_server: GitHTTPServer) -> None:

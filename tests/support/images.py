@@ -104,3 +104,25 @@ def http_tool_files(
         ),
         "README.md": "# hello-tool\n\nServes a page and a health endpoint with busybox httpd.\n",
     }
+
+
+#: A WebSocket server in busybox shell, run by ``nc -ll -e`` once per connection: anything but
+#: an upgrade gets ``200 ok`` (the health check); an upgrade is accepted (SHA-1 and base64 of
+#: the key, RFC 6455), greeted with one text message, then each short text message is echoed.
+WEBSOCKET_SH = Path(__file__).with_name("websocket_tool.sh")
+
+
+def websocket_tool_files(port: int = 8080) -> dict[str, str]:
+    """A real container tool that speaks WebSocket (see :data:`WEBSOCKET_SH`)."""
+    return {
+        "Dockerfile": (
+            f"FROM {BUSYBOX_IMAGE}\n"
+            "COPY ws.sh /ws.sh\n"
+            "RUN chmod 755 /ws.sh\n"
+            f'CMD ["nc", "-ll", "-p", "{port}", "-e", "/ws.sh"]\n'
+        ),
+        "ws.sh": WEBSOCKET_SH.read_text(),
+        "machete.yml": (
+            f"name: ws-tool\nversion: 1.0.0\nmachete:\n  port: {port}\n  health_check: /health\n"
+        ),
+    }

@@ -121,3 +121,36 @@ async def test_unknown_and_stopped_tools(client: TestClient, machete: Machete) -
     deployed(machete, "sleepy", status="stopped")
     resp = await client.get("/tools/sleepy/")
     assert resp.status == 503 and (await resp.json())["error"]["code"] == "tool_unavailable"
+
+
+async def moved(request: web.Request) -> web.Response:
+    return web.Response(text="moved")
+
+
+async def test_an_aged_route_serves_while_a_fresh_one_is_looked_up(
+    client: TestClient, machete: Machete, upstream: TestServer
+) -> None:
+    from machete_web.app import ROUTER
+
+    deployed(machete, "app")
+    router = client.server.app[ROUTER]
+    router.ttl = 0.0  # every route is aged at once
+    assert (await client.get("/tools/app/")).status == 200
+    other_app = web.Application()
+    other_app.router.add_route("*", "/{tail:.*}", moved)
+    other = TestServer(other_app, host="127.0.0.1")
+    await other.start_server()
+    try:
+        UPSTREAM["port"] = other.port  # type: ignore[assignment]  # the instance "moved"
+        # The aged route answers at once (no lookup on the request path) ...
+        assert (await client.get("/tools/app/")).content_type == "application/json"
+        # ... and the lookup made beside it takes over shortly after.
+        for _ in range(100):
+            if await (await client.get("/tools/app/")).text() == "moved":
+                break
+            await asyncio.sleep(0.02)
+        else:
+            raise AssertionError("the fresh route never took over")
+    finally:
+        UPSTREAM["port"] = upstream.port  # type: ignore[assignment]
+        await other.close()

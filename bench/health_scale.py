@@ -1,0 +1,170 @@
+"""The health monitor over 1,000 tools: CPU it uses, as a share of one core.
+
+1,000 health endpoints are served on loopback (one port each) by a separate process, so only
+the monitor's own work is counted. The monitor runs as in ``machete serve`` (the app's
+background task, every 10 s) against 1,000 installed tools whose instances answer at those
+ports. After a first round (which records every tool's first health), the process's CPU time
+(user + system, all threads) is divided by the wall time of the following rounds.
+Budget: under 5% of one core.
+
+    python -m bench.health_scale [--tools 1000] [--rounds 6] [--interval 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+
+from machete_core.domain.records import Endpoint, InstanceState
+from machete_core.machete import Machete, create_machete
+from machete_core.plugins import hookimpl
+from machete_core.plugins.records import RuntimeProvider
+from machete_core.settings import Settings
+from machete_plugins import BUILTIN_PLUGINS
+
+BUDGET = 0.05
+
+SERVER = """
+import asyncio, sys
+from aiohttp import web
+
+async def health(request):
+    return web.Response(text="ok")
+
+async def main(first, count):
+    app = web.Application()
+    app.router.add_get("/health", health)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    for port in range(first, first + count):
+        await web.TCPSite(runner, "127.0.0.1", port, backlog=64).start()
+    print("ready", flush=True)
+    await asyncio.Event().wait()
+
+asyncio.run(main(int(sys.argv[1]), int(sys.argv[2])))
+"""
+
+
+class LoopbackRuntime:
+    """Instance ``port-N`` answers at 127.0.0.1:N (the endpoint server of this benchmark)."""
+
+    def __init__(self, settings: Settings) -> None:
+        pass
+
+    def endpoint(self, instance_id: str, port: int) -> Endpoint:
+        return Endpoint("127.0.0.1", int(instance_id.split("-")[1]))
+
+    def inspect(self, instance_id: str) -> InstanceState:
+        return InstanceState(id=instance_id, name=instance_id, state="running")
+
+    def list(self, selector: Mapping[str, str]) -> list[InstanceState]:
+        return []
+
+    def cleanup(self, selector: Mapping[str, str]) -> None:
+        pass
+
+
+class LoopbackPlugin:
+    @hookimpl
+    def machete_register_runtimes(self) -> list[RuntimeProvider]:
+        return [RuntimeProvider(name="loopback", factory=LoopbackRuntime)]  # type: ignore[arg-type]
+
+
+def populate(m: Machete, count: int, first_port: int) -> None:
+    spec = {"port": 8080, "health_check": "/health"}
+    for i in range(count):
+        tool = m.store.create_tool(
+            name=f"tool-{i:04d}",
+            source_kind="git",
+            source_url="https://example.com/t.git",
+            spec=spec,
+            status="running",
+        )
+        rel = m.store.create_release(
+            tool.id,
+            key="k",
+            builder="docker",
+            runtime="loopback",
+            status="live",
+            instance_id=f"port-{first_port + i}",
+            spec=spec,
+        )
+        m.store.update_tool(tool.id, current_release_id=rel.id)
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def measure(m: Machete, count: int, rounds: int, interval: float) -> tuple[float, float]:
+    from aiohttp import web
+
+    from machete_web import create_app
+
+    runner = web.AppRunner(create_app(machete=m))
+    await runner.setup()  # runs the cleanup contexts: the monitor starts
+    try:
+        # The first round records every tool's first health: wait until it is through.
+        deadline = time.monotonic() + interval * 3 + 60
+        while len(m.store.recent_events(count + 10)) < count:
+            assert time.monotonic() < deadline, "the first round never finished"
+            await asyncio.sleep(0.5)
+        started_wall, started_cpu = time.monotonic(), cpu_seconds()
+        await asyncio.sleep(rounds * interval)
+        wall, cpu = time.monotonic() - started_wall, cpu_seconds() - started_cpu
+    finally:
+        await runner.cleanup()
+    return wall, cpu
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tools", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--interval", type=float, default=10.0)
+    parser.add_argument("--first-port", type=int, default=42000)
+    args = parser.parse_args()
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVER, str(args.first_port), str(args.tools)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+        with tempfile.TemporaryDirectory(prefix="machete-bench-") as tmp:
+            settings = Settings(
+                home=Path(tmp),
+                installation=f"bench-{uuid.uuid4().hex[:6]}",
+                health_check_interval=args.interval,
+                reconcile_interval=0,
+                health_concurrency=64,
+            )
+            m = create_machete(settings, builtins=BUILTIN_PLUGINS)
+            m.plugins.register(LoopbackPlugin(), "loopback")
+            populate(m, args.tools, args.first_port)
+            wall, cpu = asyncio.run(measure(m, args.tools, args.rounds, args.interval))
+            healthy_before = sum(1 for t in m.store.list_tools() if m.store.health_history(t.id, 1))
+            m.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    share = cpu / wall
+    print(f"tools {args.tools}, every {args.interval:g}s, {args.rounds} rounds measured")
+    print(f"tools with a recorded health: {healthy_before}")
+    print(f"monitor CPU {cpu:.2f}s over {wall:.1f}s -> {share:.1%} of one core")
+    ok = share < BUDGET and healthy_before == args.tools
+    print(f"budget {BUDGET:.0%} -> {'OK' if ok else 'OVER BUDGET'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
