@@ -100,6 +100,11 @@ class Machete:
         self.settings.home.mkdir(parents=True, exist_ok=True)
         return Store.open(self.settings.effective_database_url)
 
+    @property
+    def holder_id(self) -> str:
+        """Who this object is to other processes: ``host:pid:id``."""
+        return self._holder
+
     @cached_property
     def leases(self) -> LeaseKeeper:
         return LeaseKeeper(self.store, self._holder, self.settings.lease_seconds)
@@ -708,6 +713,11 @@ class Machete:
         self.store.record_health(target.tool_id, health, detail)
         self.events.publish("tool.health", tool=target.tool, health=health, detail=detail)
         return True
+
+    def forget_health_cache(self) -> None:
+        """Read each tool's last health from the database again (another process may have
+        recorded changes meanwhile)."""
+        self._last_health.clear()
 
     def health_history(self, ident: str | int, limit: int = 100) -> list[HealthEventRecord]:
         return self.store.health_history(self.store.get_tool(ident).id, limit)

@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 #: Restart attempts back off: 5 s, 10 s, 20 s ... up to 5 minutes between tries.
 BACKOFF_BASE_S = 5.0
 BACKOFF_MAX_S = 300.0
+LOCK = "reconciler"
+#: A round that dies without unlocking blocks others this long at most.
+LOCK_SECONDS = 300.0
 
 
 @attrs.define
@@ -31,6 +34,8 @@ class ReconcileReport:
     orphans_removed: list[str] = attrs.Factory(list)
     images_removed: list[str] = attrs.Factory(list)
     workspaces_removed: list[str] = attrs.Factory(list)
+    #: True when another process was reconciling: this round did nothing.
+    skipped: bool = False
     stopped: list[str] = attrs.Factory(list)
     restarted: list[str] = attrs.Factory(list)
     missing: list[str] = attrs.Factory(list)
@@ -42,13 +47,22 @@ class Reconciler:
         self._backoff: dict[str, tuple[int, float]] = {}
 
     def run(self) -> ReconcileReport:
+        """One round, unless another process (a second server on the same database) is in
+        the middle of one: two reconcilers never act on the same objects at once."""
         report = ReconcileReport()
-        busy = self._finish_abandoned(report)
-        self._remove_orphans(report, busy)
-        self._remove_orphan_images(report, busy)
-        self._remove_workspaces(report)
-        self._enforce_tools(report, busy)
-        self.m.store.prune_events(self.m.settings.events_kept)
+        store, holder = self.m.store, self.m.holder_id
+        if not store.try_lock(LOCK, holder, LOCK_SECONDS):
+            report.skipped = True
+            return report
+        try:
+            busy = self._finish_abandoned(report)
+            self._remove_orphans(report, busy)
+            self._remove_orphan_images(report, busy)
+            self._remove_workspaces(report)
+            self._enforce_tools(report, busy)
+            store.prune_events(self.m.settings.events_kept)
+        finally:
+            store.unlock(LOCK, holder)
         return report
 
     def _finish_abandoned(self, report: ReconcileReport) -> set[str]:

@@ -9,3 +9,8 @@ bash scripts/setup.sh
 .venv/bin/nox -s install_check
 .venv/bin/python -m pytest tests/unit -q "$@"
 .venv/bin/python -m pytest tests/integration -q "$@"
+# The store and the lifecycle again, on PostgreSQL (a throwaway server on loopback).
+MACHETE_TEST_DATABASE=postgresql .venv/bin/python -m pytest -q "$@" \
+  tests/unit/test_leases.py tests/unit/test_api.py tests/unit/test_health_monitor.py \
+  tests/integration/test_deploy.py tests/integration/test_reconcile.py \
+  tests/integration/test_operations.py tests/integration/test_config.py

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from machete_core.settings import Settings
+from tests.support.postgres import PostgresServer
 
 # Never let the developer's own state or proxy settings leak into tests.
 for var in (
@@ -25,6 +26,10 @@ for var in (
 
 #: The tests' Git and HTTP servers listen on loopback, which sources may not reach by default.
 LOOPBACK = ("127.0.0.0/8",)
+
+#: ``MACHETE_TEST_DATABASE=postgresql`` runs the tests that use the ``settings``/``env``
+#: fixtures on a fresh PostgreSQL database each (instead of SQLite in the test's home).
+TEST_DATABASE = os.environ.get("MACHETE_TEST_DATABASE", "sqlite")
 
 
 def docker_available() -> bool:
@@ -58,11 +63,38 @@ def installation() -> str:
     return f"test-{uuid.uuid4().hex[:10]}"
 
 
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the session, on loopback (databases are made per test)."""
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each backend in turn: for tests of the store itself."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state.db'}"
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.new_database()
+
+
 @pytest.fixture
-def settings(home: Path, installation: str) -> Settings:
+def state_database_url(request: pytest.FixtureRequest) -> str:
+    """The database of the ``settings``/``env`` fixtures: "" (SQLite in home) or PostgreSQL."""
+    if TEST_DATABASE == "postgresql":
+        server: PostgresServer = request.getfixturevalue("postgres")
+        return server.new_database()
+    return ""
+
+
+@pytest.fixture
+def settings(home: Path, installation: str, state_database_url: str) -> Settings:
     return Settings(
         home=home,
         installation=installation,
+        database_url=state_database_url,
         allowed_schemes=frozenset({"https", "http"}),
         allowed_networks=LOOPBACK,
         health_timeout=20.0,
@@ -72,10 +104,11 @@ def settings(home: Path, installation: str) -> Settings:
 
 
 @pytest.fixture
-def env(home: Path, installation: str) -> Iterator[dict[str, str]]:
+def env(home: Path, installation: str, settings: Settings) -> Iterator[dict[str, str]]:
     """Environment for CLI subprocesses that use the same state and installation."""
     yield {
         **os.environ,
+        "MACHETE_DATABASE_URL": settings.database_url,
         "MACHETE_HOME": str(home),
         "MACHETE_INSTALLATION": installation,
         "MACHETE_ALLOWED_SCHEMES": "https,http",

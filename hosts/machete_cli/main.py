@@ -437,8 +437,11 @@ def reconcile(obj: Context, as_json: bool) -> None:
     if as_json:
         emit_json(attrs.asdict(report))
         return
+    if report.skipped:
+        click.echo("another process is reconciling right now; nothing done")
+        return
     for key, items in attrs.asdict(report).items():
-        if items:
+        if items and isinstance(items, list):
             click.echo(f"{key.replace('_', ' ')}: {', '.join(items)}")
     if not any(attrs.astuple(report)):
         click.echo("nothing to do: everything matches")

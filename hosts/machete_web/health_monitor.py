@@ -47,13 +47,31 @@ async def monitor_round(app: web.Application) -> int:
     return sum(changed)
 
 
+#: Across servers on one database, one monitors; another takes over after this many silent
+#: intervals of the one that held it.
+LOCK = "health-monitor"
+LOCK_INTERVALS = 3
+
+
 async def run_monitor(app: web.Application) -> None:
-    interval = app[MACHETE].settings.health_check_interval
+    m = app[MACHETE]
+    interval = m.settings.health_check_interval
     if interval <= 0:
         return
+    loop = asyncio.get_running_loop()
+    holding = False
     while True:
         await asyncio.sleep(interval)
         try:
+            mine = await loop.run_in_executor(
+                app[EXECUTOR], m.store.try_lock, LOCK, m.holder_id, interval * LOCK_INTERVALS
+            )
+            if not mine:
+                holding = False
+                continue  # another server monitors; probing twice would record changes twice
+            if not holding:
+                m.forget_health_cache()  # what it remembered may be stale by now
+                holding = True
             await monitor_round(app)
         except Exception:  # one bad round must not end the monitor
             import logging

@@ -149,3 +149,13 @@ class EventRow(Base):
     tool: Mapped[str | None] = mapped_column(String(64))
     operation_id: Mapped[str | None] = mapped_column(String(32))
     data_json: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class LockRow(Base):
+    """A named lock held until ``expires_at`` unless its holder renews it."""
+
+    __tablename__ = "locks"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[float] = mapped_column(Float)

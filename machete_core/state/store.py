@@ -23,6 +23,7 @@ from machete_core.state.models import (
     ConfigRow,
     EventRow,
     HealthEventRow,
+    LockRow,
     OperationRow,
     ReleaseRow,
     StepRow,
@@ -189,6 +190,9 @@ class Store:
     def create_release(self, tool_id: int, **fields: Any) -> ReleaseRecord:
         spec = fields.pop("spec", {})
         with self._tx() as s:
+            # Numbering reads the highest number: the tool's row lock makes it one at a time
+            # (SQLite serializes writers anyway; PostgreSQL needs the lock).
+            s.execute(select(ToolRow.id).where(ToolRow.id == tool_id).with_for_update())
             number = (
                 s.scalar(select(func.max(ReleaseRow.number)).where(ReleaseRow.tool_id == tool_id))
                 or 0
@@ -241,6 +245,28 @@ class Store:
             tool.status = "running"
             tool.status_reason = None
             tool.updated_at = now
+
+    # -- locks ---------------------------------------------------------------------------
+
+    def try_lock(self, name: str, holder: str, seconds: float) -> bool:
+        """Take (or renew) the lock ``name`` for ``seconds``; False while another holds it."""
+        now = time.time()
+        try:
+            with self._tx() as s:
+                row = s.get(LockRow, name, with_for_update=True)
+                if row is None:
+                    s.add(LockRow(name=name, holder=holder, expires_at=now + seconds))
+                elif row.holder == holder or row.expires_at < now:
+                    row.holder, row.expires_at = holder, now + seconds
+                else:
+                    return False
+        except IntegrityError:
+            return False  # another process inserted it first
+        return True
+
+    def unlock(self, name: str, holder: str) -> None:
+        with self._tx() as s:
+            s.execute(delete(LockRow).where(LockRow.name == name, LockRow.holder == holder))
 
     # -- events --------------------------------------------------------------------------
 

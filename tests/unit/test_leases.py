@@ -153,7 +153,7 @@ from pathlib import Path
 from machete_core.machete import create_machete
 from machete_core.settings import Settings
 settings = Settings(home={str(short.home)!r}, installation={short.installation!r},
-                    lease_seconds={LEASE_S})
+                    database_url={short.database_url!r}, lease_seconds={LEASE_S})
 m = create_machete(settings)
 op = m.submit("stop", "t")
 token = m._cancels[op.id]

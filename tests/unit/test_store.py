@@ -14,13 +14,14 @@ from machete_core.state.store import Store
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_migrations_create_exactly_the_models(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
+def test_migrations_create_exactly_the_models(database_url: str) -> None:
+    engine = make_engine(database_url)
     migrate(engine)
     migrate(engine)  # idempotent on an up-to-date database
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diff == []
+    engine.dispose()
 
 
 def test_head_revision_constant_matches_the_migrations() -> None:
@@ -41,8 +42,8 @@ def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
     store.close()
 
 
-def test_tools_by_name_and_id(tmp_path: Path) -> None:
-    store = Store.open(f"sqlite:///{tmp_path / 'm.db'}")
+def test_tools_by_name_and_id(database_url: str) -> None:
+    store = Store.open(database_url)
     tool = store.create_tool(name="t", source_kind="git", source_url="https://x/t.git")
     assert store.get_tool("t").id == tool.id
     assert store.get_tool(str(tool.id)).name == "t"
@@ -50,8 +51,8 @@ def test_tools_by_name_and_id(tmp_path: Path) -> None:
     assert store.find_tool("nope") is None
 
 
-def test_release_numbers_count_per_tool(tmp_path: Path) -> None:
-    store = Store.open(f"sqlite:///{tmp_path / 'm.db'}")
+def test_release_numbers_count_per_tool(database_url: str) -> None:
+    store = Store.open(database_url)
     a = store.create_tool(name="a", source_kind="git", source_url="u")
     b = store.create_tool(name="b", source_kind="git", source_url="u")
     nums = [
@@ -61,8 +62,8 @@ def test_release_numbers_count_per_tool(tmp_path: Path) -> None:
     assert nums == [1, 2, 1, 3]
 
 
-def test_concurrent_writer_processes_wait_instead_of_failing(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'state.db'}"
+def test_concurrent_writer_processes_wait_instead_of_failing(database_url: str) -> None:
+    url = database_url
     store = Store.open(url)
     store.create_tool(name="shared", source_kind="git", source_url="https://x/s.git")
     procs = [
@@ -82,12 +83,12 @@ def test_concurrent_writer_processes_wait_instead_of_failing(tmp_path: Path) -> 
     store.close()
 
 
-def test_one_mutating_operation_per_tool_even_when_racing(tmp_path: Path) -> None:
+def test_one_mutating_operation_per_tool_even_when_racing(database_url: str) -> None:
     import threading
 
     from machete_core.errors import ToolBusyError
 
-    url = f"sqlite:///{tmp_path / 'race.db'}"
+    url = database_url
     store = Store.open(url)
     tool = store.create_tool(name="t", source_kind="git", source_url="https://x/t.git")
     stores = [Store.open(url) for _ in range(8)]
@@ -116,3 +117,33 @@ def test_one_mutating_operation_per_tool_even_when_racing(tmp_path: Path) -> Non
     for t in threads:
         t.join(30)
     assert len(won) == 1 and len(busy) == 7
+
+
+def test_named_locks_exclude_renew_and_expire(database_url: str) -> None:
+    import time
+
+    store = Store.open(database_url)
+    assert store.try_lock("job", "a", 60)
+    assert not store.try_lock("job", "b", 60)  # held by a
+    assert store.try_lock("job", "a", 60)  # a renews
+    store.unlock("job", "b")  # not b's to release
+    assert not store.try_lock("job", "b", 60)
+    store.unlock("job", "a")
+    assert store.try_lock("job", "b", 0.05)
+    time.sleep(0.1)
+    assert store.try_lock("job", "a", 60)  # b's ran out
+    store.close()
+
+
+def test_a_reconciler_round_is_skipped_while_another_runs(
+    database_url: str, tmp_path: Path
+) -> None:
+    from machete_core.machete import create_machete
+    from machete_core.settings import Settings
+
+    settings = Settings(home=tmp_path / "home", database_url=database_url)
+    with create_machete(settings) as m:
+        m.store.try_lock("reconciler", "another-server:1:x", 60)
+        assert m.reconcile().skipped
+        m.store.unlock("reconciler", "another-server:1:x")
+        assert not m.reconcile().skipped
