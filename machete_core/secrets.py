@@ -49,9 +49,14 @@ class SecretBox:
     @classmethod
     def for_home(cls, home: Path, environ: dict[str, str] | None = None) -> SecretBox:
         """The key from ``$MACHETE_SECRET_KEY``, else ``<home>/secret.key`` (created 0600)."""
+        return cls(cls.key_for_home(home, environ))
+
+    @staticmethod
+    def key_for_home(home: Path, environ: dict[str, str] | None = None) -> bytes:
+        """The installation's key itself (made on first use), e.g. for a backup."""
         env = os.environ if environ is None else environ
         if env.get(KEY_ENV):
-            return cls(env[KEY_ENV].encode())
+            return env[KEY_ENV].encode()
         path = home / KEY_FILE
         if not path.exists():
             home.mkdir(parents=True, exist_ok=True)
@@ -63,7 +68,7 @@ class SecretBox:
             else:
                 with os.fdopen(fd, "wb") as fh:
                     fh.write(key)
-        return cls(path.read_bytes().strip())
+        return path.read_bytes().strip()
 
     def seal(self, value: dict[str, Any]) -> str:
         return self._fernet.encrypt(json.dumps(value).encode()).decode()

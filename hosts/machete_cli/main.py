@@ -598,6 +598,51 @@ def events(obj: Context, tool: str | None, last: int, follow: bool, as_json: boo
 
 
 @cli.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--no-logs", is_flag=True, help="Leave the operation logs out.")
+@json_option
+@pass_ctx
+def backup(obj: Context, file: Path, no_logs: bool, as_json: bool) -> None:
+    """Write the whole state to FILE (.tar.gz): database, secret key, tool data, uploads, logs.
+
+    FILE holds the secret key: keep it as safe as the key itself.
+    """
+    import attrs
+
+    from machete_core.backup import create_backup
+
+    report = create_backup(obj.settings(), file, include_logs=not no_logs)
+    if as_json:
+        emit_json(attrs.asdict(report))
+        return
+    rows = ", ".join(f"{n} {t}" for t, n in report.tables.items() if n)
+    click.echo(f"backed up to {report.path} ({report.bytes} bytes): {rows}; {report.files} files")
+
+
+@cli.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace the state of an installation that has tools.")
+@json_option
+@pass_ctx
+def restore(obj: Context, file: Path, force: bool, as_json: bool) -> None:
+    """Restore a backup made by `machete backup` into this installation (stop `serve` first)."""
+    import attrs
+
+    from machete_core.backup import restore_backup
+
+    report = restore_backup(obj.settings(), file, force=force)
+    if as_json:
+        emit_json(attrs.asdict(report))
+        return
+    click.echo(
+        f"restored {report.tables.get('tools', 0)} tool(s) and {report.files} files "
+        f"from {report.path}. Next: `machete reconcile` (or start `machete serve`) adopts "
+        "the containers that still run; on a new engine, `machete deploy NAME --force` "
+        "rebuilds each tool from its source."
+    )
+
+
+@cli.command()
 @click.argument("name")
 @json_option
 @pass_ctx
