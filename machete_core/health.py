@@ -85,3 +85,39 @@ def wait_healthy(
         # Start polling fast (most tools listen within milliseconds), back off to ``interval``.
         attempt += 1
         time.sleep(min(interval, 0.02 * 2**attempt))
+
+
+def wait_replicas_healthy(
+    endpoints: Callable[[], list[Endpoint]],
+    replicas: int,
+    path: str,
+    *,
+    timeout: float,
+    interval: float,
+    cancel: CancelToken | None = None,
+) -> list[Probe]:
+    """Poll until ``replicas`` replicas run and every one answers HTTP 200 (one check per
+    replica, so a half-healthy set never passes the gate)."""
+    deadline = time.monotonic() + timeout
+    problem = "no replica is running yet"
+    while True:
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        try:
+            found = endpoints()
+        except Exception as exc:
+            found, problem = [], str(exc)
+        if len(found) >= replicas:
+            probes = [probe(e, path, timeout=3.0) for e in found]
+            sick = [p for p in probes if not p.healthy]
+            if not sick:
+                return probes
+            problem = f"{len(sick)} of {len(found)} replicas unhealthy ({sick[0].error})"
+        elif found:
+            problem = f"{len(found)} of {replicas} replicas running"
+        if time.monotonic() >= deadline:
+            raise HealthCheckError(
+                f"not all {replicas} replicas answered {path} with HTTP 200 within "
+                f"{timeout:g}s (last: {problem})"
+            )
+        time.sleep(interval)

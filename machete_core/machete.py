@@ -53,8 +53,26 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MUTATING = ("install", "deploy", "build", "start", "stop", "restart", "remove", "rollback")
+MUTATING = (
+    "install",
+    "deploy",
+    "build",
+    "start",
+    "stop",
+    "restart",
+    "remove",
+    "rollback",
+    "scale",
+)
 ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
+
+
+def check_replicas(value: object) -> int:
+    from machete_core.manifest.loader import MAX_REPLICAS
+
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_REPLICAS:
+        raise InvalidInputError(f"replicas must be a whole number from 1 to {MAX_REPLICAS}")
+    return value
 
 
 def create_machete(
@@ -441,6 +459,7 @@ class Machete:
             "restart": lifecycle.run_restart,
             "remove": lifecycle.run_remove,
             "rollback": deploy.run_rollback,
+            "scale": lifecycle.run_scale,
         }
         self.store.update_operation(op_id, status=OperationStatus.RUNNING, started_at=time.time())
         self.events.publish(
@@ -545,6 +564,10 @@ class Machete:
     def rollback(self, ident: str | int, release: int | None = None, **kw: Any) -> OperationRecord:
         """Redeploy a retained release (default: the one before the live one), no rebuild."""
         return self._do("rollback", ident, release=release, **kw)
+
+    def scale(self, ident: str | int, replicas: int, **kw: Any) -> OperationRecord:
+        """Run ``replicas`` copies of the live release (runtimes that can, e.g. ``swarm``)."""
+        return self._do("scale", ident, replicas=check_replicas(replicas), **kw)
 
     def remove(self, ident: str | int, *, purge: bool = False, **kw: Any) -> OperationRecord:
         return self._do("remove", ident, purge=purge, **kw)

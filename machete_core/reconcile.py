@@ -123,14 +123,19 @@ class Reconciler:
         """Instances of ours that no tool's live release uses (and no running operation)."""
         m = self.m
         wanted: set[str] = set()
+        runtimes = {m.settings.default_runtime}
         for tool in m.store.list_tools():
             for rel in m.store.list_releases(tool.id):
+                runtimes.add(rel.runtime)
                 if rel.instance_id and (rel.id == tool.current_release_id or tool.name in busy):
                     wanted.add(rel.instance_id)
-        runtimes = {m.settings.default_runtime}
         for name in sorted(runtimes):
-            runtime = m.runtime(name)
-            for state in runtime.list(labels.owned_by(m.settings.installation)):
+            try:
+                runtime = m.runtime(name)
+                found = runtime.list(labels.owned_by(m.settings.installation))
+            except MacheteError:
+                continue  # a runtime that cannot be asked now (or any more): next round
+            for state in found:
                 tool_name = state.labels.get(labels.TOOL, "")
                 if state.id in wanted or tool_name in busy:
                     continue

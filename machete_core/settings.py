@@ -67,6 +67,14 @@ class Settings:
     #: ``auto`` picks ``buildx`` where it is installed, else ``docker``.
     default_builder: str = "auto"
     default_runtime: str = "docker"
+    #: Where runtimes that need one (``swarm``) push images: ``host:port[/path]``.
+    registry: str = ""
+    registry_username: str = ""
+    #: A secret: read from the environment, never shown (repr, logs, API).
+    registry_password: str = attrs.field(default="", repr=False)
+    #: Hardening fields an admin accepts the Swarm engine not applying (e.g.
+    #: ``no_new_privileges`` on engines before API 1.44); anything else missing fails a deploy.
+    swarm_accept_missing: tuple[str, ...] = ()
     #: Entry-point names of plugins not to load; ``*`` disables every non-bundled plugin.
     disable_plugins: frozenset[str] = frozenset()
     #: Networks (CIDR) sources may reach besides public addresses, e.g. ``10.0.0.0/8``.

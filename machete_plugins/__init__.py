@@ -7,4 +7,5 @@ BUILTIN_PLUGINS = (
     "machete_plugins.docker_builder",
     "machete_plugins.buildx_builder",
     "machete_plugins.docker_runtime",
+    "machete_plugins.swarm_runtime",
 )

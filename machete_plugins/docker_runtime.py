@@ -44,6 +44,11 @@ class DockerRuntime:
         import docker
         from docker.types import Mount
 
+        if plan.replicas != 1:
+            raise RuntimeProviderError(
+                f"the docker runtime runs one instance per release, not {plan.replicas}: "
+                "use the swarm runtime (machete.runtime: swarm) for replicas"
+            )
         kwargs: dict[str, Any] = {
             "image": plan.image,
             "name": plan.name,
@@ -127,6 +132,8 @@ class DockerRuntime:
 
         filters = {"label": [f"{k}={v}" for k, v in selector.items()]}
         for network in self.client.networks.list(filters=filters):
+            if network.attrs.get("Scope") == "swarm":
+                continue  # the swarm runtime's, removed with its services
             try:
                 network.remove()
             except docker.errors.NotFound:
@@ -203,7 +210,12 @@ class DockerRuntime:
     @docker_engine.engine_errors("listing containers")
     def list(self, selector: Mapping[str, str]) -> list[InstanceState]:
         filters = {"label": [f"{k}={v}" for k, v in selector.items()]}
-        return [self._state(c) for c in self.client.containers.list(all=True, filters=filters)]
+        return [
+            self._state(c)
+            for c in self.client.containers.list(all=True, filters=filters)
+            # Replicas of Swarm services carry our labels too; they belong to the swarm runtime.
+            if "com.docker.swarm.service.id" not in c.labels
+        ]
 
     def logs(
         self, instance_id: str, *, tail: int | None = None, follow: bool = False

@@ -12,6 +12,8 @@ command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 # PostgreSQL's server programs, for the tests that run the store on PostgreSQL (each test run
 # starts its own throwaway server on loopback; the packaged cluster is never used).
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need_apt+=(postgresql)
+# A registry for the Swarm runtime's tests (served on loopback by the tests themselves).
+[ -x /usr/bin/docker-registry ] || need_apt+=(docker-registry)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive

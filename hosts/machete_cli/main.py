@@ -19,7 +19,15 @@ if TYPE_CHECKING:
     from machete_core.secrets import Credentials
     from machete_core.settings import Settings
 
-STEPS = {"install": 6, "deploy": 7, "build": 3, "start": 2, "restart": 3, "rollback": 5}
+STEPS = {
+    "install": 6,
+    "deploy": 7,
+    "build": 3,
+    "start": 2,
+    "restart": 3,
+    "rollback": 5,
+    "scale": 2,
+}
 
 
 class Context:
@@ -307,6 +315,19 @@ def _verb(kind: str, help_text: str) -> None:
 _verb("start", "Start a stopped tool and wait until it is healthy.")
 _verb("stop", "Stop a tool (its container and data are kept).")
 _verb("restart", "Restart a tool and wait until it is healthy.")
+
+
+@cli.command()
+@click.argument("name")
+@click.argument("replicas", type=click.IntRange(1, 100))
+@wait_option
+@json_option
+@pass_ctx
+def scale(obj: Context, name: str, replicas: int, wait: bool, as_json: bool) -> None:
+    """Run REPLICAS copies of the tool (a rolling update on runtimes that can, e.g. swarm)."""
+    _run_op(obj, _submit("scale", name, wait, replicas=replicas), as_json)
+    if not as_json:
+        click.echo(f"{name}: {replicas} replica(s) running")
 
 
 @cli.command(name="rm")

@@ -9,14 +9,14 @@ from typing import Any
 from aiohttp import web
 
 from machete_core.errors import InvalidInputError, MacheteError, ToolBusyError
-from machete_core.machete import Machete
+from machete_core.machete import Machete, check_replicas
 from machete_core.secrets import Credentials
 from machete_core.state.views import OperationRecord
 from machete_core.version import __version__
 from machete_core.views import to_data
 from machete_web.app import MACHETE, core, run_in_background
 
-ACTIONS = ("build", "start", "stop", "restart", "deploy", "rollback")
+ACTIONS = ("build", "start", "stop", "restart", "deploy", "rollback", "scale")
 
 
 def setup(app: web.Application) -> None:
@@ -277,6 +277,8 @@ async def tool_action(request: web.Request) -> web.Response:
         if wanted is not None and (not isinstance(wanted, int) or isinstance(wanted, bool)):
             raise InvalidInputError("'release' must be a release number")
         params["release"] = wanted
+    if action == "scale":
+        params["replicas"] = check_replicas(data.get("replicas"))
     op = await _submit(request, action, **params)
     return _accepted(request, op, f"{action} started")
 

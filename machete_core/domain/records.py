@@ -119,6 +119,8 @@ class RunPlan:
     network: str | None = None
     #: Networks of other tools this one declared it connects to.
     extra_networks: tuple[str, ...] = ()
+    #: Copies to run (a runtime that runs one refuses more than one).
+    replicas: int = 1
 
 
 @attrs.frozen

@@ -103,6 +103,8 @@ class ToolSpec:
     builder: str | None = None
     runtime: str | None = None
     dockerfile: str = "Dockerfile"
+    #: Instances of each release (runtimes that can run several, e.g. ``swarm``); None: 1.
+    replicas: int | None = None
     config: dict[str, Any] = attrs.field(factory=dict)
     ui: UiSpec = UiSpec()
     resources: ResourcesSpec = ResourcesSpec()

@@ -70,6 +70,7 @@ class MacheteSectionDoc:
     builder: str | None = None
     runtime: str | None = None
     dockerfile: str | None = None
+    replicas: int | None = None
 
 
 @attrs.frozen

@@ -143,6 +143,7 @@ def _from_machete_yml(data: dict[str, Any]) -> LoadedManifest:
             runtime=section.runtime,
             dockerfile=_relative(section.dockerfile, "$.machete.dockerfile", problems)
             or "Dockerfile",
+            replicas=_replicas(section.replicas, problems),
         )
         if section.dependencies:
             warnings.append("$.machete.dependencies: declared services are not provisioned")
@@ -254,6 +255,16 @@ def _tool_names(values: list[str] | None, problems: list[str]) -> list[str]:
         if not is_valid_name(value):
             problems.append(f"$.machete.connects_to[{i}]: {value!r} is not a tool name")
     return list(values or ())
+
+
+#: More replicas than this is a typo more often than a plan.
+MAX_REPLICAS = 100
+
+
+def _replicas(value: int | None, problems: list[str]) -> int | None:
+    if value is not None and (isinstance(value, bool) or not 1 <= value <= MAX_REPLICAS):
+        problems.append(f"$.machete.replicas: expected a whole number from 1 to {MAX_REPLICAS}")
+    return value
 
 
 def _drain(value: float | None, problems: list[str]) -> float | None:

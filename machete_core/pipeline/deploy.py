@@ -22,7 +22,7 @@ from machete_core.domain.records import BuildRequest, Image, Locator, Mount, Rev
 from machete_core.domain.spec import ToolSpec
 from machete_core.domain.status import ReleaseStatus, ToolStatus
 from machete_core.errors import HealthCheckError, InvalidInputError, MacheteError
-from machete_core.health import wait_healthy
+from machete_core.health import wait_healthy, wait_replicas_healthy
 from machete_core.manifest import load_manifest
 from machete_core.pipeline.buildcheck import check_free_disk, prescan_dockerfile
 from machete_core.pipeline.keys import image_key, release_key
@@ -393,6 +393,7 @@ def _start_and_promote(
         extra_networks=tuple(
             network_name(settings.installation, other) for other in spec.connects_to
         ),
+        replicas=tool.replicas or spec.replicas or 1,
     )
     instance = None
     try:
@@ -417,6 +418,17 @@ def _start_and_promote(
                 still_running=lambda: m.instance_problem(runtime, inst_id),
             )
             run.log.write(f"healthy: GET {spec.health_check} -> {result.status_code}")
+            lister = getattr(runtime, "endpoints", None)
+            if plan.replicas > 1 and lister is not None:
+                wait_replicas_healthy(
+                    lambda: lister(inst_id, spec.port),
+                    plan.replicas,
+                    spec.health_check,
+                    timeout=timeout,
+                    interval=m.settings.health_interval,
+                    cancel=run.cancel,
+                )
+                run.log.write(f"all {plan.replicas} replicas healthy")
     except (MacheteError, Exception) as exc:
         message = exc.message if isinstance(exc, MacheteError) else str(exc)
         tail = ""

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 from machete_core.domain import labels
 from machete_core.domain.spec import ToolSpec
 from machete_core.domain.status import ReleaseStatus, ToolStatus
-from machete_core.errors import HealthCheckError, NotRunningError
-from machete_core.health import wait_healthy
+from machete_core.errors import HealthCheckError, InvalidInputError, NotRunningError
+from machete_core.health import wait_healthy, wait_replicas_healthy
 from machete_core.state.views import ReleaseRecord, ToolRecord
 
 if TYPE_CHECKING:
@@ -72,6 +72,46 @@ def run_restart(run: OperationRun) -> dict[str, Any]:
     return {"tool": tool.name}
 
 
+def run_scale(run: OperationRun) -> dict[str, Any]:
+    """Change how many replicas the tool runs: the runtime's rolling update, then the gate
+    on every replica. A runtime that runs one instance per release refuses."""
+    tool, release = _current(run)
+    m = run.m
+    replicas = int(run.op.params["replicas"])
+    runtime = m.runtime(release.runtime)
+    scale = getattr(runtime, "scale", None)
+    lister = getattr(runtime, "endpoints", None)
+    if scale is None or lister is None:
+        raise InvalidInputError(
+            f"the {release.runtime} runtime runs one instance per release and cannot scale: "
+            "deploy the tool with the swarm runtime (machete.runtime: swarm)"
+        )
+    assert release.instance_id is not None
+    inst_id = release.instance_id
+    spec = m.spec_from_data(release.spec)
+    before = tool.replicas
+    with run.step("scale"):
+        run.log.write(f"scaling {tool.name} to {replicas} replica(s)")
+        scale(inst_id, replicas)
+        m.store.update_tool(tool.id, replicas=replicas)
+    with run.step("health"):
+        try:
+            wait_replicas_healthy(
+                lambda: lister(inst_id, spec.port),
+                replicas,
+                spec.health_check,
+                timeout=spec.health_timeout or tool.health_timeout or m.settings.health_timeout,
+                interval=m.settings.health_interval,
+                cancel=run.cancel,
+            )
+        except HealthCheckError:
+            m.store.update_tool(tool.id, replicas=before)
+            raise
+        run.log.write(f"{replicas} replica(s) healthy")
+    m.events.publish("tool.scaled", tool=tool.name, operation_id=run.op.id, replicas=replicas)
+    return {"tool": tool.name, "replicas": replicas}
+
+
 def _gate(
     run: OperationRun, tool: ToolRecord, spec: ToolSpec, inst_id: str, release: ReleaseRecord
 ) -> None:
@@ -113,7 +153,8 @@ def run_remove(run: OperationRun) -> dict[str, Any]:
     with run.step("remove-images"):
         for release in releases:
             if release.image_tag or release.image_id:
-                m.builder(release.builder).remove_image(release.image_tag or release.image_id or "")
+                # By id: every tag goes with it (a runtime may have tagged it for a registry).
+                m.builder(release.builder).remove_image(release.image_id or release.image_tag or "")
                 if release.status != ReleaseStatus.FAILED:
                     run.log.write(f"removed image of release {release.number}")
     if purge:

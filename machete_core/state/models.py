@@ -30,6 +30,8 @@ class ToolRow(Base):
     builder: Mapped[str | None] = mapped_column(String(64))
     runtime: Mapped[str | None] = mapped_column(String(64))
     spec_json: Mapped[str] = mapped_column(Text, default="{}")
+    #: Set by ``machete scale``; wins over the manifest's ``machete.replicas``.
+    replicas: Mapped[int | None] = mapped_column(Integer)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     auto_start: Mapped[bool] = mapped_column(Boolean, default=True)
     #: What the last operation left: pending, building, running, stopped, failed.

@@ -28,6 +28,7 @@ class ToolRecord:
     current_release_id: int | None
     created_at: float
     updated_at: float
+    replicas: int | None = None
 
 
 @attrs.frozen

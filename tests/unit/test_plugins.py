@@ -63,7 +63,7 @@ def test_builtins_come_through_the_entry_point_group() -> None:
     )
     assert set(pm.providers("source")) == {"git", "tarball"}
     assert set(pm.providers("builder")) == {"docker", "buildx"}
-    assert set(pm.providers("runtime")) == {"docker"}
+    assert set(pm.providers("runtime")) == {"docker", "swarm"}
 
 
 def test_good_plugin_loads_and_observes_events(site: Path) -> None:
