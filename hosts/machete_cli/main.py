@@ -524,9 +524,16 @@ def status(obj: Context, name: str, as_json: bool) -> None:
 @click.option("--tail", type=int, default=100, show_default=True, help="Lines from the end.")
 @pass_ctx
 def logs(obj: Context, name: str, follow: bool, tail: int) -> None:
-    """Print a tool's container logs."""
+    """Print a tool's container logs; with -f, follow the tool across deploys, with its
+    lifecycle events (release live, failed, health changes) in between."""
     try:
-        for line in obj.machete.logs(name, tail=tail, follow=follow):
+        if follow:
+            from machete_core.tool_logs import follow_tool
+
+            lines = follow_tool(obj.machete, name, tail=tail)
+        else:
+            lines = obj.machete.logs(name, tail=tail)
+        for line in lines:
             click.echo(line)
     except KeyboardInterrupt:
         pass

@@ -124,3 +124,42 @@ def test_the_event_stream_carries_the_cli_s_deploy(
         assert get_text(f"{base}/tools/watched/").strip() == "two"
     tail = run_cli(env, "events", "--tool", "watched", "-n", "50").stdout
     assert "release.live" in tail and "operation.finished" in tail
+
+
+def test_logs_follow_the_tool_across_a_deploy(
+    env: dict[str, str], git_server: GitHTTPServer, busybox_image: str
+) -> None:
+    import threading
+
+    repo = f"follow{uuid.uuid4().hex[:6]}"
+    work = make_repo(git_server.root, repo, http_tool_files("first"))
+    run_cli(env, "install", git_server.url(f"{repo}.git"), "--name", "followed")
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "machete_cli", "logs", "followed", "-f"],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    seen: list[str] = []
+    reader = threading.Thread(target=lambda: seen.extend(iter(follower.stdout.readline, "")))  # type: ignore[union-attr]
+    reader.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not any("tool starting" in line for line in seen):
+            assert time.monotonic() < deadline, seen
+            time.sleep(0.1)
+        commit_and_push(work, http_tool_files("second"))
+        run_cli(env, "deploy", "followed")
+        deadline = time.monotonic() + 30
+        while True:
+            text = "".join(seen)
+            switched = text.find("now following release 2")
+            if switched >= 0 and "tool starting" in text[switched:]:
+                break  # the new release's output, after the switch
+            assert time.monotonic() < deadline, seen
+            time.sleep(0.1)
+        assert "--- machete: release.live" in text and "release=2" in text
+    finally:
+        follower.terminate()
+        follower.wait(timeout=30)
+        reader.join(10)
