@@ -328,6 +328,28 @@ class SwarmRuntime:
             endpoint_spec=spec.get("EndpointSpec"),
         )
 
+    @docker_engine.engine_errors("rolling the service back")
+    def rollback(self, instance_id: str) -> bool:
+        """Return the service to the spec before its last update (what ``docker service
+        rollback`` does); False when there is nothing to go back to."""
+        service = self._service(instance_id)
+        if service is None or not service.get("PreviousSpec"):
+            return False
+        previous = dict(service["PreviousSpec"])
+        self.client.api.update_service(
+            service["ID"],
+            version=service["Version"]["Index"],
+            task_template=previous["TaskTemplate"],
+            name=previous["Name"],
+            labels=previous.get("Labels"),
+            mode=previous.get("Mode"),
+            update_config=previous.get("UpdateConfig"),
+            rollback_config=previous.get("RollbackConfig"),
+            networks=previous.get("TaskTemplate", {}).get("Networks"),
+            endpoint_spec=previous.get("EndpointSpec"),
+        )
+        return True
+
     @docker_engine.engine_errors("removing the service")
     def remove(self, instance_id: str) -> None:
         self._remove_and_wait(instance_id)

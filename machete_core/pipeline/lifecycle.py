@@ -104,7 +104,12 @@ def run_scale(run: OperationRun) -> dict[str, Any]:
                 interval=m.settings.health_interval,
                 cancel=run.cancel,
             )
-        except HealthCheckError:
+        except HealthCheckError as exc:
+            # Swarm rolls back replicas that crash; one that runs but fails the tool's health
+            # check is this gate's to undo: back to the previous spec, as if never scaled.
+            rollback = getattr(runtime, "rollback", None)
+            if rollback is not None and rollback(inst_id):
+                run.log.write(f"scaling failed ({exc.message}); rolled back")
             m.store.update_tool(tool.id, replicas=before)
             raise
         run.log.write(f"{replicas} replica(s) healthy")

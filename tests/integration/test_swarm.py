@@ -3,8 +3,11 @@ zero-downtime redeploys, adoption after restarts, logs, removal."""
 
 from __future__ import annotations
 
+import json
 import threading
+import time
 import uuid
+from pathlib import Path
 
 import docker
 
@@ -108,3 +111,51 @@ def test_a_tool_on_swarm_end_to_end(
     run_cli(env, "rm", "swarmy")
     assert services(installation) == []
     assert owned_objects(installation) == ([], [])
+
+
+def test_a_scale_whose_new_replicas_fail_their_health_check_is_rolled_back(
+    env: dict[str, str],
+    git_server: GitHTTPServer,
+    installation: str,
+    busybox_image: str,
+    swarm: None,
+) -> None:
+    """New replicas that run but answer their health path with 404 are not accepted: the
+    service goes back to its previous spec and the tool keeps serving as before."""
+    env = {
+        **env,
+        "MACHETE_SWARM_ACCEPT_MISSING": ",".join(SWARM_LACKS),
+        "MACHETE_HEALTH_TIMEOUT": "8",
+    }
+    files = http_tool_files("steady", extra_manifest="  runtime: swarm\n")
+    # A replica started while /data/sick exists serves no health file.
+    files["Dockerfile"] = files["Dockerfile"].replace(
+        'CMD ["sh", "-c", "echo tool starting on $PORT; exec httpd -f -v -p 8080 -h /www"]',
+        'CMD ["sh", "-c", "mkdir -p /srv && cp -r /www/. /srv/ && '
+        "if [ -f /data/sick ]; then rm /srv/health; fi; "
+        'echo tool starting; exec httpd -f -v -p 8080 -h /srv"]',
+    )
+    assert "/data/sick" in files["Dockerfile"]
+    repo = f"swr{uuid.uuid4().hex[:6]}"
+    make_repo(git_server.root, repo, files)
+    run_cli(env, "install", git_server.url(f"{repo}.git"), "--name", "fragile")
+    [service] = services(installation)
+    assert running_replicas(str(service["ID"])) == 1
+    data = Path(env["MACHETE_HOME"]) / "tools" / "fragile" / "data"
+    (data / "sick").write_text("new replicas will be unhealthy\n")
+    failed = run_cli(env, "scale", "fragile", "2", check=False)
+    assert failed.returncode == 1 and "health_check_failed" in failed.stderr
+    deadline = time.monotonic() + 60
+    while running_replicas(str(service["ID"])) != 1:
+        assert time.monotonic() < deadline, "the service was not rolled back to one replica"
+        time.sleep(0.5)
+    client = docker.from_env()
+    try:
+        spec = client.api.inspect_service(service["ID"])["Spec"]
+    finally:
+        client.close()
+    assert spec["Mode"]["Replicated"]["Replicas"] == 1
+    status = json.loads(run_cli(env, "status", "fragile", "--json").stdout)
+    assert status["status"] == "running" and status["health"] == "healthy"
+    run_cli(env, "rm", "fragile")
+    assert services(installation) == []
