@@ -855,6 +855,11 @@ class Machete:
             url=url,
             created_at=tool.created_at,
             updated_at=tool.updated_at,
+            runtime=(release.runtime if release else None)
+            or spec.runtime
+            or tool.runtime
+            or self.settings.default_runtime,
+            replicas=tool.replicas or spec.replicas or 1,
         )
 
     def _busy_building(self, tool: ToolRecord) -> bool:

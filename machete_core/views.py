@@ -37,6 +37,10 @@ class ToolView:
     url: str | None
     created_at: float
     updated_at: float
+    #: The runtime of the live release (else the tool's choice or the default).
+    runtime: str = "docker"
+    #: Copies of each release that run.
+    replicas: int = 1
 
 
 @attrs.frozen

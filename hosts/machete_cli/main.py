@@ -512,6 +512,7 @@ def status(obj: Context, name: str, as_json: bool) -> None:
         ("source", view.source_url + (f" ({view.source_ref})" if view.source_ref else "")),
         ("port", view.port),
         ("health check", view.health_check),
+        ("runtime", view.runtime + (f" ({view.replicas} replicas)" if view.replicas > 1 else "")),
     ]
     for key, value in rows:
         if value not in (None, ""):

@@ -99,6 +99,8 @@ def test_a_tool_on_swarm_end_to_end(
         assert get_text(f"{base}/tools/swarmy/").strip() == "swarm 2"
         [service] = services(installation)
         assert running_replicas(str(service["ID"])) == 3  # the scale outlives the release
+        status = json.loads(run_cli(env, "status", "swarmy", "--json").stdout)
+        assert (status["runtime"], status["replicas"], status["release"]) == ("swarm", 3, 2)
         _s, logs = call("GET", f"{base}/api/tools/swarmy/logs?tail=50")
         # Service logs: the replicas' httpd access lines of the request loop above.
         assert any("response:200" in line for line in logs["lines"]), logs["lines"][-5:]
