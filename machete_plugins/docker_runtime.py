@@ -212,7 +212,7 @@ class DockerRuntime:
         filters = {"label": [f"{k}={v}" for k, v in selector.items()]}
         return [
             self._state(c)
-            for c in self.client.containers.list(all=True, filters=filters)
+            for c in self.client.containers.list(all=True, filters=filters, ignore_removed=True)
             # Replicas of Swarm services carry our labels too; they belong to the swarm runtime.
             if "com.docker.swarm.service.id" not in c.labels
         ]

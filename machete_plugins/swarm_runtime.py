@@ -366,7 +366,8 @@ class SwarmRuntime:
         deadline = time.monotonic() + 30
         selector = {"label": [f"com.docker.swarm.service.id={instance_id}"]}
         while time.monotonic() < deadline:
-            if not self.client.containers.list(all=True, filters=selector):
+            # The low-level list: one call, no inspect of containers that may vanish meanwhile.
+            if not self.client.api.containers(all=True, filters=selector):
                 return
             time.sleep(0.2)
 

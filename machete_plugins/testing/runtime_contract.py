@@ -58,7 +58,8 @@ def engine_containers(selector: dict[str, str]) -> list[dict[str, Any]]:
     client = docker.from_env()
     try:
         filters = {"label": [f"{k}={v}" for k, v in selector.items()]}
-        return [c.attrs for c in client.containers.list(all=True, filters=filters)]
+        found = client.containers.list(all=True, filters=filters, ignore_removed=True)
+        return [c.attrs for c in found]
     finally:
         client.close()
 

@@ -58,7 +58,12 @@ def owned_objects(installation: str) -> tuple[list[str], list[str]]:
     client = docker.from_env()
     try:
         selector = [f"{labels.INSTALLATION}={installation}"]
-        containers = [c.name for c in client.containers.list(all=True, filters={"label": selector})]
+        containers = [
+            c.name
+            for c in client.containers.list(
+                all=True, filters={"label": selector}, ignore_removed=True
+            )
+        ]
         images = [i.id for i in client.images.list(filters={"label": selector})]
         return containers, images
     finally:
