@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-from sqlalchemy import MetaData, select, text
+from sqlalchemy import Integer, MetaData, select, text
 
 from machete_core.errors import InvalidInputError
 from machete_core.secrets import KEY_ENV, KEY_FILE, SecretBox
@@ -184,8 +184,10 @@ def _dump_database(engine: Any) -> tuple[dict[str, list[dict[str, Any]]], str]:
     metadata = MetaData()
     metadata.reflect(engine)
     out: dict[str, list[dict[str, Any]]] = {}
-    # One transaction: the rows of every table are from the same moment.
-    with engine.begin() as conn:
+    # One transaction: the rows of every table are from the same moment (SQLite's transactions
+    # here are serializable; PostgreSQL needs REPEATABLE READ for one snapshot).
+    options = {"isolation_level": "REPEATABLE READ"} if engine.dialect.name == "postgresql" else {}
+    with engine.connect().execution_options(**options) as conn, conn.begin():
         revision = str(conn.execute(text("SELECT version_num FROM alembic_version")).scalar())
         for table in metadata.sorted_tables:
             if table.name in SKIPPED_TABLES:
@@ -236,7 +238,8 @@ def _load_database(engine: Any, tables: dict[str, list[dict[str, Any]]], revisio
         if engine.dialect.name == "postgresql":
             # Rows came with their ids: move each id sequence past them.
             for table in schema.sorted_tables:
-                if "id" in table.columns and table.columns["id"].autoincrement is not False:
+                column = table.columns.get("id")
+                if column is not None and isinstance(column.type, Integer):
                     conn.execute(
                         text(
                             f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
