@@ -157,7 +157,8 @@ settings = Settings(home={str(short.home)!r}, installation={short.installation!r
 m = create_machete(settings)
 op = m.submit("stop", "t")
 token = m._cancels[op.id]
-Path({str(ready)!r}).write_text(op.id)
+Path({str(ready)!r} + ".tmp").write_text(op.id)
+Path({str(ready)!r} + ".tmp").rename({str(ready)!r})  # whole, or not there at all
 deadline = time.monotonic() + 20
 while not token.cancelled and time.monotonic() < deadline:
     time.sleep(0.02)
