@@ -18,6 +18,7 @@ the containers that still run.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -29,6 +30,7 @@ from typing import Any
 
 import attrs
 from sqlalchemy import Integer, MetaData, select, text
+from sqlalchemy.engine import make_url
 
 from machete_core.errors import InvalidInputError
 from machete_core.secrets import KEY_ENV, KEY_FILE, SecretBox
@@ -72,15 +74,16 @@ def create_backup(settings: Settings, dest: Path, *, include_logs: bool = True) 
         engine.dispose()
     key = SecretBox.key_for_home(settings.home)
     parts = [p for p in FILE_PARTS if include_logs or p != "logs"]
+    counts = {name: len(rows) for name, rows in tables.items()}
     manifest = {
         "format": FORMAT,
         "machete": __version__,
         "revision": revision,
         "created_at": time.time(),
-        "database": make_engine_name(settings.effective_database_url),
+        "database": make_url(settings.effective_database_url).get_backend_name(),
         "installation": settings.installation,
         "files": parts,
-        "tables": {name: len(rows) for name, rows in tables.items()},
+        "tables": counts,
     }
     dest.parent.mkdir(parents=True, exist_ok=True)
     partial = dest.with_name(dest.name + ".partial")
@@ -108,7 +111,7 @@ def create_backup(settings: Settings, dest: Path, *, include_logs: bool = True) 
     return BackupReport(
         path=str(dest),
         revision=revision,
-        tables=manifest["tables"],  # type: ignore[arg-type]
+        tables=counts,
         files=files,
         bytes=dest.stat().st_size,
     )
@@ -172,12 +175,6 @@ def restore_backup(settings: Settings, source: Path, *, force: bool = False) -> 
         files=files,
         bytes=source.stat().st_size,
     )
-
-
-def make_engine_name(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).get_backend_name()
 
 
 def _dump_database(engine: Any) -> tuple[dict[str, list[dict[str, Any]]], str]:
@@ -259,8 +256,6 @@ def _restore_key(settings: Settings, key: bytes) -> None:
 
 
 def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    import io
-
     info = tarfile.TarInfo(name)
     info.size = len(data)
     info.mode = 0o600

@@ -95,14 +95,20 @@ def wait_replicas_healthy(
     timeout: float,
     interval: float,
     cancel: CancelToken | None = None,
+    still_running: Callable[[], str | None] | None = None,
 ) -> list[Probe]:
     """Poll until ``replicas`` replicas run and every one answers HTTP 200 (one check per
-    replica, so a half-healthy set never passes the gate)."""
+    replica, so a half-healthy set never passes the gate). ``still_running`` as for
+    :func:`wait_healthy`."""
     deadline = time.monotonic() + timeout
     problem = "no replica is running yet"
     while True:
         if cancel is not None:
             cancel.raise_if_cancelled()
+        if still_running is not None:
+            dead = still_running()
+            if dead:
+                raise HealthCheckError(f"a replica stopped before it became healthy: {dead}")
         try:
             found = endpoints()
         except Exception as exc:

@@ -114,6 +114,3 @@ class LeaseKeeper:
                 log.exception("renewing operation leases failed")
             self._wake.wait(self.heartbeat)
             self._wake.clear()
-            with self._lock:
-                if not self._held and self._stopping:
-                    break

@@ -475,8 +475,9 @@ class Machete:
             status = (
                 OperationStatus.CANCELLED if exc.code == "cancelled" else OperationStatus.FAILED
             )
-            self.store.update_operation(
+            finished = self.store.finish_operation(
                 op_id,
+                self._holder,
                 status=status,
                 error_code=exc.code,
                 error_message=exc.message,
@@ -488,8 +489,9 @@ class Machete:
             for line in traceback.format_exc().splitlines():
                 run.log.write(line)
             error = InternalError(run.redact(f"internal error: {type(exc).__name__}: {exc}"))
-            self.store.update_operation(
+            finished = self.store.finish_operation(
                 op_id,
+                self._holder,
                 status=OperationStatus.FAILED,
                 error_code="internal_error",
                 error_message=error.message,
@@ -497,13 +499,17 @@ class Machete:
             )
         else:
             run.log.write(f"{op.kind} succeeded")
-            self.store.update_operation(
-                op_id, status=OperationStatus.SUCCEEDED, finished_at=time.time()
+            finished = self.store.finish_operation(
+                op_id, self._holder, status=OperationStatus.SUCCEEDED, finished_at=time.time()
             )
         finally:
             run.log.close()
             self._cancels.pop(op_id, None)
             self.leases.release(op_id)
+        if not finished:
+            log.warning(
+                "operation %s was ended by another process meanwhile; kept its verdict", op_id
+            )
         final = self.store.get_operation(op_id)
         self.events.publish(
             "operation.finished", tool=final.tool_name, operation_id=op_id, status=final.status

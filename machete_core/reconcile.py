@@ -18,7 +18,7 @@ from machete_core.errors import MacheteError
 
 if TYPE_CHECKING:
     from machete_core.machete import Machete
-    from machete_core.state.views import OperationRecord
+    from machete_core.state.views import OperationRecord, ReleaseRecord, ToolRecord
 
 #: Restart attempts back off: 5 s, 10 s, 20 s ... up to 5 minutes between tries.
 BACKOFF_BASE_S = 5.0
@@ -56,8 +56,10 @@ class Reconciler:
             return report
         try:
             busy = self._finish_abandoned(report)
-            self._remove_orphans(report, busy)
-            self._remove_orphan_images(report, busy)
+            # Read once (after abandoned operations were undone) for both sweeps.
+            releases = [(t, self.m.store.list_releases(t.id)) for t in self.m.store.list_tools()]
+            self._remove_orphans(report, busy, releases)
+            self._remove_orphan_images(report, busy, releases)
             self._remove_workspaces(report)
             self._enforce_tools(report, busy)
             store.prune_events(self.m.settings.events_kept)
@@ -119,13 +121,18 @@ class Reconciler:
                 status_reason="an interrupted operation was ended",
             )
 
-    def _remove_orphans(self, report: ReconcileReport, busy: set[str]) -> None:
+    def _remove_orphans(
+        self,
+        report: ReconcileReport,
+        busy: set[str],
+        releases: list[tuple[ToolRecord, list[ReleaseRecord]]],
+    ) -> None:
         """Instances of ours that no tool's live release uses (and no running operation)."""
         m = self.m
         wanted: set[str] = set()
         runtimes = {m.settings.default_runtime}
-        for tool in m.store.list_tools():
-            for rel in m.store.list_releases(tool.id):
+        for tool, rels in releases:
+            for rel in rels:
                 runtimes.add(rel.runtime)
                 if rel.instance_id and (rel.id == tool.current_release_id or tool.name in busy):
                     wanted.add(rel.instance_id)
@@ -143,16 +150,18 @@ class Reconciler:
                 runtime.remove(state.id)
                 report.orphans_removed.append(state.name)
 
-    def _remove_orphan_images(self, report: ReconcileReport, busy: set[str]) -> None:
+    def _remove_orphan_images(
+        self,
+        report: ReconcileReport,
+        busy: set[str],
+        releases: list[tuple[ToolRecord, list[ReleaseRecord]]],
+    ) -> None:
         """Images of ours that no release records, e.g. built by a process that died before
         it could write the image down. Only builders that can list images take part."""
         m = self.m
-        recorded: set[str] = set()
-        for tool in m.store.list_tools():
-            recorded.update(r.image_id for r in m.store.list_releases(tool.id) if r.image_id)
-        names = {m.resolve_builder(None)} | {
-            r.builder for t in m.store.list_tools() for r in m.store.list_releases(t.id)
-        }
+        everything = [r for _tool, rels in releases for r in rels]
+        recorded = {r.image_id for r in everything if r.image_id}
+        names = {m.resolve_builder(None)} | {r.builder for r in everything}
         seen: set[str] = set()
         for name in sorted(names):
             lister = getattr(m.builder(name), "list_images", None)

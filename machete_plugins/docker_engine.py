@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from machete_core.errors import EngineUnavailableError, RuntimeProviderError
@@ -53,3 +54,32 @@ def engine_errors(action: str) -> Any:
         return inner
 
     return wrap
+
+
+class EngineClient:
+    """A provider's engine connection: opened on first use, closed with the provider."""
+
+    _client: Any = None
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = client()
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+
+def log_lines(stream: Iterable[bytes]) -> Iterator[str]:
+    """Lines of a log stream that arrives in chunks cut anywhere."""
+    pending = b""
+    for chunk in stream:
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            yield line.decode("utf-8", errors="replace")
+    if pending:
+        yield pending.decode("utf-8", errors="replace")

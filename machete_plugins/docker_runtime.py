@@ -23,21 +23,9 @@ _STATE = {
 }
 
 
-class DockerRuntime:
+class DockerRuntime(docker_engine.EngineClient):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._client: Any = None
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = docker_engine.client()
-        return self._client
-
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
 
     @docker_engine.engine_errors("starting the container")
     def start(self, plan: RunPlan) -> Instance:
@@ -224,14 +212,7 @@ class DockerRuntime:
         if container is None:
             raise NotRunningError(f"container {instance_id[:12]} no longer exists")
         stream = container.logs(stream=True, follow=follow, tail="all" if tail is None else tail)
-        pending = b""
-        for chunk in stream:
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            for line in lines:
-                yield line.decode("utf-8", errors="replace")
-        if pending:
-            yield pending.decode("utf-8", errors="replace")
+        yield from docker_engine.log_lines(stream)
 
     @docker_engine.engine_errors("reading the container's ports")
     def endpoint(self, instance_id: str, port: int) -> Endpoint:

@@ -86,22 +86,10 @@ def missing_hardening(plan: RunPlan, service: Mapping[str, Any]) -> list[str]:
     return missing
 
 
-class SwarmRuntime:
+class SwarmRuntime(docker_engine.EngineClient):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._client: Any = None
         self._turn = itertools.count()
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = docker_engine.client()
-        return self._client
-
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
 
     # -- start ---------------------------------------------------------------------------
 
@@ -274,20 +262,35 @@ class SwarmRuntime:
         except docker.errors.NotFound:
             return None
 
-    def _set_replicas(self, service: Mapping[str, Any], replicas: int) -> None:
-        spec = dict(service["Spec"])
+    def _update(self, service: Mapping[str, Any], spec: Mapping[str, Any]) -> None:
+        """Replace the service's spec with ``spec`` (a Swarm rolling update)."""
         self.client.api.update_service(
             service["ID"],
             version=service["Version"]["Index"],
             task_template=spec["TaskTemplate"],
             name=spec["Name"],
             labels=spec.get("Labels"),
-            mode={"Replicated": {"Replicas": replicas}},
+            mode=spec.get("Mode"),
             update_config=spec.get("UpdateConfig"),
             rollback_config=spec.get("RollbackConfig"),
             networks=spec.get("TaskTemplate", {}).get("Networks"),
             endpoint_spec=spec.get("EndpointSpec"),
         )
+
+    def _set_replicas(
+        self, service: Mapping[str, Any], replicas: int, *, remember: bool = False
+    ) -> None:
+        """Run ``replicas`` tasks; ``remember`` also records them as the count to resume to."""
+        spec = dict(service["Spec"], Mode={"Replicated": {"Replicas": replicas}})
+        if remember:
+            spec["Labels"] = {**spec.get("Labels", {}), REPLICAS_LABEL: str(replicas)}
+        self._update(service, spec)
+
+    def _existing(self, instance_id: str) -> dict[str, Any]:
+        service = self._service(instance_id)
+        if service is None:
+            raise NotRunningError(f"service {instance_id[:12]} no longer exists")
+        return service
 
     @docker_engine.engine_errors("stopping the service")
     def stop(self, instance_id: str, timeout: float = 10.0) -> None:
@@ -301,32 +304,14 @@ class SwarmRuntime:
 
     @docker_engine.engine_errors("starting the service")
     def resume(self, instance_id: str) -> None:
-        service = self._service(instance_id)
-        if service is None:
-            raise NotRunningError(f"service {instance_id[:12]} no longer exists")
+        service = self._existing(instance_id)
         replicas = int(service["Spec"].get("Labels", {}).get(REPLICAS_LABEL, "1"))
         self._set_replicas(service, replicas)
 
     @docker_engine.engine_errors("scaling the service")
     def scale(self, instance_id: str, replicas: int) -> None:
         """A rolling update to ``replicas`` (start-first; rolled back if new tasks fail)."""
-        service = self._service(instance_id)
-        if service is None:
-            raise NotRunningError(f"service {instance_id[:12]} no longer exists")
-        spec = dict(service["Spec"])
-        labels = {**spec.get("Labels", {}), REPLICAS_LABEL: str(replicas)}
-        self.client.api.update_service(
-            service["ID"],
-            version=service["Version"]["Index"],
-            task_template=spec["TaskTemplate"],
-            name=spec["Name"],
-            labels=labels,
-            mode={"Replicated": {"Replicas": replicas}},
-            update_config=spec.get("UpdateConfig"),
-            rollback_config=spec.get("RollbackConfig"),
-            networks=spec.get("TaskTemplate", {}).get("Networks"),
-            endpoint_spec=spec.get("EndpointSpec"),
-        )
+        self._set_replicas(self._existing(instance_id), replicas, remember=True)
 
     @docker_engine.engine_errors("rolling the service back")
     def rollback(self, instance_id: str) -> bool:
@@ -335,19 +320,7 @@ class SwarmRuntime:
         service = self._service(instance_id)
         if service is None or not service.get("PreviousSpec"):
             return False
-        previous = dict(service["PreviousSpec"])
-        self.client.api.update_service(
-            service["ID"],
-            version=service["Version"]["Index"],
-            task_template=previous["TaskTemplate"],
-            name=previous["Name"],
-            labels=previous.get("Labels"),
-            mode=previous.get("Mode"),
-            update_config=previous.get("UpdateConfig"),
-            rollback_config=previous.get("RollbackConfig"),
-            networks=previous.get("TaskTemplate", {}).get("Networks"),
-            endpoint_spec=previous.get("EndpointSpec"),
-        )
+        self._update(service, service["PreviousSpec"])
         return True
 
     @docker_engine.engine_errors("removing the service")
@@ -377,22 +350,22 @@ class SwarmRuntime:
         return list(self.client.api.tasks(filters={"service": instance_id}))
 
     def _running_tasks(self, instance_id: str) -> list[dict[str, Any]]:
-        return [
-            t
-            for t in self._tasks(instance_id)
-            if t.get("Status", {}).get("State") == "running" and t.get("DesiredState") == "running"
-        ]
+        return [t for t in self._tasks(instance_id) if _running(t)]
 
     def _state(self, service: Mapping[str, Any]) -> InstanceState:
         spec = service["Spec"]
         wanted = spec.get("Mode", {}).get("Replicated", {}).get("Replicas", 0)
         tasks = self._tasks(service["ID"])
-        running = [
+        running = [t for t in tasks if _running(t)]
+        # Failures since the service last changed: older ones belong to a spec that is gone
+        # (Swarm keeps a few old tasks), and must not fail today's health gate.
+        since = _timestamp(service.get("UpdatedAt") or service.get("CreatedAt"))
+        failed = [
             t
             for t in tasks
-            if t.get("Status", {}).get("State") == "running" and t.get("DesiredState") == "running"
+            if t.get("Status", {}).get("State") in ("failed", "rejected")
+            and _timestamp(t.get("CreatedAt")) >= since
         ]
-        failed = [t for t in tasks if t.get("Status", {}).get("State") in ("failed", "rejected")]
         if wanted == 0:
             state = "stopped"
         elif running:
@@ -431,14 +404,7 @@ class SwarmRuntime:
             follow=follow,
             tail="all" if tail is None else tail,
         )
-        pending = b""
-        for chunk in stream:
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            for line in lines:
-                yield line.decode("utf-8", errors="replace")
-        if pending:
-            yield pending.decode("utf-8", errors="replace")
+        yield from docker_engine.log_lines(stream)
 
     def endpoints(self, instance_id: str, port: int) -> list[Endpoint]:
         """Every running replica's address on the tool's network (read from its container:
@@ -499,6 +465,24 @@ class SwarmRuntime:
             return []  # no swarm, no services: nothing of ours to find
         filters = {"label": [f"{k}={v}" for k, v in selector.items()]}
         return [self._state(s) for s in self.client.api.services(filters=filters)]
+
+
+def _timestamp(value: str | None) -> float:
+    """Seconds of an engine timestamp (RFC 3339 with up to nanoseconds); 0 if absent."""
+    if not value:
+        return 0.0
+    from datetime import datetime
+
+    head, _dot, fraction = value.rstrip("Z").partition(".")
+    seconds = datetime.fromisoformat(head + "+00:00").timestamp()
+    return seconds + float(f"0.{fraction or 0}")
+
+
+def _running(task: Mapping[str, Any]) -> bool:
+    """A task that runs and is meant to (not one being shut down by an update)."""
+    return bool(
+        task.get("Status", {}).get("State") == "running" and task.get("DesiredState") == "running"
+    )
 
 
 def swarm_network(name: str) -> str:

@@ -22,9 +22,9 @@ from machete_core.domain.records import BuildRequest, Image, Locator, Mount, Rev
 from machete_core.domain.spec import ToolSpec
 from machete_core.domain.status import ReleaseStatus, ToolStatus
 from machete_core.errors import HealthCheckError, InvalidInputError, MacheteError
-from machete_core.health import wait_healthy, wait_replicas_healthy
 from machete_core.manifest import load_manifest
 from machete_core.pipeline.buildcheck import check_free_disk, prescan_dockerfile
+from machete_core.pipeline.gate import gate_timeout, health_gate
 from machete_core.pipeline.keys import image_key, release_key
 from machete_core.pipeline.volumes import resolve_mounts
 from machete_core.plugins.protocols import Source
@@ -407,28 +407,14 @@ def _start_and_promote(
             )
             run.log.write(f"started {instance.name} ({instance.id[:12]})")
         with run.step("health"):
-            timeout = spec.health_timeout or tool.health_timeout or m.settings.health_timeout
-            inst_id = instance.id
-            result = wait_healthy(
-                lambda: runtime.endpoint(inst_id, spec.port),
-                spec.health_check,
-                timeout=timeout,
-                interval=m.settings.health_interval,
-                cancel=run.cancel,
-                still_running=lambda: m.instance_problem(runtime, inst_id),
+            health_gate(
+                run,
+                runtime,
+                instance.id,
+                spec,
+                timeout=gate_timeout(run, tool, spec),
+                replicas=plan.replicas,
             )
-            run.log.write(f"healthy: GET {spec.health_check} -> {result.status_code}")
-            lister = getattr(runtime, "endpoints", None)
-            if plan.replicas > 1 and lister is not None:
-                wait_replicas_healthy(
-                    lambda: lister(inst_id, spec.port),
-                    plan.replicas,
-                    spec.health_check,
-                    timeout=timeout,
-                    interval=m.settings.health_interval,
-                    cancel=run.cancel,
-                )
-                run.log.write(f"all {plan.replicas} replicas healthy")
     except (MacheteError, Exception) as exc:
         message = exc.message if isinstance(exc, MacheteError) else str(exc)
         tail = ""

@@ -9,7 +9,7 @@ from machete_core.domain import labels
 from machete_core.domain.spec import ToolSpec
 from machete_core.domain.status import ReleaseStatus, ToolStatus
 from machete_core.errors import HealthCheckError, InvalidInputError, NotRunningError
-from machete_core.health import wait_healthy, wait_replicas_healthy
+from machete_core.pipeline.gate import gate_timeout, health_gate
 from machete_core.state.views import ReleaseRecord, ToolRecord
 
 if TYPE_CHECKING:
@@ -80,8 +80,7 @@ def run_scale(run: OperationRun) -> dict[str, Any]:
     replicas = int(run.op.params["replicas"])
     runtime = m.runtime(release.runtime)
     scale = getattr(runtime, "scale", None)
-    lister = getattr(runtime, "endpoints", None)
-    if scale is None or lister is None:
+    if scale is None or getattr(runtime, "endpoints", None) is None:
         raise InvalidInputError(
             f"the {release.runtime} runtime runs one instance per release and cannot scale: "
             "deploy the tool with the swarm runtime (machete.runtime: swarm)"
@@ -89,20 +88,18 @@ def run_scale(run: OperationRun) -> dict[str, Any]:
     assert release.instance_id is not None
     inst_id = release.instance_id
     spec = m.spec_from_data(release.spec)
-    before = tool.replicas
     with run.step("scale"):
         run.log.write(f"scaling {tool.name} to {replicas} replica(s)")
         scale(inst_id, replicas)
-        m.store.update_tool(tool.id, replicas=replicas)
     with run.step("health"):
         try:
-            wait_replicas_healthy(
-                lambda: lister(inst_id, spec.port),
-                replicas,
-                spec.health_check,
-                timeout=spec.health_timeout or tool.health_timeout or m.settings.health_timeout,
-                interval=m.settings.health_interval,
-                cancel=run.cancel,
+            health_gate(
+                run,
+                runtime,
+                inst_id,
+                spec,
+                timeout=gate_timeout(run, tool, spec),
+                replicas=replicas,
             )
         except HealthCheckError as exc:
             # Swarm rolls back replicas that crash; one that runs but fails the tool's health
@@ -110,9 +107,8 @@ def run_scale(run: OperationRun) -> dict[str, Any]:
             rollback = getattr(runtime, "rollback", None)
             if rollback is not None and rollback(inst_id):
                 run.log.write(f"scaling failed ({exc.message}); rolled back")
-            m.store.update_tool(tool.id, replicas=before)
             raise
-        run.log.write(f"{replicas} replica(s) healthy")
+    m.store.update_tool(tool.id, replicas=replicas)
     m.events.publish("tool.scaled", tool=tool.name, operation_id=run.op.id, replicas=replicas)
     return {"tool": tool.name, "replicas": replicas}
 
@@ -124,13 +120,13 @@ def _gate(
     runtime = m.runtime(release.runtime)
     with run.step("health"):
         try:
-            wait_healthy(
-                lambda: runtime.endpoint(inst_id, spec.port),
-                spec.health_check,
-                timeout=spec.health_timeout or tool.health_timeout or m.settings.health_timeout,
-                interval=m.settings.health_interval,
-                cancel=run.cancel,
-                still_running=lambda: m.instance_problem(runtime, inst_id),
+            health_gate(
+                run,
+                runtime,
+                inst_id,
+                spec,
+                timeout=gate_timeout(run, tool, spec),
+                replicas=tool.replicas or spec.replicas or 1,
             )
         except HealthCheckError as exc:
             m.store.update_tool(tool.id, status=ToolStatus.FAILED, status_reason=exc.message)

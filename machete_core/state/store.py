@@ -389,6 +389,21 @@ class Store:
             verdicts[op_id] = "lost"
         return verdicts
 
+    def finish_operation(self, op_id: str, holder: str, **fields: Any) -> bool:
+        """Record an operation's end, only if ``holder`` still holds it unfinished: a holder
+        whose operation was taken for abandoned must not overwrite that verdict."""
+        with self._tx() as s:
+            result = s.execute(
+                update(OperationRow)
+                .where(
+                    OperationRow.id == op_id,
+                    OperationRow.holder == holder,
+                    OperationRow.status.in_(("pending", "running")),
+                )
+                .values(**fields)
+            )
+            return bool(getattr(result, "rowcount", 0))
+
     def request_cancel(self, op_id: str) -> bool:
         """Ask an unfinished operation's holder to stop; False when it has already ended."""
         with self._tx() as s:

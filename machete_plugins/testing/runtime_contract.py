@@ -26,6 +26,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import attrs
 import pytest
 
 from machete_core.domain import labels
@@ -64,6 +65,27 @@ def engine_containers(selector: dict[str, str]) -> list[dict[str, Any]]:
         client.close()
 
 
+def contract_plan(image: str, installation: str, **changes: Any) -> RunPlan:
+    """A hardened plan for a new tool of ``installation`` running ``image``."""
+    tool = f"contract-{uuid.uuid4().hex[:6]}"
+    plan = RunPlan(
+        tool=tool,
+        release=1,
+        name=f"machete-tool-{tool}-r1",
+        image=image,
+        port=PORT,
+        environment={"GREETING": "hi"},
+        mounts=(),
+        labels=labels.for_release(installation, tool, 1),
+        memory_bytes=256 * 1024**2,
+        nano_cpus=500_000_000,
+        pids_limit=64,
+        read_only_root=True,
+        network=f"machete-{installation}-{tool}",
+    )
+    return attrs.evolve(plan, **changes)
+
+
 class RuntimeContract:
     """Same plans, same expectations, for every runtime."""
 
@@ -80,22 +102,7 @@ class RuntimeContract:
 
     @pytest.fixture
     def plan(self, http_image: str, installation: str) -> RunPlan:
-        tool = f"contract-{uuid.uuid4().hex[:6]}"
-        return RunPlan(
-            tool=tool,
-            release=1,
-            name=f"machete-tool-{tool}-r1",
-            image=http_image,
-            port=PORT,
-            environment={"GREETING": "hi"},
-            mounts=(),
-            labels=labels.for_release(installation, tool, 1),
-            memory_bytes=256 * 1024**2,
-            nano_cpus=500_000_000,
-            pids_limit=64,
-            read_only_root=True,
-            network=f"machete-{installation}-{tool}",
-        )
+        return contract_plan(http_image, installation)
 
     @pytest.fixture
     def started(self, runtime: Runtime, plan: RunPlan) -> Iterator[str]:
@@ -148,8 +155,8 @@ class RuntimeContract:
         self.healthy(runtime, started)
         containers = engine_containers(dict(plan.labels))
         assert containers, "no container carries the plan's labels"
-        for attrs in containers:
-            host = attrs["HostConfig"]
+        for container in containers:
+            host = container["HostConfig"]
             assert host["CapDrop"] == ["ALL"]
             assert host["ReadonlyRootfs"] is True
             assert host["Init"] is True
@@ -158,7 +165,7 @@ class RuntimeContract:
             assert host["NanoCpus"] == plan.nano_cpus
             if "no_new_privileges" not in self.accepted_missing:
                 assert "no-new-privileges:true" in (host.get("SecurityOpt") or [])
-            assert "GREETING=hi" in attrs["Config"]["Env"]
+            assert "GREETING=hi" in container["Config"]["Env"]
 
     def test_remove_leaves_nothing(self, runtime: Runtime, plan: RunPlan) -> None:
         instance = runtime.start(plan)

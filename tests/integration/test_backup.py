@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
 
 import docker
 
 from tests.support.cli import run_cli
-from tests.support.git_server import GitHTTPServer, make_repo
+from tests.support.git_server import GitHTTPServer
 from tests.support.http import get_text
-from tests.support.images import http_tool_files
+from tests.support.tools import installed_tool
 
 
 def test_backup_and_restore_round_trip(
     env: dict[str, str], git_server: GitHTTPServer, tmp_path: Path, busybox_image: str
 ) -> None:
-    repo = f"bk{uuid.uuid4().hex[:6]}"
-    make_repo(git_server.root, repo, http_tool_files("backed up"))
-    run_cli(env, "install", git_server.url(f"{repo}.git"), "--name", "keeper")
+    installed_tool(env, git_server, "keeper", "backed up")
     run_cli(env, "config", "set", "keeper", "API_TOKEN=-", "--secret", stdin="tok-123\n")
     data = Path(env["MACHETE_HOME"]) / "tools" / "keeper" / "data"
     (data / "db.txt").write_text("precious\n")

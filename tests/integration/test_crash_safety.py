@@ -24,6 +24,7 @@ from tests.support.git_server import GitHTTPServer, commit_and_push, make_repo
 from tests.support.http import get_text
 from tests.support.images import http_tool_files
 from tests.support.server import call, running_server, wait_op
+from tests.support.tools import installed_tool
 
 DEPLOY_STEPS = ("resolve", "fetch", "manifest", "build", "start", "health", "promote", "retire")
 ROLLBACK_STEPS = ("choose", "start", "health", "promote", "retire")
@@ -71,14 +72,6 @@ def assert_settled(
     assert not work.exists() or list(work.iterdir()) == [], (point, list(work.iterdir()))
 
 
-def new_tool(env: dict[str, str], git_server: GitHTTPServer, name: str, body: str) -> Path:
-    """Install a busybox tool serving ``body``; returns its Git work tree for new commits."""
-    repo = f"crash{uuid.uuid4().hex[:6]}"
-    work = make_repo(git_server.root, repo, http_tool_files(body))
-    run_cli(env, "install", git_server.url(f"{repo}.git"), "--name", name)
-    return work
-
-
 def test_deploy_survives_a_crash_at_every_step(
     machete: Machete,
     env: dict[str, str],
@@ -87,7 +80,7 @@ def test_deploy_survives_a_crash_at_every_step(
     busybox_image: str,
 ) -> None:
     env = fast(env)
-    work = new_tool(env, git_server, "crashy", "v0")
+    work = installed_tool(env, git_server, "crashy", "v0")
     version = 0
     for step in DEPLOY_STEPS:
         for when in POINTS:
@@ -113,7 +106,7 @@ def test_rollback_survives_a_crash_at_every_step(
     busybox_image: str,
 ) -> None:
     env = fast(env)
-    work = new_tool(env, git_server, "backer", "first")
+    work = installed_tool(env, git_server, "backer", "first")
     commit_and_push(work, http_tool_files("second"))
     run_cli(env, "deploy", "backer")
     for step in ROLLBACK_STEPS:
@@ -169,7 +162,7 @@ def test_sigkill_of_the_server_in_the_middle_of_a_deploy(
     busybox_image: str,
 ) -> None:
     env = fast(env)
-    work = new_tool(env, git_server, "victim", "old")
+    work = installed_tool(env, git_server, "victim", "old")
     old_instance = instance_name(machete, "victim")
     # The new release takes a while to become healthy: the server dies while it waits.
     slow = http_tool_files("new")

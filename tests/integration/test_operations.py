@@ -6,7 +6,6 @@ import asyncio
 import subprocess
 import sys
 import time
-import uuid
 from typing import Any
 
 import aiohttp
@@ -14,10 +13,11 @@ import aiohttp
 from machete_core.machete import Machete
 from tests.integration.conftest import owned_objects
 from tests.support.cli import run_cli
-from tests.support.git_server import GitHTTPServer, commit_and_push, make_repo
+from tests.support.git_server import GitHTTPServer, commit_and_push
 from tests.support.http import get_text
 from tests.support.images import http_tool_files
 from tests.support.server import running_server
+from tests.support.tools import installed_tool
 
 
 def slow_build(body: str) -> dict[str, str]:
@@ -48,9 +48,7 @@ def test_cancel_from_another_process_stops_the_build(
     installation: str,
     busybox_image: str,
 ) -> None:
-    repo = f"cancel{uuid.uuid4().hex[:6]}"
-    work = make_repo(git_server.root, repo, http_tool_files("steady"))
-    run_cli(env, "install", git_server.url(f"{repo}.git"), "--name", "steady")
+    work = installed_tool(env, git_server, "steady", "steady")
     before = owned_objects(installation)
     commit_and_push(work, slow_build("never"))
     deploying = subprocess.Popen(
@@ -90,9 +88,7 @@ def test_cancel_from_another_process_stops_the_build(
 def test_the_event_stream_carries_the_cli_s_deploy(
     machete: Machete, env: dict[str, str], git_server: GitHTTPServer, busybox_image: str
 ) -> None:
-    repo = f"events{uuid.uuid4().hex[:6]}"
-    work = make_repo(git_server.root, repo, http_tool_files("one"))
-    run_cli(env, "install", git_server.url(f"{repo}.git"), "--name", "watched")
+    work = installed_tool(env, git_server, "watched", "one")
     commit_and_push(work, http_tool_files("two"))
     with running_server(env) as (base, _proc):
 
@@ -131,9 +127,7 @@ def test_logs_follow_the_tool_across_a_deploy(
 ) -> None:
     import threading
 
-    repo = f"follow{uuid.uuid4().hex[:6]}"
-    work = make_repo(git_server.root, repo, http_tool_files("first"))
-    run_cli(env, "install", git_server.url(f"{repo}.git"), "--name", "followed")
+    work = installed_tool(env, git_server, "followed", "first")
     follower = subprocess.Popen(
         [sys.executable, "-m", "machete_cli", "logs", "followed", "-f"],
         env=env,

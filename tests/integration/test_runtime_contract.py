@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import docker
@@ -13,7 +12,12 @@ from machete_core.domain.records import RunPlan
 from machete_core.settings import Settings
 from machete_plugins.docker_runtime import DockerRuntime
 from machete_plugins.swarm_runtime import HardeningUnsupportedError, SwarmRuntime
-from machete_plugins.testing.runtime_contract import RuntimeContract, engine_containers, until
+from machete_plugins.testing.runtime_contract import (
+    RuntimeContract,
+    contract_plan,
+    engine_containers,
+    until,
+)
 from tests.support.registry import LocalRegistry
 
 
@@ -58,19 +62,7 @@ class TestSwarmRuntime(RuntimeContract):
 
 @pytest.fixture
 def swarm_plan(http_tool_image: str, installation: str) -> RunPlan:
-    tool = f"sw-{uuid.uuid4().hex[:6]}"
-    return RunPlan(
-        tool=tool,
-        release=1,
-        name=f"machete-tool-{tool}-r1",
-        image=http_tool_image,
-        port=8080,
-        environment={},
-        mounts=(),
-        labels=labels.for_release(installation, tool, 1),
-        network=f"machete-{installation}-{tool}",
-        replicas=2,
-    )
+    return contract_plan(http_tool_image, installation, replicas=2)
 
 
 @pytest.mark.skipif(not SWARM_LACKS, reason="this engine applies every hardening field")

@@ -19,6 +19,7 @@ from tests.support.http import get_text, request
 from tests.support.images import http_tool_files
 from tests.support.registry import LocalRegistry
 from tests.support.server import call, running_server, wait_op
+from tests.support.tools import installed_tool
 
 SWARM_MANIFEST = "  runtime: swarm\n  replicas: 2\n"
 
@@ -138,9 +139,7 @@ def test_a_scale_whose_new_replicas_fail_their_health_check_is_rolled_back(
         'echo tool starting; exec httpd -f -v -p 8080 -h /srv"]',
     )
     assert "/data/sick" in files["Dockerfile"]
-    repo = f"swr{uuid.uuid4().hex[:6]}"
-    make_repo(git_server.root, repo, files)
-    run_cli(env, "install", git_server.url(f"{repo}.git"), "--name", "fragile")
+    installed_tool(env, git_server, "fragile", files=files)
     [service] = services(installation)
     assert running_replicas(str(service["ID"])) == 1
     data = Path(env["MACHETE_HOME"]) / "tools" / "fragile" / "data"

@@ -174,3 +174,17 @@ sys.exit(0 if token.cancelled else 3)
     finally:
         proc.kill()
         m.close()
+
+
+def test_an_operation_taken_from_its_holder_keeps_the_taker_s_verdict(
+    pair: tuple[Machete, Machete],
+) -> None:
+    a, b = pair
+    op = a.submit("stop", "t")
+    a.leases.stop()
+    until(lambda: not b.holder_alive(b.operation(op.id)))
+    b.reconcile()  # ends it as abandoned
+    assert b.operation(op.id).error_code == "abandoned"
+    # The old holder comes back and finishes: its outcome does not overwrite the verdict.
+    assert not a.store.finish_operation(op.id, a.holder_id, status="succeeded")
+    assert a.operation(op.id).status == "failed"

@@ -1,0 +1,53 @@
+"""The health gate every changing operation passes: deploy, rollback, start, restart, scale."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from machete_core.domain.spec import ToolSpec
+from machete_core.health import wait_healthy, wait_replicas_healthy
+from machete_core.plugins.protocols import Runtime
+from machete_core.state.views import ToolRecord
+
+if TYPE_CHECKING:
+    from machete_core.pipeline.run import OperationRun
+
+
+def gate_timeout(run: OperationRun, tool: ToolRecord, spec: ToolSpec) -> float:
+    return spec.health_timeout or tool.health_timeout or run.m.settings.health_timeout
+
+
+def health_gate(
+    run: OperationRun,
+    runtime: Runtime,
+    instance_id: str,
+    spec: ToolSpec,
+    *,
+    timeout: float,
+    replicas: int = 1,
+) -> None:
+    """GET the health path until 200 (failing at once if the instance dies); with several
+    replicas on a runtime that lists them, every replica must answer 200."""
+    m = run.m
+    lister = getattr(runtime, "endpoints", None)
+    if replicas > 1 and lister is not None:
+        wait_replicas_healthy(
+            lambda: lister(instance_id, spec.port),
+            replicas,
+            spec.health_check,
+            timeout=timeout,
+            interval=m.settings.health_interval,
+            cancel=run.cancel,
+            still_running=lambda: m.instance_problem(runtime, instance_id),
+        )
+        run.log.write(f"healthy: all {replicas} replicas answer GET {spec.health_check}")
+        return
+    result = wait_healthy(
+        lambda: runtime.endpoint(instance_id, spec.port),
+        spec.health_check,
+        timeout=timeout,
+        interval=m.settings.health_interval,
+        cancel=run.cancel,
+        still_running=lambda: m.instance_problem(runtime, instance_id),
+    )
+    run.log.write(f"healthy: GET {spec.health_check} -> {result.status_code}")
