@@ -24,7 +24,7 @@ from machete_core.domain.status import ReleaseStatus, ToolStatus
 from machete_core.errors import HealthCheckError, InvalidInputError, MacheteError
 from machete_core.manifest import load_manifest
 from machete_core.pipeline.buildcheck import check_free_disk, prescan_dockerfile
-from machete_core.pipeline.gate import gate_timeout, health_gate
+from machete_core.pipeline.gate import health_gate
 from machete_core.pipeline.keys import image_key, release_key
 from machete_core.pipeline.volumes import resolve_mounts
 from machete_core.plugins.protocols import Source
@@ -407,14 +407,7 @@ def _start_and_promote(
             )
             run.log.write(f"started {instance.name} ({instance.id[:12]})")
         with run.step("health"):
-            health_gate(
-                run,
-                runtime,
-                instance.id,
-                spec,
-                timeout=gate_timeout(run, tool, spec),
-                replicas=plan.replicas,
-            )
+            health_gate(run, runtime, instance.id, tool, spec, plan.replicas)
     except (MacheteError, Exception) as exc:
         message = exc.message if isinstance(exc, MacheteError) else str(exc)
         tail = ""

@@ -13,22 +13,19 @@ if TYPE_CHECKING:
     from machete_core.pipeline.run import OperationRun
 
 
-def gate_timeout(run: OperationRun, tool: ToolRecord, spec: ToolSpec) -> float:
-    return spec.health_timeout or tool.health_timeout or run.m.settings.health_timeout
-
-
 def health_gate(
     run: OperationRun,
     runtime: Runtime,
     instance_id: str,
+    tool: ToolRecord,
     spec: ToolSpec,
-    *,
-    timeout: float,
-    replicas: int = 1,
+    replicas: int,
 ) -> None:
-    """GET the health path until 200 (failing at once if the instance dies); with several
-    replicas on a runtime that lists them, every replica must answer 200."""
+    """GET the health path until 200 within the tool's health timeout (failing at once if
+    the instance dies); with several replicas on a runtime that lists them, every replica
+    must answer 200."""
     m = run.m
+    timeout = spec.health_timeout or tool.health_timeout or m.settings.health_timeout
     lister = getattr(runtime, "endpoints", None)
     if replicas > 1 and lister is not None:
         wait_replicas_healthy(

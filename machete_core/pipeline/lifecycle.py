@@ -9,7 +9,7 @@ from machete_core.domain import labels
 from machete_core.domain.spec import ToolSpec
 from machete_core.domain.status import ReleaseStatus, ToolStatus
 from machete_core.errors import HealthCheckError, InvalidInputError, NotRunningError
-from machete_core.pipeline.gate import gate_timeout, health_gate
+from machete_core.pipeline.gate import health_gate
 from machete_core.state.views import ReleaseRecord, ToolRecord
 
 if TYPE_CHECKING:
@@ -93,14 +93,7 @@ def run_scale(run: OperationRun) -> dict[str, Any]:
         scale(inst_id, replicas)
     with run.step("health"):
         try:
-            health_gate(
-                run,
-                runtime,
-                inst_id,
-                spec,
-                timeout=gate_timeout(run, tool, spec),
-                replicas=replicas,
-            )
+            health_gate(run, runtime, inst_id, tool, spec, replicas)
         except HealthCheckError as exc:
             # Swarm rolls back replicas that crash; one that runs but fails the tool's health
             # check is this gate's to undo: back to the previous spec, as if never scaled.
@@ -120,14 +113,7 @@ def _gate(
     runtime = m.runtime(release.runtime)
     with run.step("health"):
         try:
-            health_gate(
-                run,
-                runtime,
-                inst_id,
-                spec,
-                timeout=gate_timeout(run, tool, spec),
-                replicas=tool.replicas or spec.replicas or 1,
-            )
+            health_gate(run, runtime, inst_id, tool, spec, tool.replicas or spec.replicas or 1)
         except HealthCheckError as exc:
             m.store.update_tool(tool.id, status=ToolStatus.FAILED, status_reason=exc.message)
             raise
