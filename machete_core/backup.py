@@ -22,6 +22,7 @@ import io
 import json
 import os
 import shutil
+import stat
 import tarfile
 import tempfile
 import time
@@ -32,6 +33,7 @@ import attrs
 from sqlalchemy import Integer, MetaData, select, text
 from sqlalchemy.engine import make_url
 
+from machete_core import beneath
 from machete_core.errors import InvalidInputError
 from machete_core.secrets import KEY_ENV, KEY_FILE, SecretBox
 from machete_core.settings import Settings
@@ -41,7 +43,7 @@ from machete_core.version import __version__
 FORMAT = "machete-backup/1"
 #: Never part of a backup: Alembic's own bookkeeping, and locks that belong to live processes.
 SKIPPED_TABLES = {"alembic_version", "locks"}
-FILE_PARTS = ("tools", "uploads", "logs")
+FILE_PARTS = ("volumes", "tools", "uploads", "logs")
 
 
 class BackupError(InvalidInputError):
@@ -95,15 +97,20 @@ def create_backup(settings: Settings, dest: Path, *, include_logs: bool = True) 
             _add_bytes(tar, "database.json", json.dumps(tables).encode())
             _add_bytes(tar, "secret.key", key)
             for part in parts:
-                folder = settings.home / part
-                if not folder.is_dir():
-                    continue
-                for path in sorted(folder.rglob("*")):
-                    if path.is_symlink() or not (path.is_file() or path.is_dir()):
-                        continue  # data, not links or devices: nothing that points elsewhere
-                    arcname = f"files/{part}/{path.relative_to(folder).as_posix()}"
-                    tar.add(path, arcname=arcname, recursive=False)
-                    files += path.is_file()
+                # Tools write their volumes: walked by descriptor, never through a link,
+                # so a link a tool planted can neither be followed nor swapped in mid-walk.
+                for rel, fd, st in beneath.walk_files(settings.home / part):
+                    info = tarfile.TarInfo(f"files/{part}/{rel}")
+                    info.mtime = int(st.st_mtime)
+                    info.mode = stat.S_IMODE(st.st_mode) & 0o755
+                    if fd < 0:
+                        info.type = tarfile.DIRTYPE
+                        tar.addfile(info)
+                        continue
+                    info.size = st.st_size
+                    with os.fdopen(os.dup(fd), "rb") as fh:
+                        tar.addfile(info, _Exactly(fh, st.st_size))
+                    files += 1
         os.replace(partial, dest)
     except BaseException:
         partial.unlink(missing_ok=True)
@@ -162,8 +169,13 @@ def restore_backup(settings: Settings, source: Path, *, force: bool = False) -> 
             if part not in FILE_PARTS:
                 continue
             target = settings.home / part
-            if force and target.exists():
-                shutil.rmtree(target)
+            if target.exists() or target.is_symlink():
+                if force:
+                    shutil.rmtree(target)
+                else:
+                    # Never copy into what is there (it may hold links a tool planted) and
+                    # never lose it: it is set aside whole.
+                    target.rename(target.with_name(f"{part}.before-restore-{int(time.time())}"))
             packed = unpacked / "files" / part
             if packed.is_dir():
                 shutil.copytree(packed, target, symlinks=True, dirs_exist_ok=True)
@@ -261,6 +273,24 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     info.mode = 0o600
     info.mtime = int(time.time())
     tar.addfile(info, io.BytesIO(data))
+
+
+class _Exactly(io.RawIOBase):
+    """A file that yields exactly ``size`` bytes (padded with zeros if it shrank meanwhile),
+    so a tool truncating a file during a backup cannot make the archive inconsistent."""
+
+    def __init__(self, fh: Any, size: int) -> None:
+        self.fh = fh
+        self.left = size
+
+    def read(self, n: int = -1) -> bytes:
+        if self.left <= 0:
+            return b""
+        n = self.left if n < 0 else min(n, self.left)
+        data = self.fh.read(n) or b""
+        data = data + b"\0" * (n - len(data))
+        self.left -= len(data)
+        return data
 
 
 def _read_json(path: Path) -> Any:

@@ -222,7 +222,10 @@ class Machete:
     # -- helpers used by the pipeline ----------------------------------------------------
 
     def tool_data_dir(self, tool: str) -> Path:
-        return self.settings.tools_data_dir / tool
+        """Where the tool's volumes live, one directory each (``./data`` is ``data``)."""
+        from machete_core.pipeline.volumes import volumes_root
+
+        return volumes_root(self.settings, tool)
 
     @staticmethod
     def spec_data(spec: ToolSpec) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from machete_core.manifest import load_manifest
 from machete_core.pipeline.buildcheck import check_free_disk, prescan_dockerfile
 from machete_core.pipeline.gate import health_gate
 from machete_core.pipeline.keys import image_key, release_key
-from machete_core.pipeline.volumes import resolve_mounts
+from machete_core.pipeline.volumes import data_mount, prepare_mounts, resolve_mounts
 from machete_core.plugins.protocols import Source
 from machete_core.state.views import ReleaseRecord, ToolRecord
 
@@ -172,7 +172,7 @@ def _deploy(
 
 def mounts_for(m: Machete, tool: ToolRecord, spec: ToolSpec) -> tuple[Mount, ...]:
     """The host directories an instance gets, after the volume and Docker-socket policies."""
-    mounts = resolve_mounts(spec.volumes, m.tool_data_dir(tool.name), m.settings.allowed_host_paths)
+    mounts = resolve_mounts(spec.volumes, m.settings, tool.name)
     if spec.permissions.docker:
         if tool.name not in m.settings.docker_socket_tools:
             raise DockerAccessRefusedError(
@@ -370,9 +370,8 @@ def _start_and_promote(
     if "DATA_DIR" not in env and not any(mt.target == "/data" for mt in mounts):
         # The original documented DATA_DIR for tools: a persistent folder of their own.
         env["DATA_DIR"] = "/data"
-        mounts = (*mounts, Mount(source=str(m.tool_data_dir(tool.name) / "data"), target="/data"))
-    for mount in mounts:
-        Path(mount.source).mkdir(parents=True, exist_ok=True)
+        mounts = (*mounts, data_mount(m.settings, tool.name))
+    prepare_mounts(spec.volumes, mounts, m.settings, tool.name, run.log.write)
     settings = m.settings
     plan = RunPlan(
         tool=tool.name,

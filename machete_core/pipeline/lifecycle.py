@@ -10,6 +10,7 @@ from machete_core.domain.spec import ToolSpec
 from machete_core.domain.status import ReleaseStatus, ToolStatus
 from machete_core.errors import HealthCheckError, InvalidInputError, NotRunningError
 from machete_core.pipeline.gate import health_gate
+from machete_core.pipeline.volumes import legacy_root
 from machete_core.state.views import ReleaseRecord, ToolRecord
 
 if TYPE_CHECKING:
@@ -146,7 +147,9 @@ def run_remove(run: OperationRun) -> dict[str, Any]:
                     run.log.write(f"removed image of release {release.number}")
     if purge:
         with run.step("purge-data"):
+            # rmtree never follows links (it works on directory descriptors here).
             shutil.rmtree(m.tool_data_dir(tool.name), ignore_errors=True)
+            shutil.rmtree(legacy_root(m.settings, tool.name), ignore_errors=True)
             run.log.write("deleted the tool's data directory")
     m.store.delete_tool(tool.id)
     m.events.publish("tool.removed", tool=tool.name, operation_id=run.op.id, purge=purge)

@@ -18,7 +18,7 @@ def test_backup_and_restore_round_trip(
 ) -> None:
     installed_tool(env, git_server, "keeper", "backed up")
     run_cli(env, "config", "set", "keeper", "API_TOKEN=-", "--secret", stdin="tok-123\n")
-    data = Path(env["MACHETE_HOME"]) / "tools" / "keeper" / "data"
+    data = Path(env["MACHETE_HOME"]) / "volumes" / "keeper" / "data"
     (data / "db.txt").write_text("precious\n")
     before = json.loads(run_cli(env, "status", "keeper", "--json").stdout)
 
@@ -35,7 +35,7 @@ def test_backup_and_restore_round_trip(
     assert after["instance_id"] == before["instance_id"]  # the running container was adopted
     assert after["status"] == "running" and after["release"] == before["release"]
     assert get_text(after["url"] + "/").strip() == "backed up"
-    restored_data = tmp_path / "restored" / "tools" / "keeper" / "data" / "db.txt"
+    restored_data = tmp_path / "restored" / "volumes" / "keeper" / "data" / "db.txt"
     assert restored_data.read_text() == "precious\n"
     config = json.loads(run_cli(restored_env, "config", "keeper", "--json").stdout)
     assert config == [{"key": "API_TOKEN", "value": "***", "secret": True}]

@@ -158,7 +158,7 @@ def test_stop_start_restart_and_data_volumes(
     url, _work = new_repo(git_server, files)
     machete.install(url, name="vol")
     data_dir = machete.tool_data_dir("vol")
-    assert data_dir == machete.settings.home / "tools" / "vol"
+    assert data_dir == machete.settings.home / "volumes" / "vol"
     (data_dir / "data" / "note.txt").write_text("kept\n")
     view = machete.get("vol")
     assert get_text(view.url + "/data/note.txt") == "kept\n"

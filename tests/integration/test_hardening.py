@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import uuid
+from pathlib import Path
 
 import docker
 import pytest
@@ -10,7 +12,7 @@ import pytest
 from machete_core.errors import MacheteError
 from machete_core.machete import Machete
 from tests.integration.conftest import owned_networks
-from tests.support.git_server import GitHTTPServer, make_repo
+from tests.support.git_server import GitHTTPServer, commit_and_push, make_repo
 from tests.support.http import get_text
 from tests.support.images import http_tool_files
 
@@ -112,3 +114,45 @@ def test_docker_socket_is_refused_unless_allowed(
         machete.install(tool_repo(git_server, tail="permissions:\n  docker: true\n"), name="sock")
     assert info.value.code == "docker_access_refused"
     assert "MACHETE_DOCKER_SOCKET_TOOLS" in info.value.message
+
+
+def test_a_link_in_the_data_directory_never_reaches_the_host(
+    machete: Machete, git_server: GitHTTPServer, tmp_path: object
+) -> None:
+    """The attack of issue 10 item 1: link /data/rootlink to /, then mount through it."""
+    marker = f"machete-pwned-{uuid.uuid4().hex[:8]}"
+    files = {**http_tool_files("linker"), **CGI}
+    files["www/cgi-bin/probe"] = (
+        '#!/bin/sh\necho "Content-Type: text/plain"\necho\n'
+        f"touch /x/{marker} 2>/dev/null; ls -a /x\n"
+    )
+    files["Dockerfile"] = (
+        files["Dockerfile"]
+        .replace("COPY www /www\n", "COPY www /www\nRUN chmod 755 /www/cgi-bin/*\n")
+        .replace('CMD ["sh", "-c", "', 'CMD ["sh", "-c", "ln -sfn / /data/rootlink; ')
+    )
+    name = f"l{uuid.uuid4().hex[:8]}"
+    work = make_repo(git_server.root, name, files)
+    machete.install(git_server.url(f"{name}.git"), name="linker")
+    link = machete.tool_data_dir("linker") / "data" / "rootlink"
+    assert link.is_symlink()  # the tool did plant it
+    manifest = files["machete.yml"] + "  volumes:\n    - ./data/rootlink/etc:/x\n"
+    commit_and_push(work, {"machete.yml": manifest})
+    machete.deploy("linker")
+    view = machete.get("linker")
+    assert view.release == 2 and view.health == "healthy"
+    listing = get_text(view.url + "/cgi-bin/probe").split()
+    assert "passwd" not in listing and "hostname" not in listing
+    assert marker in listing  # the write landed in the tool's own volume...
+    assert not (Path("/etc") / marker).exists()  # ...and not on the host
+    source = next(m["Source"] for m in _mounts(view.instance_id) if m["Destination"] == "/x")
+    assert Path(source).parent == machete.tool_data_dir("linker")
+    assert os.path.realpath(source) == source
+
+
+def _mounts(container_id: str | None) -> list[dict[str, str]]:
+    client = docker.from_env()
+    try:
+        return list(client.containers.get(container_id).attrs["Mounts"])
+    finally:
+        client.close()

@@ -142,7 +142,7 @@ def test_a_scale_whose_new_replicas_fail_their_health_check_is_rolled_back(
     installed_tool(env, git_server, "fragile", files=files)
     [service] = services(installation)
     assert running_replicas(str(service["ID"])) == 1
-    data = Path(env["MACHETE_HOME"]) / "tools" / "fragile" / "data"
+    data = Path(env["MACHETE_HOME"]) / "volumes" / "fragile" / "data"
     (data / "sick").write_text("new replicas will be unhealthy\n")
     failed = run_cli(env, "scale", "fragile", "2", check=False)
     assert failed.returncode == 1 and "health_check_failed" in failed.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import tarfile
 import time
 from pathlib import Path
@@ -44,7 +45,7 @@ def populated(settings: Settings) -> None:
         m.store.begin_step(op.id, "stop")
         m.events.publish("tool.custom", tool="t", n=1)
         m.store.try_lock("reconciler", "someone", 60)  # never part of a backup
-    data = settings.home / "tools" / "t" / "data"
+    data = settings.home / "volumes" / "t" / "data"
     data.mkdir(parents=True)
     (data / "notes.txt").write_text("kept\n")
     (settings.home / "uploads").mkdir()
@@ -75,7 +76,7 @@ def test_round_trip_to_either_backend(source: Settings, tmp_path: Path, database
     restored = restore_backup(target, file)
     assert restored.tables == report.tables
     assert dump(target.effective_database_url) == dump(source.effective_database_url)
-    assert (target.home / "tools" / "t" / "data" / "notes.txt").read_text() == "kept\n"
+    assert (target.home / "volumes" / "t" / "data" / "notes.txt").read_text() == "kept\n"
     assert (target.home / "uploads" / "sha256-abc").read_bytes() == b"archive"
     # The key came along: sealed values open in the new home.
     with create_machete(target) as m:
@@ -174,3 +175,24 @@ def test_a_backup_from_an_older_schema_is_upgraded(tmp_path: Path) -> None:
         assert m.store.get_tool("legacy").status == "stopped"
         op = m.submit("stop", "legacy")  # the newest schema's columns work
         assert op.holder == m.holder_id
+
+
+def test_backup_never_follows_a_link_a_tool_planted(source: Settings, tmp_path: Path) -> None:
+    host = tmp_path / "host-secret"
+    host.mkdir()
+    (host / "shadow").write_text("root:hash\n")
+    data = source.home / "volumes" / "t" / "data"
+    os.symlink(host, data / "rootlink")
+    os.symlink(host / "shadow", data / "shadow")
+    file = tmp_path / "state.tar.gz"
+    create_backup(source, file)
+    with tarfile.open(file) as tar:
+        names = tar.getnames()
+        assert not any("rootlink" in n or n.endswith("/shadow") for n in names)
+        assert all(m.isfile() or m.isdir() for m in tar.getmembers())
+    target = Settings(home=tmp_path / "new")
+    (target.home / "volumes").mkdir(parents=True)
+    (target.home / "volumes" / "before.txt").write_text("set aside, not lost\n")
+    restore_backup(target, file)
+    aside = [p for p in target.home.iterdir() if p.name.startswith("volumes.before-restore-")]
+    assert len(aside) == 1 and (aside[0] / "before.txt").read_text() == "set aside, not lost\n"
