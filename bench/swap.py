@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 from tests.support.git_server import GitHTTPServer, commit_and_push, make_repo
 from tests.support.images import ensure_busybox_image, http_tool_files
-from tests.support.server import call, running_server, wait_op
+from tests.support.server import call, running_server, tools_base, wait_op
 
 FAILURE_BUDGET = 0
 P99_BUDGET = 1.5
@@ -86,7 +86,7 @@ def main() -> int:
 
             def hammer() -> None:
                 while not stop.is_set():
-                    proxied.append(one_request(f"{base}/tools/swap/"))
+                    proxied.append(one_request(f"{tools_base(base)}/tools/swap/"))
                     direct.append(one_request(direct_url))
 
             client = threading.Thread(target=hammer)

@@ -641,6 +641,7 @@ class Machete:
             release=release.number,
             endpoint=endpoint,
             strip_prefix=spec.strip_prefix,
+            read_timeout=spec.proxy_timeout,
         )
 
     def health(self, ident: str | int) -> Probe:

@@ -100,6 +100,24 @@ class Settings:
     workers: int = 4
     host: str = "127.0.0.1"
     port: int = 8080
+    #: The tools' own listener (never the API's origin); 0 means ``port + 1``.
+    tools_port: int = 0
+    #: Serve each tool at ``<tool>.<tools_domain>`` (its own browser origin), e.g. ``localhost``
+    #: or ``tools.example.com`` with a wildcard DNS record; empty: ``/tools/<name>/`` only.
+    tools_domain: str = ""
+    #: Host names the server answers to (DNS rebinding); empty: the loopback names, the listen
+    #: address and the host of ``public_url``. Entries starting with ``.`` match subdomains.
+    allowed_hosts: tuple[str, ...] = ()
+    #: How people reach this server (``https://machete.example.com``), when behind a proxy.
+    public_url: str = ""
+    #: Reverse proxies in front of MACHETE whose ``X-Forwarded-For`` is believed (0: none).
+    trusted_proxies: int = 0
+    #: Seconds the tool proxy waits for a tool's answer before a 504 (manifest: proxy_timeout).
+    proxy_read_timeout: float = 60.0
+    #: Connections to one tool at once; further requests wait for a slot...
+    proxy_tool_connections: int = 64
+    #: ...at most this many seconds, then get a 503.
+    proxy_queue_timeout: float = 5.0
 
     @property
     def effective_database_url(self) -> str:
@@ -120,6 +138,10 @@ class Settings:
     @property
     def tools_data_dir(self) -> Path:
         return self.home / "tools"
+
+    @property
+    def effective_tools_port(self) -> int:
+        return self.tools_port or self.port + 1
 
     @property
     def no_plugins(self) -> bool:

@@ -51,6 +51,8 @@ class Route:
     release: int
     endpoint: Endpoint
     strip_prefix: bool
+    #: Seconds to wait for the tool's answer; None: the installation's default.
+    read_timeout: float | None = None
 
 
 @attrs.frozen

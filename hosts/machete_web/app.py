@@ -25,6 +25,16 @@ BACKGROUND = web.AppKey("background", set[asyncio.Future[Any]])
 ROUTER = web.AppKey("router", Router)
 HTTP_CLIENT = web.AppKey("http_client", aiohttp.ClientSession)
 EVENT_FEED = web.AppKey("event_feed", EventFeed)
+
+
+@attrs.define
+class ToolsListener:
+    """Where the tools' own listener is, once it listens (redirects from the API point there)."""
+
+    port: int = 0
+
+
+TOOLS_LISTENER = web.AppKey("tools_listener", ToolsListener)
 #: Small asyncio tasks (route refreshes) that must not be garbage-collected mid-flight.
 BACKGROUND_TASKS = web.AppKey("background_tasks", set[asyncio.Task[Any]])
 T = TypeVar("T")
@@ -37,17 +47,24 @@ def create_app(
     settings: Settings | None = None, *, machete: Machete | None = None
 ) -> web.Application:
     """Build the app; pass ``machete`` to share one you own (tests), else one is created."""
+    from machete_web import hosts
+
     app = web.Application(
-        middlewares=[problems.error_middleware, problems.same_origin_middleware],
+        middlewares=[
+            hosts.allowed_host_middleware(tools=False),
+            problems.error_middleware,
+            problems.same_origin_middleware,
+        ],
         client_max_size=MAX_JSON_BODY,
     )
+    app[TOOLS_LISTENER] = ToolsListener()
     app.cleanup_ctx.append(functools.partial(_machete_ctx, settings=settings, machete=machete))
-    from machete_web import routes_api, routes_dashboard, routes_events, routes_proxy
+    from machete_web import routes_api, routes_dashboard, routes_events, routes_tools_redirect
 
     routes_api.setup(app)
     routes_events.setup(app)
     routes_dashboard.setup(app)
-    routes_proxy.setup(app)
+    routes_tools_redirect.setup(app)
     return app
 
 
@@ -75,7 +92,9 @@ async def _machete_ctx(
     app[HTTP_CLIENT] = aiohttp.ClientSession(
         trust_env=False,
         timeout=aiohttp.ClientTimeout(total=None, sock_connect=5),
-        connector=aiohttp.TCPConnector(limit=256, force_close=False),
+        # No shared cap: the tools listener bounds connections per tool (ToolLimits), so one
+        # hanging tool cannot take every slot.
+        connector=aiohttp.TCPConnector(limit=0, force_close=False),
         auto_decompress=False,
     )
     loop = asyncio.get_running_loop()

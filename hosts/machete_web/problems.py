@@ -13,6 +13,8 @@ from machete_core.errors import MacheteError
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+#: Set once a streamed response has begun: an error after that must not write a second one.
+RESPONSE_STARTED = web.RequestKey("response_started", bool)
 
 
 def problem(status: int, code: str, message: str, **details: Any) -> web.Response:
@@ -45,6 +47,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return problem(400, "invalid_json", "the request body is not valid JSON")
     except Exception:
         log.exception("unhandled error in %s %s", request.method, request.path)
+        if request.get(RESPONSE_STARTED):
+            # Half a response is out: end the connection rather than append another one.
+            if request.transport is not None:
+                request.transport.abort()
+            raise
         return problem(500, "internal_error", "internal error; see the server log")
 
 

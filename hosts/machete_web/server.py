@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
+import signal
 import socket
 
 from aiohttp import web
 
 from machete_core.errors import InvalidInputError
 from machete_core.settings import Settings
-from machete_web.app import create_app
+from machete_web.app import TOOLS_LISTENER, create_app
 
 
 def is_loopback(host: str) -> bool:
@@ -35,7 +37,40 @@ def serve(settings: Settings, *, allow_remote: bool = False) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    print(f"MACHETE serving on http://{settings.host}:{settings.port}/ (state: {settings.home})")
-    web.run_app(
-        create_app(settings), host=settings.host, port=settings.port, print=None, access_log=None
-    )
+    asyncio.run(_serve(settings))
+
+
+async def _serve(settings: Settings) -> None:
+    """The API (and dashboard) and the tools on two listeners, i.e. two browser origins."""
+    from machete_web.proxy import create_tools_app
+
+    api = create_app(settings)
+    api_runner = web.AppRunner(api, access_log=None)
+    await api_runner.setup()
+    # Tool requests whose client left are cancelled, so they are never sent on to a tool.
+    tools_runner = web.AppRunner(create_tools_app(api), access_log=None, handler_cancellation=True)
+    await tools_runner.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await web.TCPSite(api_runner, settings.host, settings.port).start()
+        tools_site = web.TCPSite(tools_runner, settings.host, settings.effective_tools_port)
+        await tools_site.start()
+        api[TOOLS_LISTENER].port = _bound_port(tools_site) or settings.effective_tools_port
+        print(
+            f"MACHETE serving on http://{settings.host}:{settings.port}/, tools on port "
+            f"{api[TOOLS_LISTENER].port} (state: {settings.home})",
+            flush=True,
+        )
+        await stop.wait()
+    finally:
+        await tools_runner.cleanup()
+        await api_runner.cleanup()
+
+
+def _bound_port(site: web.TCPSite) -> int | None:
+    server = site._server
+    sockets = getattr(server, "sockets", None) or []
+    return int(sockets[0].getsockname()[1]) if sockets else None

@@ -93,6 +93,8 @@ class ToolSpec:
     drain_seconds: float | None = None
     #: Strip ``/tools/<name>`` before proxying (the original did); False passes the full path.
     strip_prefix: bool = True
+    #: Seconds the proxy waits for the tool to answer (None: ``MACHETE_PROXY_READ_TIMEOUT``).
+    proxy_timeout: float | None = None
     environment: dict[str, str] = attrs.field(factory=dict)
     volumes: tuple[VolumeSpec, ...] = ()
     dependencies: tuple[str, ...] = ()

@@ -62,6 +62,7 @@ class MacheteSectionDoc:
     build_timeout: float | None = None
     drain: float | None = None
     strip_prefix: bool | None = None
+    proxy_timeout: float | None = None
     environment: dict[str, str] | None = None
     volumes: list[VolumeSpec] | None = None
     dependencies: list[str] | None = None

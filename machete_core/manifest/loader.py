@@ -134,6 +134,7 @@ def _from_machete_yml(data: dict[str, Any]) -> LoadedManifest:
             build_timeout=_positive(section.build_timeout, "$.machete.build_timeout", problems),
             drain_seconds=_drain(section.drain, problems),
             strip_prefix=section.strip_prefix if section.strip_prefix is not None else True,
+            proxy_timeout=_proxy_timeout(section.proxy_timeout, problems),
             environment=dict(section.environment or {}),
             volumes=tuple(section.volumes or ()),
             dependencies=tuple(section.dependencies or ()),
@@ -270,6 +271,12 @@ def _replicas(value: int | None, problems: list[str]) -> int | None:
 def _drain(value: float | None, problems: list[str]) -> float | None:
     if value is not None and not (0 <= value <= 600):
         problems.append("$.machete.drain: expected a number of seconds between 0 and 600")
+    return value
+
+
+def _proxy_timeout(value: float | None, problems: list[str]) -> float | None:
+    if value is not None and (isinstance(value, bool) or not 1 <= value <= 86_400):
+        problems.append("$.machete.proxy_timeout: expected a number of seconds from 1 to 86400")
     return value
 
 

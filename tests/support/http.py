@@ -9,8 +9,18 @@ from urllib.parse import urlsplit
 
 
 def request(
-    url: str, method: str = "GET", body: Any = None, timeout: float = 10
+    url: str, method: str = "GET", body: Any = None, timeout: float = 10, follow: int = 3
 ) -> tuple[int, bytes]:
+    """One request; 307/308 redirects (the API origin sends tools' URLs to the tools
+    listener) are followed ``follow`` times, keeping the method and body."""
+    status, location, data = _once(url, method, body, timeout)
+    while status in (307, 308) and location and follow > 0:
+        follow -= 1
+        status, location, data = _once(location, method, body, timeout)
+    return status, data
+
+
+def _once(url: str, method: str, body: Any, timeout: float) -> tuple[int, str | None, bytes]:
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
     try:
@@ -19,7 +29,7 @@ def request(
         path = parts.path + (f"?{parts.query}" if parts.query else "")
         conn.request(method, path or "/", body=payload, headers=headers)
         resp = conn.getresponse()
-        return resp.status, resp.read()
+        return resp.status, resp.getheader("Location"), resp.read()
     finally:
         conn.close()
 

@@ -14,6 +14,15 @@ from typing import Any
 from tests.support.http import request
 
 
+#: The tools listener of each running server, by the server's API base URL.
+TOOLS_BASE: dict[str, str] = {}
+
+
+def tools_base(base: str) -> str:
+    """The tools' own origin of the server at ``base`` (tools are never on the API's)."""
+    return TOOLS_BASE[base]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -24,6 +33,8 @@ def free_port() -> int:
 def running_server(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     """Start ``machete serve`` on a free loopback port; yield its base URL and process."""
     port = free_port()
+    env = {"MACHETE_TOOLS_PORT": str(free_port()), **env}
+    TOOLS_BASE[f"http://127.0.0.1:{port}"] = f"http://127.0.0.1:{env['MACHETE_TOOLS_PORT']}"
     proc = subprocess.Popen(
         [sys.executable, "-m", "machete_cli", "serve", "--port", str(port)],
         env=env,

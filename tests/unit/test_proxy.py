@@ -16,8 +16,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from machete_core.machete import Machete
-from machete_web import create_app
 from tests.support.pointing import UPSTREAM, UPSTREAM_OPEN, deployed
+from tests.support.webapps import api_and_tools
 
 
 async def echo(request: web.Request) -> web.StreamResponse:
@@ -63,7 +63,7 @@ async def upstream() -> AsyncIterator[TestServer]:
 
 @pytest.fixture
 async def client(aiohttp_client: Any, machete: Machete, upstream: TestServer) -> TestClient:
-    return await aiohttp_client(create_app(machete=machete))
+    return (await api_and_tools(aiohttp_client, machete))[1]
 
 
 async def test_paths_prefix_and_headers(client: TestClient, machete: Machete) -> None:
@@ -131,9 +131,10 @@ async def test_an_aged_route_serves_while_a_fresh_one_is_looked_up(
     client: TestClient, machete: Machete, upstream: TestServer
 ) -> None:
     from machete_web.app import ROUTER
+    from machete_web.proxy.app import PLATFORM
 
     deployed(machete, "app")
-    router = client.server.app[ROUTER]
+    router = client.server.app[PLATFORM][ROUTER]
     router.ttl = 0.0  # every route is aged at once
     assert (await client.get("/tools/app/")).status == 200
     other_app = web.Application()

@@ -1,0 +1,131 @@
+"""Forwarding one HTTP request to a tool and streaming its answer back.
+
+Bodies stream both ways (never buffered whole). What a tool answers is hostile input: a
+malformed status line or headers, or a body cut short, give the client a 502 or a closed
+connection, never a 500 and never a second response inside the first one's body. A tool that
+does not answer within its read timeout gives a 504; one whose connection slots are all busy
+(a hanging tool) gives a 503 after a bounded wait, so it cannot starve the other tools.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import aiohttp
+from aiohttp import web
+from yarl import URL
+
+from machete_core.views import Route
+from machete_web.app import HTTP_CLIENT, MACHETE
+from machete_web.problems import RESPONSE_STARTED, problem
+from machete_web.proxy import headers as hdrs
+from machete_web.proxy.app import LIMITS, PLATFORM, Target, route
+
+
+def upstream_url(request: web.Request, target: Target, found: Route) -> URL:
+    """The raw path exactly as received (never decoded and encoded again), minus the prefix
+    unless the tool asks to keep it."""
+    path = target.raw_path if found.strip_prefix or not target.prefix else request.raw_path
+    return URL(found.endpoint.base_url + path, encoded=True)
+
+
+def client_gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
+async def proxy_http(request: web.Request, target: Target) -> web.StreamResponse:
+    platform = request.app[PLATFORM]
+    settings = platform[MACHETE].settings
+    found = await route(request, target.tool)
+    slots = request.app[LIMITS].slots(target.tool)
+    try:
+        await asyncio.wait_for(slots.acquire(), settings.proxy_queue_timeout)
+    except TimeoutError:
+        return problem(
+            503,
+            "tool_busy",
+            f"{target.tool} has {settings.proxy_tool_connections} requests in flight already; "
+            "try again (MACHETE_PROXY_TOOL_CONNECTIONS raises the limit)",
+        )
+    try:
+        if client_gone(request):
+            # The client left while waiting: its request is never replayed at the tool.
+            raise asyncio.CancelledError
+        return await _exchange(request, target, found)
+    finally:
+        slots.release()
+
+
+async def _exchange(request: web.Request, target: Target, found: Route) -> web.StreamResponse:
+    platform = request.app[PLATFORM]
+    settings = platform[MACHETE].settings
+    session = platform[HTTP_CLIENT]
+    read_timeout = found.read_timeout or settings.proxy_read_timeout
+    forwarded = hdrs.request_headers(
+        request.headers,
+        peer=request.remote or "",
+        host=request.host,
+        scheme=request.scheme,
+        prefix=target.prefix,
+        trusted_proxies=settings.trusted_proxies,
+    )
+    # aiohttp would add these itself; the tool must see only what the client sent.
+    skip = {"Accept-Encoding", "User-Agent", "Content-Type"} - set(forwarded.keys())
+    for attempt in (1, 2):
+        try:
+            upstream = await session.request(
+                request.method,
+                upstream_url(request, target, found),
+                headers=forwarded,
+                data=request.content if request.body_exists else None,
+                allow_redirects=False,
+                auto_decompress=False,
+                skip_auto_headers=skip,
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=5, sock_read=read_timeout),
+            )
+        except aiohttp.ClientConnectorError:
+            # Nothing was sent: the instance is gone (retired, restarted). Ask again, once.
+            if attempt == 2 or request.body_exists:
+                return problem(502, "tool_unreachable", f"{target.tool} does not answer")
+            found = await route(request, target.tool, fresh=True)
+            continue
+        except TimeoutError:
+            return problem(
+                504,
+                "tool_timeout",
+                f"{target.tool} did not answer within {read_timeout:g} s "
+                "(machete.proxy_timeout in its manifest sets another limit)",
+            )
+        except (aiohttp.ClientError, ValueError):
+            return problem(502, "bad_upstream_response", f"{target.tool} sent an invalid response")
+        break
+    try:
+        return await _stream_back(request, upstream)
+    finally:
+        upstream.release()
+
+
+async def _stream_back(
+    request: web.Request, upstream: aiohttp.ClientResponse
+) -> web.StreamResponse:
+    response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
+    response.headers.extend(hdrs.response_headers(upstream.headers))
+    length = upstream.headers.get("Content-Length")
+    if length is not None and length.isdigit():
+        response.content_length = int(length)
+    await response.prepare(request)
+    request[RESPONSE_STARTED] = True
+    try:
+        async for chunk in upstream.content.iter_any():
+            await response.write(chunk)
+        await response.write_eof()
+    except (aiohttp.ClientError, TimeoutError, ValueError):
+        # The status line is gone already: the only honest signal left is a broken
+        # connection (a client then knows the body is incomplete).
+        if request.transport is not None:
+            request.transport.abort()
+        with contextlib.suppress(Exception):
+            response.force_close()
+    return response
