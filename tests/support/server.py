@@ -13,7 +13,6 @@ from typing import Any
 
 from tests.support.http import request
 
-
 #: The tools listener of each running server, by the server's API base URL.
 TOOLS_BASE: dict[str, str] = {}
 
