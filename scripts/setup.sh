@@ -14,6 +14,9 @@ command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need_apt+=(postgresql)
 # A registry for the Swarm runtime's tests (served on loopback by the tests themselves).
 [ -x /usr/bin/docker-registry ] || need_apt+=(docker-registry)
+# A real browser for the tests that open hostile tool pages (Playwright drives it through
+# executable_path; Playwright's own browser download is never used).
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive

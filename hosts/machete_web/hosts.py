@@ -102,7 +102,9 @@ def _settings(request: web.Request) -> Settings:
     return app[MACHETE].settings
 
 
-def tool_url(request: web.Request, settings: Settings, tool: str, raw_tail: str) -> str:
+def tool_url(
+    request: web.Request, settings: Settings, tool: str, raw_tail: str, *, by_host: bool = True
+) -> str:
     """Where a tool's page lives for a browser: its own host with a tools domain, else the
     tools listener's ``/tools/<tool>/`` on the name the client used."""
     from machete_web.proxy.app import PLATFORM
@@ -110,7 +112,7 @@ def tool_url(request: web.Request, settings: Settings, tool: str, raw_tail: str)
     app = request.app[PLATFORM] if PLATFORM in request.app else request.app
     port = tools_port_for(app, settings)
     scheme = request.scheme
-    if settings.tools_domain:
+    if settings.tools_domain and by_host:
         return f"{scheme}://{tool}.{settings.tools_domain.strip('.')}:{port}{raw_tail}"
     name = split_host(request.headers.get("Host", "")) or "127.0.0.1"
     shown = f"[{name}]" if ":" in name else name

@@ -25,4 +25,9 @@ async def redirect(request: web.Request) -> web.StreamResponse:
     if not is_valid_name(tool):
         raise web.HTTPNotFound(reason="no such tool")
     # 307 keeps the method and body (a POST to a tool stays a POST).
-    raise web.HTTPTemporaryRedirect(tool_url(request, settings, tool, "/" + tail + sep + query))
+    # Browsers go to the tool's own host (with a tools domain); programs, which may not
+    # resolve wildcard names, to its path on the tools listener.
+    browser = request.headers.get("Sec-Fetch-Mode") == "navigate"
+    raise web.HTTPTemporaryRedirect(
+        tool_url(request, settings, tool, "/" + tail + sep + query, by_host=browser)
+    )
