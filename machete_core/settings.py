@@ -62,6 +62,9 @@ class Settings:
     max_concurrent_builds: int = 2
     #: Refuse to build below this much free disk (where the engine keeps images, else <home>).
     min_free_disk_bytes: int = 2 * 1024**3
+    #: Build on an engine whose runc or BuildKit is below the floors of threats.md (runc
+    #: 1.1.12, BuildKit 0.12.5, i.e. Docker 25.0.2): an admin's explicit acceptance.
+    accept_engine_below_floor: bool = False
     #: Allow ``# syntax=`` frontends in Dockerfiles (they run code of the author's choosing).
     allow_dockerfile_frontends: bool = False
     #: ``auto`` picks ``buildx`` where it is installed, else ``docker``.

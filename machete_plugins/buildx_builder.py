@@ -20,6 +20,7 @@ from pathlib import Path
 
 from machete_core.domain.records import BuildRequest, Image, LogSink
 from machete_core.errors import BuildError, BuildTimeoutError, CancelledError
+from machete_core.pipeline.buildcheck import check_build_args
 from machete_core.plugins import hookimpl
 from machete_core.plugins.records import BuilderProvider
 from machete_core.settings import Settings
@@ -81,6 +82,12 @@ class BuildxBuilder(DockerBuilder):
 
     def build(self, request: BuildRequest, log: LogSink) -> Image:
         request.cancel.raise_if_cancelled()
+        check_build_args(request.build_args, request.labels)
+        api = docker_engine.client().api
+        try:
+            docker_engine.check_floors(self.settings, api)
+        finally:
+            api.close()
         cli = docker_cli()
         if cli is None:
             raise BuildError("the docker CLI is not installed")

@@ -13,6 +13,7 @@ from typing import Any
 
 from machete_core.domain.records import BuildRequest, Image, LogSink
 from machete_core.errors import BuildError, BuildTimeoutError, CancelledError
+from machete_core.pipeline.buildcheck import check_build_args
 from machete_core.plugins import hookimpl
 from machete_core.plugins.records import BuilderProvider
 from machete_core.settings import Settings
@@ -43,8 +44,10 @@ class DockerBuilder:
         from docker.utils import build as build_utils
 
         request.cancel.raise_if_cancelled()
+        check_build_args(request.build_args, request.labels)
         api = docker_engine.client().api
         try:
+            docker_engine.check_floors(self.settings, api)
             context = build_utils.tar(
                 str(request.context),
                 exclude=read_dockerignore(request.context),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -32,6 +33,51 @@ def availability() -> str | None:
     except Exception as exc:
         return f"cannot reach the Docker engine: {exc}"
     return None
+
+
+#: threats.md: runc >= 1.1.12 (CVE-2024-21626) and BuildKit >= 0.12.5 (CVE-2024-23651..3),
+#: first shipped together in Docker Engine 25.0.2, whose BuildKit is not reported on its own.
+RUNC_FLOOR = (1, 1, 12)
+ENGINE_FLOOR = (25, 0, 2)
+
+
+class EngineBelowFloorError(RuntimeProviderError):
+    code = "engine_below_floor"
+    http_status = 409
+
+
+def version_tuple(text: str) -> tuple[int, ...]:
+    """``1.1.5-0ubuntu1`` -> (1, 1, 5); ``v20.10.24+dfsg1`` -> (20, 10, 24)."""
+    numbers = re.findall(r"\d+", text.lstrip("v").split("-")[0].split("+")[0])
+    return tuple(int(n) for n in numbers[:3])
+
+
+def floor_problems(version: dict[str, Any]) -> list[str]:
+    """What is below the floors in an engine's ``/version`` answer."""
+    problems = []
+    engine = str(version.get("Version", ""))
+    if version_tuple(engine) < ENGINE_FLOOR:
+        problems.append(
+            f"Docker Engine {engine} bundles a BuildKit below 0.12.5 (floor: Engine 25.0.2)"
+        )
+    for component in version.get("Components") or []:
+        if str(component.get("Name", "")).lower() == "runc":
+            runc = str(component.get("Version", ""))
+            if version_tuple(runc) < RUNC_FLOOR:
+                problems.append(f"runc {runc} is below 1.1.12")
+    return problems
+
+
+def check_floors(settings: Any, api: Any) -> None:
+    """Refuse to build on an engine below the floors unless an admin accepted it."""
+    if settings.accept_engine_below_floor:
+        return
+    problems = floor_problems(api.version())
+    if problems:
+        raise EngineBelowFloorError(
+            "refusing to build: " + "; ".join(problems) + ". Upgrade the engine, or have an "
+            "admin accept the risk with MACHETE_ACCEPT_ENGINE_BELOW_FLOOR=true"
+        )
 
 
 def engine_errors(action: str) -> Any:

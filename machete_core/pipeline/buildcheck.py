@@ -1,15 +1,22 @@
-"""Checks before a build: a Dockerfile pre-scan and free disk space."""
+"""Checks before a build: a Dockerfile pre-scan, build arguments, and free disk space."""
 
 from __future__ import annotations
 
+import posixpath
 import re
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
 from machete_core.errors import InvalidInputError, MacheteError
 
-_SYNTAX = re.compile(r"^\s*#\s*syntax\s*=\s*(\S+)", re.IGNORECASE)
-_WORKDIR = re.compile(r"^\s*WORKDIR\s+(\S+)", re.IGNORECASE | re.MULTILINE)
+_DIRECTIVE = re.compile(r"^#\s*([a-zA-Z_]+)\s*=\s*(.*?)\s*$")
+_VAR = re.compile(
+    r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-+])([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))"
+)
+#: Build arguments and labels that choose or steer BuildKit's frontend; a tool's author never
+#: gets to pick the code that runs in the builder.
+_FRONTEND_ARG = re.compile(r"^(BUILDKIT_|BUILDX_|DOCKERFILE_)|^(SYNTAX|FRONTEND)$", re.IGNORECASE)
 
 
 class UnsafeDockerfileError(InvalidInputError):
@@ -21,29 +28,120 @@ class DiskFullError(MacheteError):
     http_status = 507
 
 
-def prescan_dockerfile(path: Path, *, allow_frontends: bool) -> None:
+def check_build_args(build_args: Mapping[str, str], labels: Mapping[str, str] = {}) -> None:
+    """Refuse build arguments and labels that select a frontend (``BUILDKIT_SYNTAX`` ran an
+    image of the author's choice as BuildKit's frontend)."""
+    for key in [*build_args, *labels]:
+        if _FRONTEND_ARG.search(key) or key.lower().startswith("moby.buildkit"):
+            raise UnsafeDockerfileError(
+                f"the build argument or label {key!r} would select or steer BuildKit's "
+                "frontend; BUILDKIT_* and frontend-selecting keys are refused"
+            )
+        if "\0" in key or "\0" in (build_args.get(key) or ""):
+            raise UnsafeDockerfileError(f"the build argument {key!r} contains NUL")
+
+
+def _logical_lines(text: str) -> tuple[dict[str, str], list[str]]:
+    """Parser directives, then instructions with line continuations joined (BuildKit's
+    rules: directives only before the first instruction or comment; ``# escape=`` sets the
+    continuation character)."""
+    text = text.lstrip("\ufeff")
+    directives: dict[str, str] = {}
+    lines = text.splitlines()
+    index = 0
+    while index < len(lines):
+        match = _DIRECTIVE.match(lines[index].strip())
+        if not match:
+            break
+        directives[match.group(1).lower()] = match.group(2)
+        index += 1
+    escape = directives.get("escape", "\\")[:1] or "\\"
+    out: list[str] = []
+    pending = ""
+    for raw in lines[index:]:
+        stripped = raw.strip()
+        if not pending and (not stripped or stripped.startswith("#")):
+            continue
+        if pending and stripped.startswith("#"):
+            continue  # comments inside a continued instruction are dropped
+        if stripped.endswith(escape):
+            # The escape and newline vanish; the next line's indentation is dropped.
+            pending += stripped[:-1]
+            continue
+        out.append(pending + stripped)
+        pending = ""
+    if pending:
+        out.append(pending)
+    return directives, out
+
+
+def _substitute(value: str, env: Mapping[str, str]) -> str:
+    def repl(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(4)
+        op, word = match.group(2) or "", match.group(3) or ""
+        found = env.get(name)
+        present = bool(found) if op.startswith(":") else found is not None
+        if op.endswith("+"):
+            return word if present else ""
+        return (found or "") if present else word
+
+    for _ in range(5):  # nested references resolve in a few rounds; more is an attack
+        new = _VAR.sub(repl, value)
+        if new == value:
+            break
+        value = new
+    return value
+
+
+def _unquote(value: str) -> str:
+    value = value.strip()
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        return value[1:-1]
+    return value
+
+
+def prescan_dockerfile(
+    path: Path, *, allow_frontends: bool, build_args: Mapping[str, str] | None = None
+) -> None:
     """Refuse what has let Dockerfiles escape builders.
 
     A ``# syntax=`` directive makes BuildKit download and run a frontend image of the author's
-    choosing (CVE-2024-23653 class); a ``WORKDIR`` under ``/proc/self/fd`` was the runc escape
-    (CVE-2024-21626).
+    choosing (CVE-2024-23653 class); a ``WORKDIR`` under ``/proc`` was the runc escape
+    (CVE-2024-21626), also when reached through a variable or a relative path.
     """
     text = path.read_text(encoding="utf-8", errors="replace")
-    for line in text.splitlines():
-        if line.strip() and not line.lstrip().startswith("#"):
-            break  # parser directives only stand before the first instruction
-        match = _SYNTAX.match(line)
-        if match and not allow_frontends:
-            raise UnsafeDockerfileError(
-                f"the Dockerfile asks for the build frontend {match.group(1)!r} (# syntax=), "
-                "which would run code of the author's choosing in the builder; remove the line "
-                "or have an admin set MACHETE_ALLOW_DOCKERFILE_FRONTENDS"
-            )
-    for match in _WORKDIR.finditer(text):
-        if "/proc/self/fd" in match.group(1) or match.group(1).startswith("/proc/"):
-            raise UnsafeDockerfileError(
-                f"WORKDIR {match.group(1)} is refused (container escape pattern)"
-            )
+    directives, instructions = _logical_lines(text)
+    if "syntax" in directives and not allow_frontends:
+        raise UnsafeDockerfileError(
+            f"the Dockerfile asks for the build frontend {directives['syntax']!r} (# syntax=), "
+            "which would run code of the author's choosing in the builder; remove the line "
+            "or have an admin set MACHETE_ALLOW_DOCKERFILE_FRONTENDS"
+        )
+    args = dict(build_args or {})
+    env: dict[str, str] = {}
+    workdir = "/"
+    for line in instructions:
+        word, _, rest = line.partition(" ")
+        word = word.upper()
+        if word == "FROM":
+            env, workdir = {}, "/"
+        elif word == "ARG":
+            name, eq, default = rest.strip().partition("=")
+            env.setdefault(name.strip(), args.get(name.strip(), _unquote(default) if eq else ""))
+        elif word == "ENV":
+            for pair in re.findall(r"([A-Za-z_][A-Za-z0-9_]*)=(\"[^\"]*\"|'[^']*'|\S+)", rest):
+                env[pair[0]] = _substitute(_unquote(pair[1]), env)
+            if "=" not in rest and rest.strip():
+                name, _, value = rest.strip().partition(" ")
+                env[name] = _substitute(value.strip(), env)
+        elif word == "WORKDIR":
+            target = _substitute(_unquote(rest), env).strip()
+            workdir = posixpath.normpath(posixpath.join(workdir, target))
+            if workdir == "/proc" or workdir.startswith("/proc/"):
+                raise UnsafeDockerfileError(
+                    f"WORKDIR {rest.strip()} (which is {workdir}) is refused (container "
+                    "escape pattern)"
+                )
 
 
 def check_free_disk(path: Path, minimum: int) -> None:

@@ -23,7 +23,7 @@ from machete_core.domain.spec import ToolSpec
 from machete_core.domain.status import ReleaseStatus, ToolStatus
 from machete_core.errors import HealthCheckError, InvalidInputError, MacheteError
 from machete_core.manifest import load_manifest
-from machete_core.pipeline.buildcheck import check_free_disk, prescan_dockerfile
+from machete_core.pipeline.buildcheck import check_build_args, check_free_disk, prescan_dockerfile
 from machete_core.pipeline.gate import health_gate
 from machete_core.pipeline.keys import image_key, release_key
 from machete_core.pipeline.volumes import data_mount, prepare_mounts, resolve_mounts
@@ -330,8 +330,11 @@ def _build(
     m = run.m
     with run.step("build"):
         builder = m.builder(builder_name)
+        check_build_args(spec.build_args)
         prescan_dockerfile(
-            src / spec.dockerfile, allow_frontends=m.settings.allow_dockerfile_frontends
+            src / spec.dockerfile,
+            allow_frontends=m.settings.allow_dockerfile_frontends,
+            build_args=spec.build_args,
         )
         check_free_disk(m.engine_data_root(), m.settings.min_free_disk_bytes)
         tag = f"{image_repository(tool.name)}:r{release.number}"

@@ -264,6 +264,48 @@ def test_remote_frontend_is_refused_before_building(
     assert machete.releases("frontend")[0].status == "failed"
 
 
+@pytest.mark.parametrize("builder", ["docker", "buildx"])
+def test_frontend_build_args_are_refused_by_both_builders(
+    machete: Machete, git_server: GitHTTPServer, builder: str
+) -> None:
+    """The bypass of issue 10 item 3: BUILDKIT_SYNTAX as a build argument."""
+    files = http_tool_files(
+        extra_manifest=f"  builder: {builder}\n  build_args:\n    BUILDKIT_SYNTAX: evil/fe:1\n"
+    )
+    url, _work = new_repo(git_server, files)
+    with pytest.raises(Exception) as info:
+        machete.install(url, name=f"fe-{builder}")
+    assert getattr(info.value, "code", "") == "unsafe_dockerfile"
+    assert machete.releases(f"fe-{builder}")[0].status == "failed"
+
+
+def test_builds_are_refused_on_an_engine_below_the_floors(
+    settings: object, git_server: GitHTTPServer, busybox_image: str
+) -> None:
+    """This machine's engine (Docker 20.10, runc 1.1.5) is below the floors of threats.md;
+    without the admin's acceptance nothing is built."""
+    import attrs
+
+    from machete_core.machete import create_machete
+    from machete_plugins import BUILTIN_PLUGINS
+    from machete_plugins.docker_engine import client, floor_problems
+
+    api = client().api
+    try:
+        below = floor_problems(api.version())
+    finally:
+        api.close()
+    if not below:
+        pytest.skip("this engine meets the floors: there is nothing to refuse")
+    strict = attrs.evolve(settings, accept_engine_below_floor=False)  # type: ignore[misc]
+    url, _work = new_repo(git_server, http_tool_files())
+    with create_machete(strict, builtins=BUILTIN_PLUGINS) as m:
+        with pytest.raises(Exception) as info:
+            m.install(url, name="floored")
+        assert getattr(info.value, "code", "") == "engine_below_floor"
+        assert "MACHETE_ACCEPT_ENGINE_BELOW_FLOOR" in str(info.value)
+
+
 def test_read_only_volume_and_data_across_redeploys(
     machete: Machete, git_server: GitHTTPServer
 ) -> None:

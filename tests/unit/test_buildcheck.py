@@ -11,7 +11,12 @@ from machete_core.domain.records import CancelToken
 from machete_core.errors import MacheteError
 from machete_core.machete import create_machete
 from machete_core.manifest import load_manifest_text
-from machete_core.pipeline.buildcheck import check_free_disk, prescan_dockerfile
+from machete_core.pipeline.buildcheck import (
+    UnsafeDockerfileError,
+    check_build_args,
+    check_free_disk,
+    prescan_dockerfile,
+)
 from machete_core.settings import Settings
 
 
@@ -93,3 +98,65 @@ def test_concurrent_builds_are_bounded(tmp_path: Path) -> None:
     t.join(10)
     t2.join(10)
     assert second_done.is_set()
+
+
+@pytest.mark.parametrize(
+    "dockerfile",
+    [
+        "\ufeff# syntax=evil/frontend\nFROM scratch\n",
+        "#SYNTAX = evil/frontend\nFROM scratch\n",
+        "FROM scratch\nARG D=/proc/self\nWORKDIR $D/fd/7\n",
+        "FROM scratch\nENV P=/proc\nWORKDIR ${P}/self/fd/7\n",
+        "FROM scratch\nWORKDIR /\\\n  proc/self/fd/7\n",
+        "FROM scratch\nWORKDIR /proc/1/..\nWORKDIR self/fd/7\n",
+        "FROM scratch\nWORKDIR /tmp\nWORKDIR ../proc/self/fd/7\n",
+        "FROM scratch\nARG W\nWORKDIR ${W:-/proc/self/fd/8}\n",
+        "# escape=`\nFROM scratch\nWORKDIR /`\nproc/self\n",
+    ],
+    ids=[
+        "bom",
+        "spaced-syntax",
+        "arg",
+        "env",
+        "continuation",
+        "relative",
+        "dotdot",
+        "default",
+        "escape",
+    ],
+)
+def test_prescan_sees_through_encodings_variables_and_relative_paths(
+    tmp_path: Path, dockerfile: str
+) -> None:
+    path = tmp_path / "Dockerfile"
+    path.write_text(dockerfile, encoding="utf-8")
+    with pytest.raises(UnsafeDockerfileError):
+        prescan_dockerfile(path, allow_frontends=False)
+
+
+def test_prescan_uses_the_build_args_and_accepts_ordinary_files(tmp_path: Path) -> None:
+    path = tmp_path / "Dockerfile"
+    path.write_text("FROM scratch\nARG W=/app\nWORKDIR $W\nWORKDIR sub\n")
+    prescan_dockerfile(path, allow_frontends=False)
+    with pytest.raises(UnsafeDockerfileError):
+        prescan_dockerfile(path, allow_frontends=False, build_args={"W": "/proc/self/fd/3"})
+
+
+@pytest.mark.parametrize(
+    "key", ["BUILDKIT_SYNTAX", "buildkit_syntax", "BUILDKIT_CACHE_MOUNT_NS", "BUILDX_X", "SYNTAX"]
+)
+def test_frontend_selecting_build_args_are_refused(key: str) -> None:
+    with pytest.raises(UnsafeDockerfileError):
+        check_build_args({key: "evil/frontend:latest"})
+    with pytest.raises(UnsafeDockerfileError):
+        check_build_args({}, {"moby.buildkit.frontend": "x"})
+    check_build_args({"VERSION": "1.2"})
+
+
+def test_engine_floors_are_read_from_the_engine_answer() -> None:
+    from machete_plugins.docker_engine import floor_problems
+
+    old = {"Version": "20.10.24+dfsg1", "Components": [{"Name": "runc", "Version": "1.1.5+ds1"}]}
+    assert len(floor_problems(old)) == 2
+    new = {"Version": "25.0.2", "Components": [{"Name": "runc", "Version": "1.1.12"}]}
+    assert floor_problems(new) == []
