@@ -169,6 +169,23 @@ class StateError(MacheteError):
     http_status = 500
 
 
+class DatabaseCorruptError(StateError):
+    code = "database_corrupt"
+    http_status = 503
+
+
+class SchemaTooNewError(StateError):
+    code = "schema_too_new"
+    http_status = 503
+
+
+class StateMissingError(StateError):
+    """The database knows nothing of objects this installation has on the engine."""
+
+    code = "state_missing"
+    http_status = 503
+
+
 class InternalError(MacheteError):
     """Something MACHETE did not expect; the operation log holds the traceback."""
 

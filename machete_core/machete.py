@@ -342,9 +342,12 @@ class Machete:
 
         return Reconciler(self)
 
-    def reconcile(self) -> ReconcileReport:
-        """Match the runtime to the database and end interrupted operations (see reconcile.py)."""
-        return self.reconciler.run()
+    def reconcile(self, *, forget_unknown: bool = False) -> ReconcileReport:
+        """Match the runtime to the database and end interrupted operations (see reconcile.py).
+
+        ``forget_unknown`` lets it remove this installation's engine objects although the
+        database has never known them (otherwise that is refused: ``state_missing``)."""
+        return self.reconciler.run(forget_unknown=forget_unknown)
 
     def holder_alive(self, op: OperationRecord) -> bool:
         """Whether the holder of unfinished ``op`` is still at work on it.
@@ -689,6 +692,14 @@ class Machete:
                     f"{key!r} is not a valid variable name "
                     "(letters, digits and '_', not starting with a digit)"
                 )
+        for key, value in values.items():
+            if not isinstance(value, str) or "\0" in value:
+                raise InvalidInputError(
+                    f"the value of {key!r} contains a NUL character, which no environment "
+                    "variable can hold"
+                )
+            if len(value) > 128 * 1024:
+                raise InvalidInputError(f"the value of {key!r} is longer than 128 KiB")
         if not values and not unset:
             raise InvalidInputError("nothing to change: give KEY=VALUE pairs or keys to unset")
         tool = self.store.get_tool(ident)

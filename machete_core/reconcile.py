@@ -14,7 +14,7 @@ import attrs
 
 from machete_core.domain import labels
 from machete_core.domain.status import OperationStatus, ReleaseStatus, ToolStatus
-from machete_core.errors import MacheteError
+from machete_core.errors import MacheteError, StateMissingError
 
 if TYPE_CHECKING:
     from machete_core.machete import Machete
@@ -46,7 +46,7 @@ class Reconciler:
         self.m = machete
         self._backoff: dict[str, tuple[int, float]] = {}
 
-    def run(self) -> ReconcileReport:
+    def run(self, *, forget_unknown: bool = False) -> ReconcileReport:
         """One round, unless another process (a second server on the same database) is in
         the middle of one: two reconcilers never act on the same objects at once."""
         report = ReconcileReport()
@@ -58,6 +58,8 @@ class Reconciler:
             busy = self._finish_abandoned(report)
             # Read once (after abandoned operations were undone) for both sweeps.
             releases = [(t, self.m.store.list_releases(t.id)) for t in self.m.store.list_tools()]
+            if not releases and not forget_unknown:
+                self._refuse_unknown_objects()
             self._remove_orphans(report, busy, releases)
             self._remove_orphan_images(report, busy, releases)
             self._remove_workspaces(report)
@@ -66,6 +68,29 @@ class Reconciler:
         finally:
             store.unlock(LOCK, holder)
         return report
+
+    def _refuse_unknown_objects(self) -> None:
+        """A database with no tool that has never run an operation, beside engine objects of
+        this installation, is not a fresh installation: it is a lost or replaced database (an
+        empty file, a wrong URL). Removing those objects would delete tools; refuse instead."""
+        m = self.m
+        if m.store.list_operations(None, limit=1):
+            return  # this state has lived: its tools were removed, so are their leftovers
+        names: set[str] = set()
+        for name in sorted({m.settings.default_runtime}):
+            try:
+                found = m.runtime(name).list(labels.owned_by(m.settings.installation))
+            except MacheteError:
+                continue
+            names.update(s.labels.get(labels.TOOL, "") or s.name for s in found)
+        if names:
+            raise StateMissingError(
+                f"the database has no record of tools this installation "
+                f"({m.settings.installation}) runs on the engine: {', '.join(sorted(names))}. "
+                "Restore the database from a backup (machete restore FILE) or point "
+                "MACHETE_DATABASE_URL at the right one; to remove those objects for good, an "
+                "admin runs `machete reconcile --forget-unknown`"
+            )
 
     def _finish_abandoned(self, report: ReconcileReport) -> set[str]:
         """Operations whose process died are ended; their half-made releases undone.

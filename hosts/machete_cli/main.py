@@ -80,6 +80,8 @@ class MacheteGroup(click.Group):
             ctx.exit(1)
         except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):
             raise
+        except BrokenPipeError:
+            _quiet_broken_pipe()
         except Exception as exc:
             if _debug(ctx):
                 raise
@@ -89,6 +91,20 @@ class MacheteGroup(click.Group):
                 err=True,
             )
             ctx.exit(70)
+
+
+def _quiet_broken_pipe() -> None:
+    """The reader went away (``machete operations | head``): stop without a traceback.
+
+    Python would complain again when it flushes stdout at exit, so stdout is pointed at
+    /dev/null first (the recipe of the ``signal`` module's documentation)."""
+    import os
+    import sys
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    sys.exit(0)
 
 
 def _debug(ctx: click.Context) -> bool:
@@ -448,13 +464,19 @@ def health(obj: Context, name: str, as_json: bool) -> None:
 
 
 @cli.command()
+@click.option(
+    "--forget-unknown",
+    is_flag=True,
+    help="Remove this installation's containers and images although the database has never "
+    "known them (after a lost database; otherwise refused with state_missing).",
+)
 @json_option
 @pass_ctx
-def reconcile(obj: Context, as_json: bool) -> None:
+def reconcile(obj: Context, forget_unknown: bool, as_json: bool) -> None:
     """Match running instances to the database; end operations whose process died."""
     import attrs
 
-    report = obj.machete.reconcile()
+    report = obj.machete.reconcile(forget_unknown=forget_unknown)
     if as_json:
         emit_json(attrs.asdict(report))
         return
@@ -783,4 +805,7 @@ def serve(obj: Context, host: str | None, port: int | None, allow_remote: bool) 
 
 
 def main() -> None:
-    cli(prog_name="machete")
+    try:
+        cli(prog_name="machete")
+    except BrokenPipeError:
+        _quiet_broken_pipe()

@@ -13,6 +13,7 @@ import aiohttp
 import attrs
 from aiohttp import web
 
+from machete_core.errors import StateMissingError
 from machete_core.machete import Machete, create_machete
 from machete_core.settings import Settings
 from machete_web import problems
@@ -53,6 +54,7 @@ def create_app(
         middlewares=[
             hosts.allowed_host_middleware(tools=False),
             problems.error_middleware,
+            problems.input_middleware,
             problems.same_origin_middleware,
         ],
         client_max_size=MAX_JSON_BODY,
@@ -126,6 +128,8 @@ async def _machete_ctx(
 def _reconcile_logged(machete: Machete) -> None:
     try:
         report = machete.reconcile()
+    except StateMissingError:
+        raise  # the server must not start on a lost database (see reconcile.py)
     except Exception:
         log.exception("reconciler round failed")
         return

@@ -55,6 +55,20 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return problem(500, "internal_error", "internal error; see the server log")
 
 
+@web.middleware
+async def input_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse, before routing, what no handler can use: paths or queries with lone surrogates
+    or NUL, and compressed request bodies (the API takes JSON and archives as they are, so a
+    bad or truncated ``Content-Encoding`` is never half-decoded)."""
+    text = request.path + "".join(f"{k}{v}" for k, v in request.query.items())
+    if "\0" in text or any("\ud800" <= c <= "\udfff" for c in text):
+        return problem(400, "bad_path", "the URL contains characters no name can hold")
+    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        return problem(415, "unsupported_encoding", "compressed request bodies are not accepted")
+    return await handler(request)
+
+
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 

@@ -60,7 +60,12 @@ async def _body(request: web.Request) -> dict[str, Any]:
     raw = await request.read()
     if not raw.strip():
         return {}
-    data = json.loads(raw)
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise InvalidInputError("the request body is not UTF-8") from None
+    except RecursionError:
+        raise InvalidInputError("the request body is nested too deeply") from None
     if not isinstance(data, dict):
         raise InvalidInputError("the request body must be a JSON object")
     return data

@@ -37,6 +37,8 @@ async def events(request: web.Request) -> web.StreamResponse:
         return problem(403, "cross_origin", "cross-site WebSocket connections are refused")
     try:
         after = int(request.query["after"]) if "after" in request.query else None
+        if after is not None and not 0 <= after < 2**63:
+            raise ValueError
     except ValueError:
         return problem(422, "invalid_input", "'after' must be an event id")
     tool = request.query.get("tool")

@@ -5,6 +5,7 @@ Install is a deploy of a tool that does not exist yet; build stops after the ima
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from pathlib import Path
@@ -109,6 +110,7 @@ def _deploy(
                 run.attach_tool(tool.id, tool.name)
                 m.events.publish("tool.installed", tool=tool.name, operation_id=run.op.id)
             mounts = mounts_for(m, tool, spec)
+            check_resources(spec, m.settings)
             if not (src / spec.dockerfile).is_file():
                 raise InvalidInputError(
                     f"the repository has no {spec.dockerfile}: a tool needs a Dockerfile"
@@ -168,6 +170,21 @@ def _deploy(
         return {"tool": tool.name, "release": release.number, "changed": True}
     finally:
         shutil.rmtree(workspace, ignore_errors=True)
+
+
+class ResourcesExceedHostError(InvalidInputError):
+    code = "resources_exceed_host"
+
+
+def check_resources(spec: ToolSpec, settings: Any) -> None:
+    """Refuse, before building, limits no engine on this machine could grant (the engine would
+    answer with its own text at start)."""
+    cpus = os.cpu_count() or 1
+    nano = parse_cpu(spec.resources.cpu or settings.default_cpu)
+    if nano > cpus * 1_000_000_000:
+        raise ResourcesExceedHostError(
+            f"resources.cpu asks for {nano / 1e9:g} CPUs; this machine has {cpus}"
+        )
 
 
 def mounts_for(m: Machete, tool: ToolRecord, spec: ToolSpec) -> tuple[Mount, ...]:

@@ -14,6 +14,8 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
+from machete_core.errors import DatabaseCorruptError, SchemaTooNewError
+
 SQLITE_BUSY_TIMEOUT_S = 60
 
 
@@ -53,8 +55,15 @@ def migrate(engine: Engine) -> None:
     The common case, a database already at :data:`HEAD_REVISION`, is answered with one query
     and without importing Alembic, which keeps every CLI command fast.
     """
-    if _current_revision(engine) == HEAD_REVISION:
+    current = _current_revision(engine)
+    if current == HEAD_REVISION:
         return
+    if current is not None and current > HEAD_REVISION:
+        raise SchemaTooNewError(
+            f"the database's schema ({current}) is newer than this MACHETE's ({HEAD_REVISION}): "
+            "it was written by a newer MACHETE; upgrade MACHETE, or restore a backup made by "
+            "this version (machete restore)"
+        )
     from alembic import command
     from alembic.config import Config
 
@@ -68,6 +77,16 @@ def migrate(engine: Engine) -> None:
 def _current_revision(engine: Engine) -> str | None:
     try:
         with engine.connect() as conn:
+            if engine.dialect.name == "sqlite":
+                # Reads the header: a file that is not SQLite fails here, not half-way later.
+                conn.execute(text("PRAGMA schema_version")).scalar()
             return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-    except DBAPIError:
+    except DBAPIError as exc:
+        message = str(getattr(exc, "orig", exc)).lower()
+        if "not a database" in message or "malformed" in message or "corrupt" in message:
+            raise DatabaseCorruptError(
+                f"the database ({engine.url.render_as_string(hide_password=True)}) is damaged: "
+                f"{getattr(exc, 'orig', exc)}. Restore a backup (machete restore FILE), or move "
+                "the file aside to start afresh"
+            ) from None
         return None  # no version table yet: a new database

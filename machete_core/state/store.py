@@ -80,10 +80,15 @@ class Store:
 
     def find_tool(self, ident: str | int) -> ToolRecord | None:
         """By name, or by integer id (``"7"`` and ``7`` both work, as the original's API did)."""
+        text = str(ident)
+        # Names are ASCII DNS labels and ids fit SQL's 64-bit integers; anything else (Unicode
+        # digits, lone surrogates, 30-digit numbers) names no tool, and must not reach SQL.
+        if not text.isascii() or len(text) > 64:
+            return None
         with self._tx() as s:
-            row = s.scalar(select(ToolRow).where(ToolRow.name == str(ident)))
-            if row is None and str(ident).isdigit():
-                row = s.get(ToolRow, int(ident))
+            row = s.scalar(select(ToolRow).where(ToolRow.name == text))
+            if row is None and text.isdigit() and int(text) < 2**63:
+                row = s.get(ToolRow, int(text))
             return self._tool_view(row) if row else None
 
     def get_tool(self, ident: str | int) -> ToolRecord:

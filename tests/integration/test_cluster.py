@@ -32,6 +32,7 @@ def server_env(home: Path, database_url: str, installation: str, key: str) -> di
         "MACHETE_INSTALLATION": installation,
         "MACHETE_SECRET_KEY": key,
         "MACHETE_ALLOWED_SCHEMES": "http",
+        "MACHETE_ACCEPT_ENGINE_BELOW_FLOOR": "true",
         "MACHETE_ALLOWED_NETWORKS": ",".join(LOOPBACK),
         "MACHETE_HEALTH_INTERVAL": "0.2",
         "MACHETE_DRAIN_SECONDS": "0.5",

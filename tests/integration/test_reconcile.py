@@ -7,8 +7,10 @@ import time
 import uuid
 
 import docker
+import pytest
 
 from machete_core.domain import labels
+from machete_core.errors import StateMissingError
 from machete_core.machete import Machete, create_machete
 from machete_core.settings import Settings
 from machete_plugins import BUILTIN_PLUGINS
@@ -54,7 +56,11 @@ def test_orphans_of_this_installation_only(machete: Machete, installation: str) 
             init=True,
             labels={labels.INSTALLATION: other, labels.TOOL: "ghost"},
         )
-        report = machete.reconcile()
+        # A state that never knew "ghost" refuses to remove it (issue 10 item 9)...
+        with pytest.raises(StateMissingError):
+            machete.reconcile()
+        # ...until an admin says so; even then only this installation's objects go.
+        report = machete.reconcile(forget_unknown=True)
         assert report.orphans_removed == [mine.name]
         assert owned_objects(installation)[0] == []
         theirs.reload()
@@ -153,3 +159,43 @@ def test_a_new_operation_ends_a_dead_one_instead_of_waiting_forever(
     machete.store.update_operation(dead.id, status="running")
     assert machete.stop("stuck").status == "succeeded"  # not tool_busy
     assert machete.operation(dead.id).error_code == "abandoned"
+
+
+def test_an_empty_database_never_deletes_running_tools(
+    machete: Machete,
+    git_server: GitHTTPServer,
+    settings: Settings,
+    tmp_path: object,
+    env: dict[str, str],
+) -> None:
+    """Issue 10 item 9: a zero-length database file beside this installation's objects."""
+    import attrs
+
+    from tests.support.cli import run_cli
+    from tests.support.server import free_port
+
+    installed(machete, git_server, "precious")
+    containers, images = owned_objects(settings.installation)
+    assert containers and images
+    empty = settings.home / "empty.db"
+    empty.write_bytes(b"")
+    lost = attrs.evolve(settings, database_url=f"sqlite:///{empty}")
+    with create_machete(lost, builtins=BUILTIN_PLUGINS) as m:
+        with pytest.raises(StateMissingError, match="machete restore") as info:
+            m.reconcile()
+        assert "precious" in info.value.message
+    assert owned_objects(settings.installation) == (containers, images)
+    # The server refuses to start on it, with the code and the way out.
+    lost_env = {
+        **env,
+        "MACHETE_DATABASE_URL": f"sqlite:///{empty}",
+        "MACHETE_TOOLS_PORT": str(free_port()),
+    }
+    out = run_cli(lost_env, "serve", "--port", str(free_port()), check=False)
+    assert out.returncode != 0 and "error [state_missing]" in out.stderr, out.stderr[-2000:]
+    assert "Traceback" not in out.stderr
+    assert owned_objects(settings.installation) == (containers, images)
+    # Only the admin's explicit word removes them.
+    with create_machete(lost, builtins=BUILTIN_PLUGINS) as m:
+        report = m.reconcile(forget_unknown=True)
+    assert report.orphans_removed and owned_objects(settings.installation)[0] == []
