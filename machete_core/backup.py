@@ -132,7 +132,10 @@ def restore_backup(settings: Settings, source: Path, *, force: bool = False) -> 
     with tempfile.TemporaryDirectory(prefix="machete-restore-") as tmp:
         unpacked = Path(tmp) / "backup"
         limits = ArchiveLimits(
-            max_total_bytes=1024**4, max_member_bytes=1024**4, max_members=10_000_000
+            max_total_bytes=1024**4,
+            max_member_bytes=1024**4,
+            max_members=10_000_000,
+            max_ratio=None,
         )
         with source.open("rb") as stream:
             extract_archive(stream, unpacked, limits)

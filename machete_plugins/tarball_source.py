@@ -15,9 +15,10 @@ from machete_core.errors import SourceError
 from machete_core.plugins import hookimpl
 from machete_core.plugins.records import SourceProvider
 from machete_core.settings import Settings
-from machete_core.sources.archive import ArchiveLimits, extract_archive
+from machete_core.sources.archive import ArchiveLimits, ExtractResult
 from machete_core.sources.digest import tree_digest
 from machete_core.sources.netguard import AddressPolicy
+from machete_core.sources.unpack import extract_isolated
 from machete_core.sources.uploads import UPLOAD_PREFIX, upload_path
 from machete_core.sources.url_policy import check_source_url
 
@@ -36,6 +37,16 @@ class TarballSource:
         s = self.settings
         return ArchiveLimits(s.archive_max_bytes, s.archive_max_member_bytes, s.archive_max_members)
 
+    def _extract(self, stream: Any, dest: Path, locator: Locator) -> ExtractResult:
+        # In a bounded child process: a hostile archive cannot pin the server (see unpack.py).
+        return extract_isolated(
+            stream,
+            dest,
+            self._limits(),
+            timeout=self.settings.fetch_timeout,
+            cancel=locator.cancel,
+        )
+
     def resolve(self, locator: Locator) -> str | None:
         # An upload is its own revision; a URL's content is only known by downloading it.
         return locator.url if locator.url.startswith(UPLOAD_PREFIX) else None
@@ -44,7 +55,7 @@ class TarballSource:
         if locator.url.startswith(UPLOAD_PREFIX):
             path = upload_path(self.settings, locator.url)
             with path.open("rb") as fh:
-                result = extract_archive(fh, dest, self._limits())
+                result = self._extract(fh, dest, locator)
         else:
             result = self._download(locator, dest, log)
         if result.stripped:
@@ -77,7 +88,7 @@ class TarballSource:
             if response.status != 200:
                 raise SourceError(f"cannot download {url}: HTTP {response.status}")
             log(f"downloading {url}")
-            return extract_archive(response, dest, self._limits())  # type: ignore[arg-type]
+            return self._extract(response, dest, locator)
         except urllib3.exceptions.HTTPError as exc:
             raise SourceError(f"the download of {url} failed: {exc}") from None
         finally:

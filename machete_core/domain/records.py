@@ -26,6 +26,8 @@ class Locator:
     kind: str = ""
     #: Given separately from the URL; never part of repr, logs or stored URLs.
     credentials: Credentials | None = attrs.field(default=None, repr=False, eq=False)
+    #: The operation's cancel token: sources that work long (unpacking) stop when it is set.
+    cancel: CancelToken | None = attrs.field(default=None, repr=False, eq=False)
 
 
 @attrs.frozen

@@ -73,7 +73,9 @@ def _deploy(
     )
     if credentials is not None:
         run.add_secrets(credentials.secrets)
-    locator = Locator(url=url, ref=ref, kind=source_kind, credentials=credentials)
+    locator = Locator(
+        url=url, ref=ref, kind=source_kind, credentials=credentials, cancel=run.cancel
+    )
     if tool is not None and not build_only and not params.get("force"):
         unchanged = _unchanged_upstream(run, tool, source, locator)
         if unchanged is not None:

@@ -15,77 +15,50 @@ import tarfile
 import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
-from typing import IO, BinaryIO
+from typing import IO, Any, BinaryIO
 
 import attrs
 
 from machete_core.errors import MacheteError
+from machete_core.sources.archive_errors import (
+    AbsolutePathError,
+    ArchiveTooLargeError,
+    BadNameError,
+    CorruptArchiveError,
+    DuplicateMemberError,
+    HardlinkError,
+    LinkEscapeError,
+    LinkTraversalError,
+    MemberTooLargeError,
+    PathTraversalError,
+    SpecialFileError,
+    TooManyMembersError,
+    UnsafeArchiveError,
+)
+from machete_core.sources.decompress import BoundedDecompressor, kind_of
 
 CHUNK = 64 * 1024
+__all__ = [
+    "AbsolutePathError",
+    "ArchiveLimits",
+    "ArchiveTooLargeError",
+    "BadNameError",
+    "CorruptArchiveError",
+    "DuplicateMemberError",
+    "ExtractResult",
+    "HardlinkError",
+    "LinkEscapeError",
+    "LinkTraversalError",
+    "MemberTooLargeError",
+    "PathTraversalError",
+    "SpecialFileError",
+    "TooManyMembersError",
+    "UnsafeArchiveError",
+    "extract_archive",
+    "member_path",
+]
 ZIP_MAGIC = b"PK\x03\x04"
 EMPTY_ZIP_MAGIC = b"PK\x05\x06"
-
-
-class UnsafeArchiveError(MacheteError):
-    """An archive member that could write outside the tree, or an archive over a limit."""
-
-    code = "unsafe_archive"
-    http_status = 422
-
-    def __init__(self, message: str, member: str | None = None) -> None:
-        super().__init__(message, details={"member": member} if member is not None else None)
-        self.member = member
-
-
-class AbsolutePathError(UnsafeArchiveError):
-    code = "archive_absolute_path"
-
-
-class PathTraversalError(UnsafeArchiveError):
-    code = "archive_path_traversal"
-
-
-class BadNameError(UnsafeArchiveError):
-    code = "archive_bad_name"
-
-
-class LinkEscapeError(UnsafeArchiveError):
-    code = "archive_link_escape"
-
-
-class HardlinkError(UnsafeArchiveError):
-    code = "archive_hardlink"
-
-
-class LinkTraversalError(UnsafeArchiveError):
-    code = "archive_link_traversal"
-
-
-class SpecialFileError(UnsafeArchiveError):
-    code = "archive_special_file"
-
-
-class DuplicateMemberError(UnsafeArchiveError):
-    code = "archive_duplicate_member"
-
-
-class TooManyMembersError(UnsafeArchiveError):
-    code = "archive_too_many_members"
-    http_status = 413
-
-
-class MemberTooLargeError(UnsafeArchiveError):
-    code = "archive_member_too_large"
-    http_status = 413
-
-
-class ArchiveTooLargeError(UnsafeArchiveError):
-    code = "archive_too_large"
-    http_status = 413
-
-
-class CorruptArchiveError(UnsafeArchiveError):
-    code = "archive_corrupt"
 
 
 @attrs.frozen
@@ -93,6 +66,9 @@ class ArchiveLimits:
     max_total_bytes: int = 1024**3
     max_member_bytes: int = 512 * 1024**2
     max_members: int = 20_000
+    #: Output bytes per compressed byte past 64 MiB that make an archive a bomb (None: no
+    #: ratio check, for the admin's own backups, which may hold large runs of zeros).
+    max_ratio: int | None = 1000
 
 
 @attrs.frozen
@@ -244,8 +220,8 @@ def extract_archive(
         raise ValueError(f"{dest} is not empty")
     extractor = _Extractor(dest, limits)
     try:
-        head = _peek(stream, 4)
-        if head.data in (ZIP_MAGIC, EMPTY_ZIP_MAGIC):
+        head = _peek(stream, 6)
+        if head.data[:4] in (ZIP_MAGIC, EMPTY_ZIP_MAGIC):
             _extract_zip(head, extractor, limits)
         else:
             _extract_tar(head, extractor)
@@ -281,8 +257,17 @@ def _peek(stream: BinaryIO, size: int) -> _Peeked:
 
 
 def _extract_tar(stream: _Peeked, ex: _Extractor) -> None:
+    kind = kind_of(stream.data)
+    source: Any = stream
+    if kind != "none":
+        # Our own bounded decompression, never tarfile's (see decompress.py); the bound is the
+        # unpacked limit plus the tar headers and padding of every member allowed.
+        headers = 1536 * (ex.limits.max_members + 4)
+        source = BoundedDecompressor(
+            stream, kind, ex.limits.max_total_bytes + headers, max_ratio=ex.limits.max_ratio
+        )
     try:
-        with tarfile.open(fileobj=stream, mode="r|*") as tar:  # type: ignore[call-overload]
+        with tarfile.open(fileobj=source, mode="r|") as tar:
             for member in tar:
                 _tar_member(tar, member, ex)
     except tarfile.TarError as exc:
