@@ -32,6 +32,7 @@ LOCK_SECONDS = 300.0
 class ReconcileReport:
     abandoned: list[str] = attrs.Factory(list)
     orphans_removed: list[str] = attrs.Factory(list)
+    uploads_removed: list[str] = attrs.Factory(list)
     images_removed: list[str] = attrs.Factory(list)
     workspaces_removed: list[str] = attrs.Factory(list)
     #: True when another process was reconciling: this round did nothing.
@@ -63,6 +64,7 @@ class Reconciler:
             self._remove_orphans(report, busy, releases)
             self._remove_orphan_images(report, busy, releases)
             self._remove_workspaces(report)
+            self._sweep_uploads(report)
             self._enforce_tools(report, busy)
             store.prune_events(self.m.settings.events_kept)
         finally:
@@ -207,6 +209,20 @@ class Reconciler:
             not op.done and self.m.holder_alive(op)
             for op in self.m.store.list_operations(tool_name, limit=5)
         )
+
+    def _sweep_uploads(self, report: ReconcileReport) -> None:
+        """Uploaded archives that no tool's source and no unfinished operation names: failed
+        uploads and superseded ones would otherwise fill the disk."""
+        from machete_core.sources.uploads import sweep_uploads
+
+        m = self.m
+        referenced = {t.source_url for t in m.store.list_tools()}
+        referenced |= {
+            str(op.params.get("url", ""))
+            for op in m.store.list_operations(limit=500)
+            if not op.done
+        }
+        report.uploads_removed.extend(sweep_uploads(m.settings, referenced, time.time()))
 
     def _remove_workspaces(self, report: ReconcileReport) -> None:
         """Work directories (fetched sources, build contexts) of operations that have ended."""

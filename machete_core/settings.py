@@ -89,6 +89,12 @@ class Settings:
     archive_max_bytes: int = 1024**3
     archive_max_member_bytes: int = 512 * 1024**2
     archive_max_members: int = 20_000
+    #: An upload whose client sends nothing for this many seconds is dropped (408)...
+    upload_idle_timeout: float = 30.0
+    #: ...and one that takes longer than this in all.
+    upload_timeout: float = 3600.0
+    #: Uploads no tool or running operation references are removed after this many seconds.
+    upload_grace_seconds: float = 600.0
     #: Limits for tools whose manifest sets none (Kubernetes-style quantities).
     default_memory: str = "1Gi"
     default_cpu: str = "1"

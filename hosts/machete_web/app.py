@@ -22,6 +22,8 @@ from machete_web.router import Router
 
 MACHETE = web.AppKey("machete", Machete)
 EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
+#: Where operations run (deploys, builds): never the threads that answer requests.
+OPERATIONS = web.AppKey("operations", ThreadPoolExecutor)
 BACKGROUND = web.AppKey("background", set[asyncio.Future[Any]])
 ROUTER = web.AppKey("router", Router)
 HTTP_CLIENT = web.AppKey("http_client", aiohttp.ClientSession)
@@ -83,6 +85,10 @@ async def _machete_ctx(
     )
     app[MACHETE] = machete
     app[EXECUTOR] = executor
+    operations = ThreadPoolExecutor(
+        max_workers=max(4, machete.settings.workers * 4), thread_name_prefix="machete-op"
+    )
+    app[OPERATIONS] = operations
     app[BACKGROUND] = set()
     app[BACKGROUND_TASKS] = set()
     app[ROUTER] = Router(machete, machete.settings.route_cache_seconds)
@@ -120,6 +126,7 @@ async def _machete_ctx(
     if app[BACKGROUND]:
         await asyncio.gather(*app[BACKGROUND], return_exceptions=True)
     executor.shutdown(wait=True)
+    operations.shutdown(wait=True)
     await app[HTTP_CLIENT].close()
     if owned:
         machete.close()
@@ -154,8 +161,8 @@ async def core(request: web.Request, fn: Callable[..., T], *args: Any, **kwargs:
 
 
 def run_in_background(app: web.Application, fn: Callable[[], Any]) -> None:
-    """Start long core work; the app waits for it at shutdown."""
+    """Start long core work (an operation) on its own pool; the app waits for it at shutdown."""
     loop = asyncio.get_running_loop()
-    future = loop.run_in_executor(app[EXECUTOR], fn)
+    future = loop.run_in_executor(app[OPERATIONS], fn)
     app[BACKGROUND].add(future)
     future.add_done_callback(app[BACKGROUND].discard)

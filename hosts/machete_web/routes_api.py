@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -11,6 +14,8 @@ from aiohttp import web
 from machete_core.errors import InvalidInputError, MacheteError, ToolBusyError
 from machete_core.machete import Machete, check_replicas
 from machete_core.secrets import Credentials
+from machete_core.sources.archive_errors import ArchiveTooLargeError
+from machete_core.sources.uploads import check_upload_space, uploads_dir
 from machete_core.state.views import OperationRecord
 from machete_core.version import __version__
 from machete_core.views import to_data
@@ -159,21 +164,54 @@ ARCHIVE_TYPES = {
 }
 
 
-class _BodyStream:
-    """The request body as a blocking file for core code running in the pool.
+class UploadTimeoutError(MacheteError):
+    code = "upload_timeout"
+    http_status = 408
 
-    Each read waits for the next chunk on the event loop, so the upload streams to disk and is
-    never held whole in memory.
-    """
 
-    def __init__(self, request: web.Request, loop: asyncio.AbstractEventLoop) -> None:
-        self.content = request.content
-        self.loop = loop
-
-    def read(self, size: int = -1) -> bytes:
-        size = size if size > 0 else 256 * 1024
-        future = asyncio.run_coroutine_threadsafe(self.content.read(size), self.loop)
-        return future.result(timeout=300)
+async def _spool(request: web.Request) -> Path:
+    """Receive the upload on the event loop into a spool file, before any core thread is
+    used: a slow client holds a socket and a file, never one of the few core workers. Each read
+    must arrive within ``MACHETE_UPLOAD_IDLE_TIMEOUT``, the whole within ``..._UPLOAD_TIMEOUT``,
+    and the body may not pass ``MACHETE_ARCHIVE_MAX_BYTES`` or leave the disk too full."""
+    settings = _m(request).settings
+    expected = request.content_length
+    if expected is not None and expected > settings.archive_max_bytes:
+        raise ArchiveTooLargeError(f"the upload is larger than {settings.archive_max_bytes} bytes")
+    check_upload_space(settings, expected)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + settings.upload_timeout
+    fd, name = tempfile.mkstemp(prefix=".incoming-spool-", dir=uploads_dir(settings))
+    size = 0
+    try:
+        with os.fdopen(fd, "wb") as out:
+            while True:
+                left = deadline - loop.time()
+                if left <= 0:
+                    raise UploadTimeoutError(
+                        f"the upload took longer than {settings.upload_timeout:g} s"
+                    )
+                try:
+                    chunk = await asyncio.wait_for(
+                        request.content.readany(), min(settings.upload_idle_timeout, left)
+                    )
+                except TimeoutError:
+                    raise UploadTimeoutError(
+                        "the upload stalled: nothing arrived for "
+                        f"{settings.upload_idle_timeout:g} s"
+                    ) from None
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > settings.archive_max_bytes:
+                    raise ArchiveTooLargeError(
+                        f"the upload is larger than {settings.archive_max_bytes} bytes"
+                    )
+                out.write(chunk)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+    return Path(name)
 
 
 def _is_upload(request: web.Request) -> bool:
@@ -186,8 +224,12 @@ def _is_upload(request: web.Request) -> bool:
 
 
 async def _upload(request: web.Request, **kwargs: Any) -> OperationRecord:
-    stream = _BodyStream(request, asyncio.get_running_loop())
-    return await core(request, _m(request).submit_upload, stream, trigger="api", **kwargs)
+    spooled = await _spool(request)
+    try:
+        with spooled.open("rb") as fh:
+            return await core(request, _m(request).submit_upload, fh, trigger="api", **kwargs)
+    finally:
+        spooled.unlink(missing_ok=True)
 
 
 async def install(request: web.Request) -> web.Response:

@@ -52,6 +52,34 @@ def store_upload(settings: Settings, stream: BinaryIO) -> str:
     return f"{UPLOAD_PREFIX}sha256:{digest.hexdigest()}"
 
 
+def check_upload_space(settings: Settings, expected: int | None) -> None:
+    """Refuse an upload that would leave less than ``MACHETE_MIN_FREE_DISK_BYTES`` free."""
+    from machete_core.pipeline.buildcheck import check_free_disk
+
+    folder = uploads_dir(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    check_free_disk(folder, settings.min_free_disk_bytes + (expected or 0))
+
+
+def sweep_uploads(settings: Settings, referenced: set[str], now: float) -> list[str]:
+    """Remove stored uploads no locator in ``referenced`` names, and abandoned partial ones,
+    once older than the grace period (an upload is stored a moment before its operation)."""
+    folder = uploads_dir(settings)
+    if not folder.is_dir():
+        return []
+    keep = {f"sha256-{m.group(1)}" for loc in referenced if (m := _LOCATOR.match(loc))}
+    removed = []
+    for path in folder.iterdir():
+        if path.name in keep or path.is_symlink() or not path.is_file():
+            continue
+        grace = settings.upload_timeout if path.name.startswith(".incoming-") else 0
+        if now - path.stat().st_mtime < settings.upload_grace_seconds + grace:
+            continue
+        path.unlink(missing_ok=True)
+        removed.append(path.name)
+    return removed
+
+
 def upload_path(settings: Settings, locator: str) -> Path:
     match = _LOCATOR.match(locator)
     if not match:
