@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 
@@ -66,13 +67,23 @@ def _unscope(name: str | None) -> str | None:
     return name
 
 
-def container_name(tool: str, release: int) -> str:
-    return f"machete-tool-{tool}-r{release}"
+def installation_scope(installation: str) -> str:
+    """A short, name-safe token for an installation in engine object names: the id itself
+    when it is a short DNS label, else a digest of it. Swarm service names stop at 63
+    characters, and a tool name may take 40 of them."""
+    if len(installation) <= 8 and _NAME_RE.match(installation):
+        return installation
+    return hashlib.sha256(installation.encode()).hexdigest()[:8]
+
+
+def container_name(installation: str, tool: str, release: int) -> str:
+    """``mch-<installation>-<tool>-r<N>``: two installations on one engine never share one."""
+    return f"mch-{installation_scope(installation)}-{tool}-r{release}"
 
 
 def network_name(installation: str, tool: str) -> str:
     return f"machete-{installation}-{tool}"
 
 
-def image_repository(tool: str) -> str:
-    return f"machete-{tool}"
+def image_repository(installation: str, tool: str) -> str:
+    return f"machete-{installation_scope(installation)}-{tool}"

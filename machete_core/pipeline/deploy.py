@@ -356,7 +356,7 @@ def _build(
             build_args=spec.build_args,
         )
         check_free_disk(m.engine_data_root(), m.settings.min_free_disk_bytes)
-        tag = f"{image_repository(tool.name)}:r{release.number}"
+        tag = f"{image_repository(m.settings.installation, tool.name)}:r{release.number}"
         request = BuildRequest(
             tool=tool.name,
             context=src,
@@ -398,7 +398,7 @@ def _start_and_promote(
     plan = RunPlan(
         tool=tool.name,
         release=release.number,
-        name=container_name(tool.name, release.number),
+        name=container_name(settings.installation, tool.name, release.number),
         image=image.id,
         port=spec.port,
         environment=env,

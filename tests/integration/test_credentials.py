@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from machete_core.domain.naming import image_repository
 from tests.support.cli import run_cli as machete
 from tests.support.git_server import GitHTTPServer, make_repo
 from tests.support.images import http_tool_files
@@ -121,7 +122,9 @@ def test_secret_appears_nowhere(
     assert grep_tree(home, SECRET.encode()) == []
     # The image: every layer and its config.
     saved = subprocess.run(
-        ["docker", "save", "machete-private:r2"], capture_output=True, check=True
+        ["docker", "save", f"{image_repository(env['MACHETE_INSTALLATION'], 'private')}:r2"],
+        capture_output=True,
+        check=True,
     ).stdout
     assert SECRET.encode() not in saved
     with tarfile.open(fileobj=io.BytesIO(saved)) as tar:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from machete_core.domain.naming import container_name
 from machete_core.errors import BuildError, HealthCheckError, ToolBusyError, ToolExistsError
 from machete_core.machete import Machete
 from tests.integration.conftest import owned_objects
@@ -77,7 +78,7 @@ def test_install_redeploy_and_remove(
     releases = machete.releases("hello")
     assert [(r.number, r.status) for r in releases] == [(3, "live"), (2, "retired"), (1, "retired")]
     containers, _images = owned_objects(installation)
-    assert containers == ["machete-tool-hello-r3"]
+    assert containers == [container_name(installation, "hello", 3)]
 
     # Logs of the running instance.
     assert any("tool starting on 8080" in line for line in machete.logs("hello", tail=50))

@@ -156,3 +156,46 @@ def _mounts(container_id: str | None) -> list[dict[str, str]]:
         return list(client.containers.get(container_id).attrs["Mounts"])
     finally:
         client.close()
+
+
+def test_two_installations_with_a_tool_of_the_same_name_never_touch(
+    machete: Machete, git_server: GitHTTPServer, settings: object, installation: str
+) -> None:
+    """Issue 10 item 11: deploy, prune and remove side by side on one engine."""
+    import attrs
+
+    from machete_core.machete import create_machete
+    from machete_plugins import BUILTIN_PLUGINS
+    from tests.integration.conftest import owned_objects, purge_installation
+
+    other_id = f"{installation}-b"
+    other_settings = attrs.evolve(  # type: ignore[misc]
+        settings,
+        installation=other_id,
+        home=Path(str(settings.home)) / "second",  # type: ignore[attr-defined]
+        keep_images=1,
+    )
+    name = f"tw{uuid.uuid4().hex[:8]}"
+    work = make_repo(git_server.root, name, http_tool_files("twin one"))
+    url = git_server.url(f"{name}.git")
+    try:
+        with create_machete(other_settings, builtins=BUILTIN_PLUGINS) as other:
+            machete.install(url, name="twin")
+            other.install(url, name="twin")
+            mine, theirs = owned_objects(installation), owned_objects(other_id)
+            assert mine[0] and theirs[0] and not set(mine[0]) & set(theirs[0])
+            assert not set(mine[1]) & set(theirs[1])  # distinct images, never retagged
+            # A redeploy with pruning (keep 1) on one side leaves the other's images alone.
+            commit_and_push(work, {"www/index.html": "twin two\n"})
+            other.deploy("twin")
+            other.deploy("twin", force=True)
+            assert owned_objects(installation) == mine
+            assert get_text(machete.get("twin").url + "/") == "twin one\n"
+            assert get_text(other.get("twin").url + "/") == "twin two\n"
+            # Removing one side's tool removes only its objects.
+            other.remove("twin")
+            assert owned_objects(other_id) == ([], [])
+            assert owned_objects(installation) == mine
+            assert machete.get("twin").health == "healthy"
+    finally:
+        purge_installation(other_id)

@@ -10,6 +10,7 @@ import docker
 import pytest
 
 from machete_core.domain import labels
+from machete_core.domain.naming import container_name
 from machete_core.errors import StateMissingError
 from machete_core.machete import Machete, create_machete
 from machete_core.settings import Settings
@@ -96,7 +97,7 @@ def test_interrupted_operation_is_ended_and_undone(
             ["sleep", "300"],
             detach=True,
             init=True,
-            name=f"machete-tool-cut-r2-{uuid.uuid4().hex[:4]}",
+            name=f"{container_name(installation, 'cut', 2)}-{uuid.uuid4().hex[:4]}",
             labels=labels.for_release(installation, "cut", 2),
         )
     finally:
@@ -118,7 +119,9 @@ def test_interrupted_operation_is_ended_and_undone(
     assert report.abandoned == [op.id]
     assert machete.operation(op.id).error_code == "abandoned"
     assert machete.releases("cut")[0].status == "failed"
-    assert owned_objects(installation)[0] == ["machete-tool-cut-r1"]  # the half-made one is gone
+    assert owned_objects(installation)[0] == [
+        container_name(installation, "cut", 1)
+    ]  # the half-made one is gone
     assert machete.get("cut").instance_id == live and machete.get("cut").status == "running"
 
 
