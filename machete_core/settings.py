@@ -65,6 +65,8 @@ class Settings:
     #: Build on an engine whose runc or BuildKit is below the floors of threats.md (runc
     #: 1.1.12, BuildKit 0.12.5, i.e. Docker 25.0.2): an admin's explicit acceptance.
     accept_engine_below_floor: bool = False
+    #: Base images tools may build on although MACHETE built them (shared internal bases).
+    allowed_base_images: tuple[str, ...] = ()
     #: Allow ``# syntax=`` frontends in Dockerfiles (they run code of the author's choosing).
     allow_dockerfile_frontends: bool = False
     #: ``auto`` picks ``buildx`` where it is installed, else ``docker``.

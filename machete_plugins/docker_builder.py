@@ -157,6 +157,22 @@ class DockerBuilder:
         finally:
             c.close()
 
+    def image_labels(self, image: str) -> dict[str, str] | None:
+        import docker
+
+        c = docker_engine.client()
+        try:
+            found = c.api.inspect_image(image)
+        except (docker.errors.ImageNotFound, docker.errors.NotFound):
+            return None
+        except docker.errors.APIError as exc:
+            if exc.status_code in (400, 404):
+                return None  # not a name the engine can look up: the build will say so
+            raise
+        finally:
+            c.close()
+        return dict((found.get("Config") or {}).get("Labels") or {})
+
     def list_images(self, selector: Mapping[str, str]) -> list[Image]:
         """Images carrying every label of ``selector`` (the reconciler's orphan sweep)."""
         c = docker_engine.client()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import posixpath
 import re
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from machete_core.errors import InvalidInputError, MacheteError
@@ -142,6 +142,73 @@ def prescan_dockerfile(
                     f"WORKDIR {rest.strip()} (which is {workdir}) is refused (container "
                     "escape pattern)"
                 )
+
+
+def base_images(path: Path, build_args: Mapping[str, str] | None = None) -> list[str]:
+    """The images the Dockerfile's stages start ``FROM``, with global ``ARG``s and build
+    arguments substituted; ``scratch`` and references to earlier stages left out."""
+    _directives, instructions = _logical_lines(path.read_text(encoding="utf-8", errors="replace"))
+    args = dict(build_args or {})
+    env: dict[str, str] = {}
+    stages: set[str] = set()
+    found: list[str] = []
+    for line in instructions:
+        word, _, rest = line.partition(" ")
+        word = word.upper()
+        if word == "ARG" and not found and not stages:
+            name, eq, default = rest.strip().partition("=")
+            env[name.strip()] = args.get(name.strip(), _unquote(default) if eq else "")
+        elif word == "FROM":
+            parts = [p for p in rest.split() if not p.startswith("--")]
+            if not parts:
+                continue
+            image = _substitute(parts[0], env)
+            earlier = image.lower() in stages
+            if len(parts) >= 3 and parts[1].upper() == "AS":
+                stages.add(parts[2].lower())
+            if image.lower() == "scratch" or earlier:
+                continue
+            found.append(image)
+    return found
+
+
+class BaseImageRefusedError(InvalidInputError):
+    code = "base_image_refused"
+
+
+def check_base_images(
+    images: list[str],
+    labels_of: Callable[[str], dict[str, str] | None],
+    *,
+    tool: str,
+    installation: str,
+    allowed: tuple[str, ...],
+    registry: str,
+) -> None:
+    """Refuse a base that is MACHETE's build of another tool or installation: a tool must not
+    read another's files by building on its image. Checked on the image the name resolves to
+    (its labels), not on the name."""
+    for image in images:
+        if image in allowed:
+            continue
+        if registry and image.startswith(f"{registry.rstrip('/')}/machete-"):
+            raise BaseImageRefusedError(
+                f"FROM {image}: images in MACHETE's registry namespace belong to tools; an "
+                "admin can allow a shared base with MACHETE_ALLOWED_BASE_IMAGES"
+            )
+        found = labels_of(image)
+        if not found or "io.machete.tool" not in found:
+            continue
+        if (
+            found.get("io.machete.tool") == tool
+            and found.get("io.machete.installation") == installation
+        ):
+            continue  # its own earlier release
+        raise BaseImageRefusedError(
+            f"FROM {image}: that image is MACHETE's build of the tool "
+            f"{found.get('io.machete.tool')!r}; a tool may not build on another tool's image. "
+            "An admin can allow a shared base with MACHETE_ALLOWED_BASE_IMAGES"
+        )
 
 
 def check_free_disk(path: Path, minimum: int) -> None:

@@ -24,11 +24,17 @@ from machete_core.domain.spec import ToolSpec
 from machete_core.domain.status import ReleaseStatus, ToolStatus
 from machete_core.errors import HealthCheckError, InvalidInputError, MacheteError
 from machete_core.manifest import load_manifest
-from machete_core.pipeline.buildcheck import check_build_args, check_free_disk, prescan_dockerfile
+from machete_core.pipeline.buildcheck import (
+    base_images,
+    check_base_images,
+    check_build_args,
+    check_free_disk,
+    prescan_dockerfile,
+)
 from machete_core.pipeline.gate import health_gate
 from machete_core.pipeline.keys import image_key, release_key
 from machete_core.pipeline.volumes import data_mount, prepare_mounts, resolve_mounts
-from machete_core.plugins.protocols import Source
+from machete_core.plugins.protocols import InspectsImages, Source
 from machete_core.state.views import ReleaseRecord, ToolRecord
 
 if TYPE_CHECKING:
@@ -355,6 +361,15 @@ def _build(
             allow_frontends=m.settings.allow_dockerfile_frontends,
             build_args=spec.build_args,
         )
+        if isinstance(builder, InspectsImages):
+            check_base_images(
+                base_images(src / spec.dockerfile, spec.build_args),
+                builder.image_labels,
+                tool=tool.name,
+                installation=m.settings.installation,
+                allowed=m.settings.allowed_base_images,
+                registry=m.settings.registry,
+            )
         check_free_disk(m.engine_data_root(), m.settings.min_free_disk_bytes)
         tag = f"{image_repository(m.settings.installation, tool.name)}:r{release.number}"
         request = BuildRequest(

@@ -44,6 +44,14 @@ class Builder(Protocol):
 
 
 @runtime_checkable
+class InspectsImages(Protocol):
+    """Optional builder capability: read an image's labels, to vet base images before a build."""
+
+    def image_labels(self, image: str) -> dict[str, str] | None:
+        """The labels of the image ``image`` resolves to here, or None if there is none."""
+
+
+@runtime_checkable
 class Runtime(Protocol):
     def start(self, plan: RunPlan) -> Instance:
         """Create and start an instance; the plan's labels mark it as MACHETE's."""

@@ -372,3 +372,29 @@ def test_rollback_and_image_retention(
         assert get_text(m.get("rb").url + "/") == "v3\n"
     finally:
         m.close()
+
+
+@pytest.mark.parametrize("builder", ["docker", "buildx"])
+def test_a_tool_cannot_build_on_another_tools_image(
+    machete: Machete, git_server: GitHTTPServer, installation: str, builder: str
+) -> None:
+    """Issue 10 item 10: FROM another tool's image (by tag, through an ARG, or by id)."""
+    from machete_core.domain.naming import image_repository
+
+    vault_url, _ = new_repo(git_server, http_tool_files("vault secrets"))
+    machete.install(vault_url, name="vault")
+    vault_tag = f"{image_repository(installation, 'vault')}:r1"
+    vault_id = machete.releases("vault")[0].image_id
+    for n, dockerfile in enumerate(
+        [
+            f'FROM {vault_tag}\nCMD ["cat", "/www/index.html"]\n',
+            f"ARG BASE={vault_tag}\nFROM $BASE\n",
+            f"FROM {vault_id}\n",
+        ]
+    ):
+        files = http_tool_files(extra_manifest=f"  builder: {builder}\n")
+        files["Dockerfile"] = dockerfile
+        url, _ = new_repo(git_server, files)
+        with pytest.raises(Exception) as info:
+            machete.install(url, name=f"thief{n}")
+        assert getattr(info.value, "code", "") == "base_image_refused", info.value

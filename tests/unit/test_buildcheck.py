@@ -160,3 +160,39 @@ def test_engine_floors_are_read_from_the_engine_answer() -> None:
     assert len(floor_problems(old)) == 2
     new = {"Version": "25.0.2", "Components": [{"Name": "runc", "Version": "1.1.12"}]}
     assert floor_problems(new) == []
+
+
+def test_base_images_are_read_through_args_and_stages(tmp_path: Path) -> None:
+    from machete_core.pipeline.buildcheck import base_images
+
+    path = tmp_path / "Dockerfile"
+    path.write_text(
+        "ARG BASE=debian:12\nARG V\nFROM --platform=linux/amd64 $BASE AS build\n"
+        "FROM scratch\nFROM build\nFROM other:${V:-1}\n"
+    )
+    assert base_images(path) == ["debian:12", "other:1"]
+    assert base_images(path, {"BASE": "machete-x-vault:r1"}) == ["machete-x-vault:r1", "other:1"]
+
+
+def test_another_tools_image_is_refused_by_its_labels_not_its_name() -> None:
+    from machete_core.pipeline.buildcheck import BaseImageRefusedError, check_base_images
+
+    images = {
+        "innocent:latest": {"io.machete.tool": "vault", "io.machete.installation": "a"},
+        "own": {"io.machete.tool": "me", "io.machete.installation": "a"},
+        "debian:12": {},
+    }
+
+    def check(name: str, allowed: tuple[str, ...] = ()) -> None:
+        check_base_images(
+            [name], images.get, tool="me", installation="a", allowed=allowed, registry="r:5000"
+        )
+
+    with pytest.raises(BaseImageRefusedError, match="vault"):
+        check("innocent:latest")  # a MACHETE image under a harmless name
+    check("innocent:latest", allowed=("innocent:latest",))
+    check("own")
+    check("debian:12")
+    check("missing:1")
+    with pytest.raises(BaseImageRefusedError):
+        check("r:5000/machete-a/vault@sha256:" + "0" * 64)
