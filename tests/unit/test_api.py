@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -10,20 +9,16 @@ from aiohttp.test_utils import TestClient
 
 from machete_core.machete import Machete, create_machete
 from machete_core.settings import Settings
-from machete_plugins import BUILTIN_PLUGINS
-from machete_web import create_app
 
 
 @pytest.fixture
-def machete(settings: Settings) -> Iterator[Machete]:
-    m = create_machete(settings, builtins=BUILTIN_PLUGINS)
-    yield m
-    m.close()
+def machete(bundled_machete: Machete) -> Machete:
+    return bundled_machete
 
 
 @pytest.fixture
-async def client(aiohttp_client: Any, machete: Machete) -> TestClient:
-    return await aiohttp_client(create_app(machete=machete))
+def client(api_client: TestClient) -> TestClient:
+    return api_client
 
 
 async def error_of(resp: Any, status: int) -> str:

@@ -28,8 +28,8 @@ def machete(settings: Settings) -> Iterator[Machete]:
 
 
 @pytest.fixture
-async def client(aiohttp_client: Any, machete: Machete) -> TestClient:
-    return await aiohttp_client(create_app(machete=machete))
+def client(api_client: TestClient) -> TestClient:
+    return api_client
 
 
 async def slow_upload(port: int) -> bytes:

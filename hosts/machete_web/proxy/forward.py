@@ -14,6 +14,7 @@ import contextlib
 
 import aiohttp
 from aiohttp import web
+from multidict import CIMultiDict
 from yarl import URL
 
 from machete_core.views import Route
@@ -28,6 +29,19 @@ def upstream_url(request: web.Request, target: Target, found: Route) -> URL:
     unless the tool asks to keep it."""
     path = target.raw_path if found.strip_prefix or not target.prefix else request.raw_path
     return URL(found.endpoint.base_url + path, encoded=True)
+
+
+def forwarded_headers(request: web.Request, target: Target) -> CIMultiDict[str]:
+    """What the tool is sent (see headers.request_headers), for HTTP and WebSocket alike."""
+    settings = request.app[PLATFORM][MACHETE].settings
+    return hdrs.request_headers(
+        request.headers,
+        peer=request.remote or "",
+        host=request.host,
+        scheme=request.scheme,
+        prefix=target.prefix,
+        trusted_proxies=settings.trusted_proxies,
+    )
 
 
 def client_gone(request: web.Request) -> bool:
@@ -63,14 +77,7 @@ async def _exchange(request: web.Request, target: Target, found: Route) -> web.S
     settings = platform[MACHETE].settings
     session = platform[HTTP_CLIENT]
     read_timeout = found.read_timeout or settings.proxy_read_timeout
-    forwarded = hdrs.request_headers(
-        request.headers,
-        peer=request.remote or "",
-        host=request.host,
-        scheme=request.scheme,
-        prefix=target.prefix,
-        trusted_proxies=settings.trusted_proxies,
-    )
+    forwarded = forwarded_headers(request, target)
     # aiohttp would add these itself; the tool must see only what the client sent.
     skip = {"Accept-Encoding", "User-Agent", "Content-Type"} - set(forwarded.keys())
     for attempt in (1, 2):

@@ -9,27 +9,17 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from machete_web.app import MACHETE
 from machete_web.problems import problem
-from machete_web.proxy import headers as hdrs
-from machete_web.proxy.app import PLATFORM, WS_CLIENT, Target, route
-from machete_web.proxy.forward import upstream_url
+from machete_web.proxy.app import WS_CLIENT, Target, route
+from machete_web.proxy.forward import forwarded_headers, upstream_url
 
 
 async def proxy_websocket(request: web.Request, target: Target) -> web.StreamResponse:
-    settings = request.app[PLATFORM][MACHETE].settings
     found = await route(request, target.tool)
     url = upstream_url(request, target, found).with_scheme("ws")
     headers = {
         k: v
-        for k, v in hdrs.request_headers(
-            request.headers,
-            peer=request.remote or "",
-            host=request.host,
-            scheme=request.scheme,
-            prefix=target.prefix,
-            trusted_proxies=settings.trusted_proxies,
-        ).items()
+        for k, v in forwarded_headers(request, target).items()
         if not k.lower().startswith("sec-websocket")
     }
     protocols = [
