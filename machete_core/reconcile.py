@@ -169,6 +169,8 @@ class Reconciler:
                 found = runtime.list(labels.owned_by(m.settings.installation))
             except MacheteError:
                 continue  # a runtime that cannot be asked now (or any more): next round
+            known = {tool.name for tool, _rels in releases}
+            gone: set[str] = set()
             for state in found:
                 tool_name = state.labels.get(labels.TOOL, "")
                 if state.id in wanted or tool_name in busy:
@@ -176,6 +178,14 @@ class Reconciler:
                 runtime.stop(state.id, timeout=5)
                 runtime.remove(state.id)
                 report.orphans_removed.append(state.name)
+                if tool_name and tool_name not in known:
+                    gone.add(tool_name)
+            for tool_name in sorted(gone):
+                # The tool itself is gone: its network goes with its last instance.
+                try:
+                    runtime.cleanup(labels.owned_by(m.settings.installation, tool_name))
+                except MacheteError:
+                    continue
 
     def _remove_orphan_images(
         self,

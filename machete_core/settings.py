@@ -107,6 +107,10 @@ class Settings:
     docker_socket_tools: tuple[str, ...] = ()
     #: Absolute host paths tools may mount (admin allow-list); relative paths live in the data dir.
     allowed_host_paths: tuple[str, ...] = ()
+    #: Where tools' networks get their small subnets, so the engine's default address pools
+    #: (about 30 networks) are never the ceiling; each network a /``network_prefix``.
+    network_pool: str = "10.213.0.0/16"
+    network_prefix: int = 27
     #: Worker threads the web host uses for core work.
     workers: int = 4
     host: str = "127.0.0.1"

@@ -80,6 +80,53 @@ def check_floors(settings: Any, api: Any) -> None:
         )
 
 
+def used_subnets(client: Any) -> list[Any]:
+    """Every IPv4 subnet the engine's networks hold now."""
+    import ipaddress
+
+    found = []
+    for network in client.api.networks():
+        for config in (network.get("IPAM") or {}).get("Config") or []:
+            try:
+                found.append(ipaddress.ip_network(config.get("Subnet", ""), strict=False))
+            except ValueError:
+                continue
+    return found
+
+
+def create_network(
+    client: Any, name: str, labels: dict[str, str], settings: Any, **extra: Any
+) -> None:
+    """A bridge network with a small subnet of its own from ``MACHETE_NETWORK_POOL``: the
+    engine's default pools run out at about 30 networks. A subnet taken meanwhile by a
+    concurrent deploy makes the engine refuse; the next free one is tried."""
+    import ipaddress
+
+    import docker
+
+    pool = ipaddress.ip_network(settings.network_pool, strict=False)
+    prefix = max(pool.prefixlen, min(int(settings.network_prefix), 29))
+    taken = used_subnets(client)
+    for subnet in pool.subnets(new_prefix=prefix):
+        if any(subnet.overlaps(t) for t in taken):
+            continue
+        ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=str(subnet))])
+        try:
+            client.networks.create(name, driver="bridge", labels=labels, ipam=ipam, **extra)
+            return
+        except docker.errors.APIError as exc:
+            if exc.status_code == 409:
+                return  # made meanwhile under this name by a concurrent deploy
+            if "overlap" in str(exc).lower():
+                taken.append(subnet)
+                continue
+            raise
+    raise RuntimeProviderError(
+        f"no free /{prefix} subnet is left in MACHETE_NETWORK_POOL={settings.network_pool}: "
+        "remove tools or give a larger pool"
+    )
+
+
 def engine_errors(action: str) -> Any:
     """Decorator turning docker SDK and connection errors into MACHETE errors."""
 

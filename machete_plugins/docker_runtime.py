@@ -102,11 +102,7 @@ class DockerRuntime(docker_engine.EngineClient):
         try:
             network = self.client.networks.get(plan.network)
         except docker.errors.NotFound:
-            try:
-                self.client.networks.create(plan.network, driver="bridge", labels=owner)
-            except docker.errors.APIError as exc:
-                if exc.status_code != 409:  # made meanwhile by a concurrent deploy
-                    raise
+            docker_engine.create_network(self.client, plan.network, owner, self.settings)
             return plan.network
         if any(network.attrs.get("Labels", {}).get(k) != v for k, v in owner.items()):
             raise RuntimeProviderError(

@@ -211,13 +211,9 @@ class SwarmRuntime(docker_engine.EngineClient):
         try:
             network = self.client.networks.get(name)
         except docker.errors.NotFound:
-            try:
-                # A bridge on each node, in swarm scope: replicas get addresses that the
-                # node's own processes (machete serve) reach; services publish nothing.
-                self.client.networks.create(name, driver="bridge", scope="swarm", labels=owner)
-            except docker.errors.APIError as exc:
-                if exc.status_code != 409:
-                    raise
+            # A bridge on each node, in swarm scope: replicas get addresses that the
+            # node's own processes (machete serve) reach; services publish nothing.
+            docker_engine.create_network(self.client, name, owner, self.settings, scope="swarm")
             return name
         if any(network.attrs.get("Labels", {}).get(k) != v for k, v in owner.items()):
             raise RuntimeProviderError(
