@@ -17,12 +17,19 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from machete_core.domain.naming import choose_name
 from machete_core.domain.records import CancelToken
 from machete_core.domain.spec import ToolSpec
-from machete_core.domain.status import Health, OperationStatus, ReleaseStatus, ToolStatus
+from machete_core.domain.status import (
+    Health,
+    OperationStatus,
+    ReleaseStatus,
+    ToolStatus,
+    crash_loop_reason,
+)
 from machete_core.errors import (
     EngineUnavailableError,
     InternalError,
     InvalidInputError,
     MacheteError,
+    NotRunningError,
     ToolBusyError,
     ToolExistsError,
     ToolUnavailableError,
@@ -638,7 +645,11 @@ class Machete:
         if release is None or not release.instance_id or tool.status == ToolStatus.STOPPED:
             raise ToolUnavailableError(f"{tool.name} is not running")
         spec = self.spec_from_data(release.spec)
-        endpoint = self.runtime(release.runtime).endpoint(release.instance_id, spec.port)
+        try:
+            endpoint = self.runtime(release.runtime).endpoint(release.instance_id, spec.port)
+        except NotRunningError:
+            # Its container vanished (or exited): unavailable for now, as documented.
+            raise ToolUnavailableError(f"{tool.name} is not running") from None
         return Route(
             tool=tool.name,
             release=release.number,
@@ -843,6 +854,7 @@ class Machete:
             self.store.get_release(tool.current_release_id) if tool.current_release_id else None
         )
         status, reason, health, url = tool.status, tool.status_reason, None, None
+        restarts = 0
         building = self._busy_building(tool)
         if (
             release is not None
@@ -850,7 +862,7 @@ class Machete:
             and (building or status in (ToolStatus.RUNNING, ToolStatus.STOPPED, ToolStatus.FAILED))
         ):
             # While a new release builds, the current one still serves: say where.
-            status, reason, health, url = self._observe(tool, release, spec, probe_health)
+            status, reason, health, url, restarts = self._observe(tool, release, spec, probe_health)
         if building:
             status, reason = ToolStatus.BUILDING, None
         return ToolView(
@@ -881,6 +893,7 @@ class Machete:
             or tool.runtime
             or self.settings.default_runtime,
             replicas=tool.replicas or spec.replicas or 1,
+            restart_count=restarts,
         )
 
     def _busy_building(self, tool: ToolRecord) -> bool:
@@ -891,37 +904,39 @@ class Machete:
 
     def _observe(
         self, tool: ToolRecord, release: ReleaseRecord, spec: ToolSpec, probe_health: bool
-    ) -> tuple[str, str | None, str | None, str | None]:
+    ) -> tuple[str, str | None, str | None, str | None, int]:
         assert release.instance_id is not None
         try:
             runtime = self.runtime(release.runtime)
             state = runtime.inspect(release.instance_id)
         except EngineUnavailableError as exc:
-            return ToolStatus.UNKNOWN, exc.message, None, None
+            return ToolStatus.UNKNOWN, exc.message, None, None, 0
         except MacheteError as exc:
-            return ToolStatus.UNKNOWN, exc.message, None, None
+            return ToolStatus.UNKNOWN, exc.message, None, None, 0
+        restarts = state.restart_count
         if state.state == "missing":
-            return ToolStatus.FAILED, "its container is gone; redeploy to recreate it", None, None
+            gone = "its container is gone; redeploy to recreate it"
+            return ToolStatus.FAILED, gone, None, None, 0
+        if tool.status != ToolStatus.STOPPED:
+            looping = crash_loop_reason(state.state, restarts, state.started_at, time.time())
+            if looping:
+                return ToolStatus.CRASH_LOOPING, looping, None, None, restarts
         if state.state != "running":
             if tool.status == ToolStatus.STOPPED:
-                return ToolStatus.STOPPED, None, None, None
+                return ToolStatus.STOPPED, None, None, None, restarts
             code = f" (exit code {state.exit_code})" if state.exit_code is not None else ""
-            return (
-                ToolStatus.FAILED,
-                tool.status_reason or f"the container stopped{code}",
-                None,
-                None,
-            )
+            why = tool.status_reason or f"the container stopped{code}"
+            return ToolStatus.FAILED, why, None, None, restarts
         try:
             endpoint = runtime.endpoint(release.instance_id, spec.port)
         except MacheteError:
-            return ToolStatus.RUNNING, tool.status_reason, None, None
+            return ToolStatus.RUNNING, tool.status_reason, None, None, restarts
         health = None
         if probe_health:
             result = probe(endpoint, spec.health_check, timeout=3.0)
             health = Health.HEALTHY if result.healthy else Health.UNHEALTHY
         reason = tool.status_reason if tool.status == ToolStatus.RUNNING else None
-        return ToolStatus.RUNNING, reason, health and str(health), endpoint.base_url
+        return ToolStatus.RUNNING, reason, health and str(health), endpoint.base_url, restarts
 
 
 __all__ = ["Machete", "ReleaseStatus", "create_machete"]

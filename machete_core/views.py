@@ -41,6 +41,8 @@ class ToolView:
     runtime: str = "docker"
     #: Copies of each release that run.
     replicas: int = 1
+    #: Times the engine restarted the live instance after it exited.
+    restart_count: int = 0
 
 
 @attrs.frozen

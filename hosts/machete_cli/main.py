@@ -535,6 +535,7 @@ def status(obj: Context, name: str, as_json: bool) -> None:
         ("port", view.port),
         ("health check", view.health_check),
         ("runtime", view.runtime + (f" ({view.replicas} replicas)" if view.replicas > 1 else "")),
+        ("restarts", view.restart_count or None),
     ]
     for key, value in rows:
         if value not in (None, ""):

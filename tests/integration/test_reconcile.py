@@ -202,3 +202,45 @@ def test_an_empty_database_never_deletes_running_tools(
     with create_machete(lost, builtins=BUILTIN_PLUGINS) as m:
         report = m.reconcile(forget_unknown=True)
     assert report.orphans_removed and owned_objects(settings.installation)[0] == []
+
+
+def test_a_crash_looping_tool_says_so_and_a_vanished_one_is_unavailable(
+    machete: Machete, git_server: GitHTTPServer
+) -> None:
+    """Issue 10 item 19: no flapping between running/healthy and failed."""
+    from machete_core.errors import ToolUnavailableError
+
+    files = http_tool_files("loops")
+    files["Dockerfile"] = files["Dockerfile"].replace(
+        'CMD ["sh", "-c", "echo tool starting on $PORT; exec httpd -f -v -p 8080 -h /www"]',
+        'CMD ["sh", "-c", "timeout 3 httpd -f -p 8080 -h /www; echo crashed; exit 3"]',
+    )
+    repo = f"loop{uuid.uuid4().hex[:6]}"
+    make_repo(git_server.root, repo, files)
+    machete.install(git_server.url(f"{repo}.git"), name="looper")
+    deadline = time.monotonic() + 60
+    seen: list[str] = []
+    while time.monotonic() < deadline:
+        view = machete.get("looper", probe_health=False)
+        seen.append(view.status)
+        if view.restart_count >= 4:
+            break
+        time.sleep(0.5)
+    assert view.restart_count >= 4, seen
+    # From the third restart on it is crash-looping, whether the instance is up this moment
+    # or not.
+    statuses = set()
+    for _ in range(10):
+        view = machete.get("looper", probe_health=False)
+        statuses.add(view.status)
+        time.sleep(0.4)
+    assert statuses == {"crash-looping"}, statuses
+    assert "restarted" in (view.reason or "")
+    # Its container vanishes: the proxy's route says unavailable (503), not a conflict.
+    client = docker.from_env()
+    try:
+        client.containers.get(view.instance_id).remove(force=True)
+    finally:
+        client.close()
+    with pytest.raises(ToolUnavailableError):
+        machete.route("looper")

@@ -83,3 +83,18 @@ def test_log_is_appended_and_read_by_offset(tmp_path: Path) -> None:
     assert read_log(path, offset2) == ("", offset2)
     assert seen == ["one", "two", "three"]
     log.close()
+
+
+def test_crash_loop_reason_needs_restarts_and_a_short_uptime() -> None:
+    import time as _time
+
+    from machete_core.domain.status import crash_loop_reason
+
+    now = _time.time()
+    recent = _time.strftime("%Y-%m-%dT%H:%M:%S.123456789Z", _time.gmtime(now - 10))
+    stable = _time.strftime("%Y-%m-%dT%H:%M:%SZ", _time.gmtime(now - 900))
+    assert crash_loop_reason("running", 2, recent, now) is None
+    assert crash_loop_reason("running", 5, recent, now) is not None
+    assert crash_loop_reason("restarting", 5, stable, now) is not None
+    assert crash_loop_reason("running", 5, stable, now) is None  # up for 15 minutes again
+    assert crash_loop_reason("missing", 9, recent, now) is None
