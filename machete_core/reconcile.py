@@ -15,6 +15,7 @@ import attrs
 from machete_core.domain import labels
 from machete_core.domain.status import OperationStatus, ReleaseStatus, ToolStatus
 from machete_core.errors import MacheteError, StateMissingError
+from machete_core.leases import holder_process_gone
 
 if TYPE_CHECKING:
     from machete_core.machete import Machete
@@ -52,7 +53,9 @@ class Reconciler:
         the middle of one: two reconcilers never act on the same objects at once."""
         report = ReconcileReport()
         store, holder = self.m.store, self.m.holder_id
-        if not store.try_lock(LOCK, holder, LOCK_SECONDS):
+        # A holder killed mid-round (on this host) does not block reconciling for the lock's
+        # whole time: its lock is taken over at once.
+        if not store.try_lock(LOCK, holder, LOCK_SECONDS, holder_gone=holder_process_gone):
             report.skipped = True
             return report
         try:

@@ -49,6 +49,17 @@ def availability() -> str | None:
     return docker_engine.availability()
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: ask Linux for SIGKILL when the thread that started us dies."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass  # not Linux: the build may outlive a killed server; the reconciler sweeps its image
+
+
 def buildx_command(cli: str, request: BuildRequest, metadata_file: Path) -> list[str]:
     cmd = [
         cli,
@@ -102,6 +113,9 @@ class BuildxBuilder(DockerBuilder):
                 stdin=subprocess.DEVNULL,
                 env=env,
                 start_new_session=True,  # so a timeout or cancel can stop the whole group
+                # ...and it dies with us: a server killed with -9 must not leave a build
+                # that tags an image after the next start has reconciled.
+                preexec_fn=_die_with_parent,
             )
             stop_reason: list[str] = []
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -253,15 +253,27 @@ class Store:
 
     # -- locks ---------------------------------------------------------------------------
 
-    def try_lock(self, name: str, holder: str, seconds: float) -> bool:
-        """Take (or renew) the lock ``name`` for ``seconds``; False while another holds it."""
+    def try_lock(
+        self,
+        name: str,
+        holder: str,
+        seconds: float,
+        *,
+        holder_gone: Callable[[str], bool] | None = None,
+    ) -> bool:
+        """Take (or renew) the lock ``name`` for ``seconds``; False while another holds it,
+        unless ``holder_gone`` says that holder is a process that no longer exists."""
         now = time.time()
         try:
             with self._tx() as s:
                 row = s.get(LockRow, name, with_for_update=True)
                 if row is None:
                     s.add(LockRow(name=name, holder=holder, expires_at=now + seconds))
-                elif row.holder == holder or row.expires_at < now:
+                elif (
+                    row.holder == holder
+                    or row.expires_at < now
+                    or (holder_gone is not None and holder_gone(row.holder))
+                ):
                     row.holder, row.expires_at = holder, now + seconds
                 else:
                     return False

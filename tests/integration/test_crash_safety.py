@@ -197,3 +197,51 @@ def test_sigkill_of_the_server_in_the_middle_of_a_deploy(
         assert get_text(f"{base}/tools/victim/").strip() == "new"
     recorded = {r.image_id for r in machete.releases("victim") if r.image_id}
     assert set(owned_objects(installation)[1]) <= recorded
+
+
+def test_a_build_dies_with_its_killed_server_and_tags_nothing(
+    machete: Machete, env: dict[str, str], git_server: GitHTTPServer, busybox_image: str
+) -> None:
+    """Issue 10 item 18: a buildx build must not outlive ``kill -9`` of its server and tag an
+    image after the restart has reconciled."""
+    from machete_core.domain.naming import image_repository
+
+    files = http_tool_files("slow build", extra_manifest="  builder: buildx\n")
+    files["Dockerfile"] = files["Dockerfile"].replace(
+        "COPY www /www\n", "COPY www /www\nRUN echo building-slowly && sleep 12\n"
+    )
+    repo = f"slowb{uuid.uuid4().hex[:6]}"
+    make_repo(git_server.root, repo, files)
+    tag = f"{image_repository(env['MACHETE_INSTALLATION'], 'slowbuild')}:r1"
+    with running_server(fast(env)) as (base, proc):
+        status, body = call(
+            "POST", f"{base}/api/tools", {"url": git_server.url(f"{repo}.git"), "name": "slowbuild"}
+        )
+        assert status == 202, body
+        op_id = body["operation_id"]
+        deadline = time.monotonic() + 120
+        while "building-slowly" not in machete.operation_log(op_id)[0]:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    time.sleep(2)
+    leftovers = [p for p in Path("/proc").glob("[0-9]*/cmdline") if _reads(p).count(tag)]
+    assert leftovers == []  # the buildx client died with the server
+    time.sleep(14)  # past the moment the build would have finished
+    out = run_cli(env, "ls", "--json")
+    assert out.returncode == 0
+    import docker
+
+    client = docker.from_env()
+    try:
+        assert not client.images.list(name=tag.split(":")[0])  # nothing was ever tagged
+    finally:
+        client.close()
+
+
+def _reads(path: Path) -> str:
+    try:
+        return path.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -147,3 +149,20 @@ def test_a_reconciler_round_is_skipped_while_another_runs(
         assert m.reconcile().skipped
         m.store.unlock("reconciler", "another-server:1:x")
         assert not m.reconcile().skipped
+
+
+def test_a_lock_of_a_dead_process_is_taken_over_at_once(tmp_path: Path) -> None:
+    from machete_core.leases import holder_process_gone
+
+    store = Store.open(f"sqlite:///{tmp_path / 's.db'}")
+    try:
+        dead = f"{socket.gethostname()}:999999:abcd"  # no such process
+        assert store.try_lock("reconciler", dead, 300)
+        assert not store.try_lock("reconciler", "me", 300)  # without the check: 5 minutes
+        assert store.try_lock("reconciler", "me", 300, holder_gone=holder_process_gone)
+        alive = f"{socket.gethostname()}:{os.getpid()}:other"
+        store.unlock("reconciler", "me")
+        assert store.try_lock("reconciler", alive, 300)
+        assert not store.try_lock("reconciler", "me", 300, holder_gone=holder_process_gone)
+    finally:
+        store.close()
