@@ -18,14 +18,11 @@ from machete_core.domain.naming import choose_name
 from machete_core.domain.records import CancelToken
 from machete_core.domain.spec import ToolSpec
 from machete_core.domain.status import (
-    Health,
     OperationStatus,
     ReleaseStatus,
     ToolStatus,
-    crash_loop_reason,
 )
 from machete_core.errors import (
-    EngineUnavailableError,
     InternalError,
     InvalidInputError,
     MacheteError,
@@ -37,6 +34,7 @@ from machete_core.errors import (
 from machete_core.events import EventBus
 from machete_core.health import Probe, probe
 from machete_core.leases import LeaseKeeper, holder_process_gone, lease_expired, new_holder
+from machete_core.observed import ObservedState
 from machete_core.oplog import read_log
 from machete_core.pipeline.run import OperationRun
 from machete_core.plugins.manager import PluginManager
@@ -105,6 +103,8 @@ class Machete:
     def __init__(self, settings: Settings, plugins: PluginManager) -> None:
         self.settings = settings
         self.plugins = plugins
+        #: What the runtimes last said about live instances (see observe.py).
+        self.observed = ObservedState()
         self.events = EventBus(plugins.emit, record=self._record_event)
         self._instances: dict[tuple[str, str], Any] = {}
         self._instances_lock = threading.Lock()
@@ -519,6 +519,9 @@ class Machete:
             run.log.close()
             self._cancels.pop(op_id, None)
             self.leases.release(op_id)
+            if run.tool_name or op.tool_name:
+                # What it observed of the tool's instances may have changed: observe afresh.
+                self.observed.forget_tool(run.tool_name or op.tool_name or "")
         if not finished:
             log.warning(
                 "operation %s was ended by another process meanwhile; kept its verdict", op_id
@@ -606,10 +609,14 @@ class Machete:
     # -- reading -------------------------------------------------------------------------
 
     def list_tools(self) -> list[ToolView]:
-        return [self._view(t, probe_health=False) for t in self.store.list_tools()]
+        from machete_core.observe import list_views
+
+        return list_views(self)
 
     def get(self, ident: str | int, *, probe_health: bool = True) -> ToolView:
-        return self._view(self.store.get_tool(ident), probe_health=probe_health)
+        from machete_core.observe import one_view
+
+        return one_view(self, self.store.get_tool(ident), probe_health=probe_health)
 
     def set_flags(
         self,
@@ -634,7 +641,9 @@ class Machete:
             fields["auto_start"] = auto_start
         if fields:
             tool = self.store.update_tool(tool.id, **fields)
-        return self._view(tool, probe_health=False)
+        from machete_core.observe import one_view
+
+        return one_view(self, tool, probe_health=False)
 
     def route(self, ident: str | int) -> Route:
         """Where requests for the tool go now: its live release's endpoint."""
@@ -847,96 +856,6 @@ class Machete:
                     yield event
             if not batch:
                 time.sleep(poll)
-
-    def _view(self, tool: ToolRecord, *, probe_health: bool) -> ToolView:
-        spec = self.spec_from_data(tool.spec) if tool.spec else ToolSpec()
-        release = (
-            self.store.get_release(tool.current_release_id) if tool.current_release_id else None
-        )
-        status, reason, health, url = tool.status, tool.status_reason, None, None
-        restarts = 0
-        building = self._busy_building(tool)
-        if (
-            release is not None
-            and release.instance_id
-            and (building or status in (ToolStatus.RUNNING, ToolStatus.STOPPED, ToolStatus.FAILED))
-        ):
-            # While a new release builds, the current one still serves: say where.
-            status, reason, health, url, restarts = self._observe(tool, release, spec, probe_health)
-        if building:
-            status, reason = ToolStatus.BUILDING, None
-        return ToolView(
-            id=tool.id,
-            name=tool.name,
-            status=str(status),
-            health=health,
-            builder=tool.builder,
-            reason=reason,
-            source_url=tool.source_url,
-            source_ref=tool.source_ref,
-            enabled=tool.enabled,
-            auto_start=tool.auto_start,
-            port=spec.port,
-            health_check=spec.health_check,
-            description=spec.description,
-            version=spec.version,
-            category=spec.category,
-            release=release.number if release else None,
-            commit=release.commit if release else None,
-            image=release.image_tag if release else None,
-            instance_id=release.instance_id if release else None,
-            url=url,
-            created_at=tool.created_at,
-            updated_at=tool.updated_at,
-            runtime=(release.runtime if release else None)
-            or spec.runtime
-            or tool.runtime
-            or self.settings.default_runtime,
-            replicas=tool.replicas or spec.replicas or 1,
-            restart_count=restarts,
-        )
-
-    def _busy_building(self, tool: ToolRecord) -> bool:
-        for op in self.store.list_operations(tool.name, limit=5):
-            if op.status == OperationStatus.RUNNING and op.kind in ("install", "deploy", "build"):
-                return True
-        return False
-
-    def _observe(
-        self, tool: ToolRecord, release: ReleaseRecord, spec: ToolSpec, probe_health: bool
-    ) -> tuple[str, str | None, str | None, str | None, int]:
-        assert release.instance_id is not None
-        try:
-            runtime = self.runtime(release.runtime)
-            state = runtime.inspect(release.instance_id)
-        except EngineUnavailableError as exc:
-            return ToolStatus.UNKNOWN, exc.message, None, None, 0
-        except MacheteError as exc:
-            return ToolStatus.UNKNOWN, exc.message, None, None, 0
-        restarts = state.restart_count
-        if state.state == "missing":
-            gone = "its container is gone; redeploy to recreate it"
-            return ToolStatus.FAILED, gone, None, None, 0
-        if tool.status != ToolStatus.STOPPED:
-            looping = crash_loop_reason(state.state, restarts, state.started_at, time.time())
-            if looping:
-                return ToolStatus.CRASH_LOOPING, looping, None, None, restarts
-        if state.state != "running":
-            if tool.status == ToolStatus.STOPPED:
-                return ToolStatus.STOPPED, None, None, None, restarts
-            code = f" (exit code {state.exit_code})" if state.exit_code is not None else ""
-            why = tool.status_reason or f"the container stopped{code}"
-            return ToolStatus.FAILED, why, None, None, restarts
-        try:
-            endpoint = runtime.endpoint(release.instance_id, spec.port)
-        except MacheteError:
-            return ToolStatus.RUNNING, tool.status_reason, None, None, restarts
-        health = None
-        if probe_health:
-            result = probe(endpoint, spec.health_check, timeout=3.0)
-            health = Health.HEALTHY if result.healthy else Health.UNHEALTHY
-        reason = tool.status_reason if tool.status == ToolStatus.RUNNING else None
-        return ToolStatus.RUNNING, reason, health and str(health), endpoint.base_url, restarts
 
 
 __all__ = ["Machete", "ReleaseStatus", "create_machete"]

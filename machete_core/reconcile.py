@@ -69,6 +69,10 @@ class Reconciler:
             self._remove_workspaces(report)
             self._sweep_uploads(report)
             self._enforce_tools(report, busy)
+            # Views read observed state: each round brings it up to date (observe.py).
+            from machete_core.observe import refresh_observed
+
+            refresh_observed(self.m)
             store.prune_events(self.m.settings.events_kept)
         finally:
             store.unlock(LOCK, holder)

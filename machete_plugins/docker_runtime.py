@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -209,6 +210,38 @@ class DockerRuntime(docker_engine.EngineClient):
             raise NotRunningError(f"container {instance_id[:12]} no longer exists")
         stream = container.logs(stream=True, follow=follow, tail="all" if tail is None else tail)
         yield from docker_engine.log_lines(stream)
+
+    #: Container events after which what MACHETE observed of it may be stale.
+    WATCHED = frozenset({"start", "die", "restart", "destroy", "stop", "kill", "pause", "unpause"})
+
+    @docker_engine.engine_errors("following the engine's events")
+    def watch(self, selector: Mapping[str, str], stop: threading.Event) -> Iterator[str]:
+        client = docker_engine.client()  # the stream holds its connection: one of its own
+        stream = client.events(
+            decode=True,
+            filters={"type": "container", "label": [f"{k}={v}" for k, v in selector.items()]},
+        )
+        done = threading.Event()
+
+        def close_on_stop() -> None:
+            # The stream blocks without a timeout: closing it is what ends the iteration.
+            while not stop.wait(1.0):
+                if done.is_set():
+                    return
+            stream.close()
+
+        threading.Thread(target=close_on_stop, daemon=True, name="machete-events").start()
+        try:
+            for event in stream:
+                if stop.is_set():
+                    return
+                if event.get("status") in self.WATCHED or event.get("Action") in self.WATCHED:
+                    ident = event.get("id") or (event.get("Actor") or {}).get("ID")
+                    if ident:
+                        yield str(ident)
+        finally:
+            done.set()
+            client.close()
 
     @docker_engine.engine_errors("reading the container's ports")
     def endpoint(self, instance_id: str, port: int) -> Endpoint:

@@ -18,6 +18,7 @@ from machete_core.machete import Machete, create_machete
 from machete_core.settings import Settings
 from machete_web import problems
 from machete_web.event_feed import EventFeed
+from machete_web.listing import ListingCache
 from machete_web.router import Router
 
 MACHETE = web.AppKey("machete", Machete)
@@ -28,6 +29,7 @@ BACKGROUND = web.AppKey("background", set[asyncio.Future[Any]])
 ROUTER = web.AppKey("router", Router)
 HTTP_CLIENT = web.AppKey("http_client", aiohttp.ClientSession)
 EVENT_FEED = web.AppKey("event_feed", EventFeed)
+LISTING = web.AppKey("listing", ListingCache)
 
 
 @attrs.define
@@ -96,6 +98,9 @@ async def _machete_ctx(
     app[EVENT_FEED] = EventFeed(machete, executor)
     # Promotions by other processes on the same state reach the router through the feed.
     app[EVENT_FEED].listen(app[ROUTER].on_recorded_event)
+    app[LISTING] = ListingCache(machete, executor)
+    app[EVENT_FEED].listen(app[LISTING].changed)
+    machete.events.subscribe(app[LISTING].changed)
     # Tools answer on loopback; never through a proxy from the environment.
     app[HTTP_CLIENT] = aiohttp.ClientSession(
         trust_env=False,
@@ -110,11 +115,15 @@ async def _machete_ctx(
     await loop.run_in_executor(executor, lambda: machete.store)
     await loop.run_in_executor(executor, _reconcile_logged, machete)
     from machete_web.health_monitor import run_monitor
+    from machete_web.watcher import EngineWatcher
 
+    watcher = EngineWatcher(machete)
+    watcher.start()
     periodic = asyncio.create_task(_reconcile_periodically(machete, executor))
     monitor = asyncio.create_task(run_monitor(app))
     feed = asyncio.create_task(app[EVENT_FEED].run())
     yield
+    await loop.run_in_executor(None, watcher.close)
     periodic.cancel()
     monitor.cancel()
     feed.cancel()

@@ -19,7 +19,7 @@ from machete_core.sources.uploads import check_upload_space, uploads_dir
 from machete_core.state.views import OperationRecord
 from machete_core.version import __version__
 from machete_core.views import to_data
-from machete_web.app import MACHETE, core, run_in_background
+from machete_web.app import LISTING, MACHETE, core, run_in_background
 
 ACTIONS = ("build", "start", "stop", "restart", "deploy", "rollback", "scale")
 
@@ -149,8 +149,8 @@ async def plugins(request: web.Request) -> web.Response:
 
 
 async def list_tools(request: web.Request) -> web.Response:
-    tools = await core(request, _m(request).list_tools)
-    return web.json_response({"tools": to_data(tools)})
+    body = await request.app[LISTING].body()
+    return web.Response(body=body, content_type="application/json")
 
 
 ARCHIVE_TYPES = {

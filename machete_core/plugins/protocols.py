@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -49,6 +50,16 @@ class InspectsImages(Protocol):
 
     def image_labels(self, image: str) -> dict[str, str] | None:
         """The labels of the image ``image`` resolves to here, or None if there is none."""
+
+
+@runtime_checkable
+class WatchesInstances(Protocol):
+    """Optional runtime capability: the engine's own event stream, so observed state stays
+    current without asking the engine per request."""
+
+    def watch(self, selector: Mapping[str, str], stop: threading.Event) -> Iterator[str]:
+        """Ids of instances matching ``selector`` as they change (start, exit, restart,
+        removal), until ``stop`` is set; raises a MacheteError when the stream breaks."""
 
 
 @runtime_checkable

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy import Engine, delete, event, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -45,6 +45,17 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        #: Bumped by every write through this store (caches of views compare it).
+        self.generation = 0
+        event.listen(self._sessions, "after_flush", self._written)
+        event.listen(self._sessions, "do_orm_execute", self._maybe_written)
+
+    def _written(self, *_args: Any) -> None:
+        self.generation += 1
+
+    def _maybe_written(self, state: Any) -> None:
+        if state.is_insert or state.is_update or state.is_delete:
+            self.generation += 1
 
     @classmethod
     def open(cls, url: str) -> Store:
@@ -189,6 +200,28 @@ class Store:
                 (self._tool_view(tool), view_of(ReleaseRecord, release))
                 for tool, release in s.execute(query).all()
             ]
+
+    def listing(self) -> tuple[list[ToolRecord], dict[int, ReleaseRecord], set[str]]:
+        """What a listing of every tool needs, in three queries whatever the number of tools:
+        the tools, their current releases by tool id, and the names of tools with a build
+        running (install, deploy or build operations in progress)."""
+        with self._tx() as s:
+            tools = [self._tool_view(r) for r in s.scalars(select(ToolRow).order_by(ToolRow.name))]
+            current = {
+                r.tool_id: view_of(ReleaseRecord, r)
+                for r in s.scalars(
+                    select(ReleaseRow).join(ToolRow, ToolRow.current_release_id == ReleaseRow.id)
+                )
+            }
+            building = set(
+                s.scalars(
+                    select(OperationRow.tool_name).where(
+                        OperationRow.status == "running",
+                        OperationRow.kind.in_(("install", "deploy", "build")),
+                    )
+                )
+            )
+        return tools, current, {b for b in building if b}
 
     # -- releases ------------------------------------------------------------------------
 

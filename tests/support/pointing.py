@@ -54,7 +54,7 @@ def deployed(m: Machete, name: str, *, strip: bool = True, status: str = "runnin
         builder="docker",
         runtime="pointing",
         status="live",
-        instance_id="i-1",
+        instance_id=f"i-{name}",
         spec=spec,
     )
     m.store.update_tool(tool.id, current_release_id=rel.id)

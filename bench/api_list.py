@@ -1,0 +1,167 @@
+"""``GET /api/tools`` against a bare aiohttp handler returning the same JSON, in one run.
+
+For 10 and 1,000 tools (instances of a runtime that answers from memory, so the engine is not
+measured; their observations are filled once, as ``machete serve``'s event stream keeps them),
+a client with 20 connections sends requests for ``--seconds`` to each side in turn, ``--rounds``
+times, alternating. Reported: requests per second of each side (min, median, max) and the ratio
+of the medians. Budget: at least 0.5 (issue 10 item 14).
+
+    python -m bench.api_list [--rounds 3] [--seconds 3] [--tools 10,1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+
+from aiohttp import ClientSession, TCPConnector, web
+
+from machete_core.domain.records import Endpoint, InstanceState
+from machete_core.machete import Machete, create_machete
+from machete_core.plugins import hookimpl
+from machete_core.plugins.records import RuntimeProvider
+from machete_core.settings import Settings
+from machete_plugins import BUILTIN_PLUGINS
+
+BUDGET = 0.5
+CONNECTIONS = 20
+
+
+class MemoryRuntime:
+    def __init__(self, settings: Settings) -> None:
+        pass
+
+    def inspect(self, instance_id: str) -> InstanceState:
+        return InstanceState(id=instance_id, name=instance_id, state="running")
+
+    def endpoint(self, instance_id: str, port: int) -> Endpoint:
+        return Endpoint("127.0.0.1", 1)
+
+    def list(self, selector: Mapping[str, str]) -> list[InstanceState]:
+        return []
+
+
+class MemoryPlugin:
+    @hookimpl
+    def machete_register_runtimes(self) -> list[RuntimeProvider]:
+        return [RuntimeProvider(name="memory", factory=MemoryRuntime)]  # type: ignore[arg-type]
+
+
+def populate(m: Machete, count: int) -> None:
+    spec = {"port": 8080, "strip_prefix": True}
+    for i in range(count):
+        tool = m.store.create_tool(
+            name=f"tool-{i:04d}",
+            source_kind="git",
+            source_url="https://x/t.git",
+            spec=spec,
+            status="running",
+        )
+        rel = m.store.create_release(
+            tool.id,
+            key="k",
+            builder="docker",
+            runtime="memory",
+            status="live",
+            instance_id=f"i-{i}",
+            spec=spec,
+        )
+        m.store.update_tool(tool.id, current_release_id=rel.id)
+
+
+async def hammer(url: str, seconds: float) -> float:
+    """Requests per second over ``seconds`` with CONNECTIONS clients."""
+    done = 0
+    deadline = time.monotonic() + seconds
+    async with ClientSession(connector=TCPConnector(limit=CONNECTIONS)) as session:
+
+        async def client() -> None:
+            nonlocal done
+            while time.monotonic() < deadline:
+                async with session.get(url) as resp:
+                    await resp.read()
+                    assert resp.status == 200
+                done += 1
+
+        started = time.monotonic()
+        await asyncio.gather(*(client() for _ in range(CONNECTIONS)))
+        return done / (time.monotonic() - started)
+
+
+async def measure(m: Machete, rounds: int, seconds: float) -> tuple[list[float], list[float]]:
+    from machete_web import create_app
+
+    api = web.AppRunner(create_app(machete=m), access_log=None)
+    await api.setup()
+    m.observed.watched = True  # as while machete serve follows the engine's events
+    body = json.dumps({"tools": []})
+    from machete_core.views import to_data
+
+    body = json.dumps({"tools": to_data(m.list_tools())})
+
+    async def bare_handler(request: web.Request) -> web.Response:
+        return web.Response(text=body, content_type="application/json")
+
+    bare_app = web.Application()
+    bare_app.router.add_get("/api/tools", bare_handler)
+    bare = web.AppRunner(bare_app, access_log=None)
+    await bare.setup()
+    sites = [web.TCPSite(api, "127.0.0.1", 0), web.TCPSite(bare, "127.0.0.1", 0)]
+    for site in sites:
+        await site.start()
+    ports = [s._server.sockets[0].getsockname()[1] for s in sites]  # type: ignore[union-attr]
+    ours, theirs = [], []
+    try:
+        for _ in range(rounds):
+            ours.append(await hammer(f"http://127.0.0.1:{ports[0]}/api/tools", seconds))
+            theirs.append(await hammer(f"http://127.0.0.1:{ports[1]}/api/tools", seconds))
+    finally:
+        await api.cleanup()
+        await bare.cleanup()
+    return ours, theirs
+
+
+def spread(values: list[float]) -> str:
+    return f"min {min(values):.0f}, median {statistics.median(values):.0f}, max {max(values):.0f}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--tools", default="10,1000")
+    args = parser.parse_args()
+    ok = True
+    for count in [int(c) for c in args.tools.split(",")]:
+        with tempfile.TemporaryDirectory(prefix="machete-bench-") as tmp:
+            settings = Settings(
+                home=Path(tmp),
+                installation=f"bench-{uuid.uuid4().hex[:6]}",
+                reconcile_interval=0,
+                health_check_interval=0,
+                default_runtime="memory",
+            )
+            m = create_machete(settings, builtins=BUILTIN_PLUGINS)
+            m.plugins.register(MemoryPlugin(), "memory")
+            populate(m, count)
+            ours, theirs = asyncio.run(measure(m, args.rounds, args.seconds))
+            m.close()
+        ratio = statistics.median(ours) / statistics.median(theirs)
+        verdict = "OK" if ratio >= BUDGET else "OVER BUDGET"
+        ok = ok and ratio >= BUDGET
+        print(f"{count} tools: GET /api/tools {spread(ours)} req/s")
+        print(f"{count} tools: bare handler  {spread(theirs)} req/s")
+        print(f"{count} tools: ratio of medians {ratio:.2f} (budget >= {BUDGET}) -> {verdict}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
