@@ -60,5 +60,12 @@ def install_check(session: nox.Session, mode: str) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks (ratios measured in one run); see docs/benchmarks.md."""
     session.install("-e", ".[dev]")
-    for name in ("deploy_overhead", "noop_redeploy", "incremental_fetch", "swap", "health_scale", "api_list"):
+    for name in (
+        "deploy_overhead",
+        "noop_redeploy",
+        "incremental_fetch",
+        "swap",
+        "health_scale",
+        "api_list",
+    ):
         session.run("python", "-m", f"bench.{name}", success_codes=[0, 1])
