@@ -208,7 +208,9 @@ def test_a_build_dies_with_its_killed_server_and_tags_nothing(
 
     files = http_tool_files("slow build", extra_manifest="  builder: buildx\n")
     files["Dockerfile"] = files["Dockerfile"].replace(
-        "COPY www /www\n", "COPY www /www\nRUN echo building-slowly && sleep 12\n"
+        # Unique, so that no earlier run's layer cache finishes it at once.
+        "COPY www /www\n",
+        f"COPY www /www\nRUN echo building-slowly {uuid.uuid4().hex} && sleep 12\n",
     )
     repo = f"slowb{uuid.uuid4().hex[:6]}"
     make_repo(git_server.root, repo, files)
