@@ -32,9 +32,11 @@ def crash_loop_reason(
     up_for = _seconds_since(started_at, now)
     if state == "running" and up_for is not None and up_for >= STABLE_SECONDS:
         return None
+    # The engine doubles its pause before each restart, from 100 ms, up to a minute.
+    pause = min(60.0, 0.1 * 2 ** min(restart_count, 10))
     return (
-        f"restarted {restart_count} times; the engine waits longer between restarts each time "
-        "(up to a minute). See machete logs for why it exits"
+        f"restarted {restart_count} times; the engine now waits about {pause:.0f} s before each "
+        "restart (doubling, up to a minute). See machete logs for why it exits"
     )
 
 
