@@ -24,6 +24,7 @@ from pathlib import Path
 
 from aiohttp import ClientSession, TCPConnector, web
 
+from bench.fake_tools import populate
 from machete_core.domain.records import Endpoint, InstanceState
 from machete_core.machete import Machete, create_machete
 from machete_core.plugins import hookimpl
@@ -53,28 +54,6 @@ class MemoryPlugin:
     @hookimpl
     def machete_register_runtimes(self) -> list[RuntimeProvider]:
         return [RuntimeProvider(name="memory", factory=MemoryRuntime)]  # type: ignore[arg-type]
-
-
-def populate(m: Machete, count: int) -> None:
-    spec = {"port": 8080, "strip_prefix": True}
-    for i in range(count):
-        tool = m.store.create_tool(
-            name=f"tool-{i:04d}",
-            source_kind="git",
-            source_url="https://x/t.git",
-            spec=spec,
-            status="running",
-        )
-        rel = m.store.create_release(
-            tool.id,
-            key="k",
-            builder="docker",
-            runtime="memory",
-            status="live",
-            instance_id=f"i-{i}",
-            spec=spec,
-        )
-        m.store.update_tool(tool.id, current_release_id=rel.id)
 
 
 async def hammer(url: str, seconds: float) -> float:
@@ -151,7 +130,7 @@ def main() -> int:
             )
             m = create_machete(settings, builtins=BUILTIN_PLUGINS)
             m.plugins.register(MemoryPlugin(), "memory")
-            populate(m, count)
+            populate(m, count, runtime="memory", instance_id=lambda i: f"i-{i}")
             ours, theirs = asyncio.run(measure(m, args.rounds, args.seconds))
             m.close()
         ratio = statistics.median(ours) / statistics.median(theirs)

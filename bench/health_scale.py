@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Mapping
 from pathlib import Path
 
+from bench.fake_tools import populate
 from machete_core.domain.records import Endpoint, InstanceState
 from machete_core.machete import Machete, create_machete
 from machete_core.plugins import hookimpl
@@ -39,17 +40,21 @@ from aiohttp import web
 async def health(request):
     return web.Response(text="ok")
 
-async def main(first, count):
+async def main(count):
     app = web.Application()
     app.router.add_get("/health", health)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    for port in range(first, first + count):
-        await web.TCPSite(runner, "127.0.0.1", port, backlog=64).start()
-    print("ready", flush=True)
+    ports = []
+    for _ in range(count):
+        # Port 0: the OS chooses, so nothing collides with connections in TIME-WAIT.
+        site = web.TCPSite(runner, "127.0.0.1", 0, backlog=64)
+        await site.start()
+        ports.append(site._server.sockets[0].getsockname()[1])
+    print("ready " + ",".join(map(str, ports)), flush=True)
     await asyncio.Event().wait()
 
-asyncio.run(main(int(sys.argv[1]), int(sys.argv[2])))
+asyncio.run(main(int(sys.argv[1])))
 """
 
 
@@ -76,28 +81,6 @@ class LoopbackPlugin:
     @hookimpl
     def machete_register_runtimes(self) -> list[RuntimeProvider]:
         return [RuntimeProvider(name="loopback", factory=LoopbackRuntime)]  # type: ignore[arg-type]
-
-
-def populate(m: Machete, count: int, first_port: int) -> None:
-    spec = {"port": 8080, "health_check": "/health"}
-    for i in range(count):
-        tool = m.store.create_tool(
-            name=f"tool-{i:04d}",
-            source_kind="git",
-            source_url="https://example.com/t.git",
-            spec=spec,
-            status="running",
-        )
-        rel = m.store.create_release(
-            tool.id,
-            key="k",
-            builder="docker",
-            runtime="loopback",
-            status="live",
-            instance_id=f"port-{first_port + i}",
-            spec=spec,
-        )
-        m.store.update_tool(tool.id, current_release_id=rel.id)
 
 
 def cpu_seconds() -> float:
@@ -131,15 +114,17 @@ def main() -> int:
     parser.add_argument("--tools", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--interval", type=float, default=10.0)
-    parser.add_argument("--first-port", type=int, default=42000)
     args = parser.parse_args()
     server = subprocess.Popen(
-        [sys.executable, "-c", SERVER, str(args.first_port), str(args.tools)],
+        [sys.executable, "-c", SERVER, str(args.tools)],
         stdout=subprocess.PIPE,
         text=True,
     )
     try:
-        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+        assert server.stdout is not None
+        word, _, listed = server.stdout.readline().strip().partition(" ")
+        assert word == "ready", word
+        ports = [int(p) for p in listed.split(",")]
         with tempfile.TemporaryDirectory(prefix="machete-bench-") as tmp:
             settings = Settings(
                 home=Path(tmp),
@@ -150,7 +135,7 @@ def main() -> int:
             )
             m = create_machete(settings, builtins=BUILTIN_PLUGINS)
             m.plugins.register(LoopbackPlugin(), "loopback")
-            populate(m, args.tools, args.first_port)
+            populate(m, args.tools, runtime="loopback", instance_id=lambda i: f"port-{ports[i]}")
             wall, cpu = asyncio.run(measure(m, args.tools, args.rounds, args.interval))
             healthy_before = sum(1 for t in m.store.list_tools() if m.store.health_history(t.id, 1))
             m.close()
