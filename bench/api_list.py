@@ -30,6 +30,7 @@ from machete_core.machete import Machete, create_machete
 from machete_core.plugins import hookimpl
 from machete_core.plugins.records import RuntimeProvider
 from machete_core.settings import Settings
+from machete_core.views import to_data
 from machete_plugins import BUILTIN_PLUGINS
 
 BUDGET = 0.5
@@ -81,9 +82,6 @@ async def measure(m: Machete, rounds: int, seconds: float) -> tuple[list[float],
     api = web.AppRunner(create_app(machete=m), access_log=None)
     await api.setup()
     m.observed.watched = True  # as while machete serve follows the engine's events
-    body = json.dumps({"tools": []})
-    from machete_core.views import to_data
-
     body = json.dumps({"tools": to_data(m.list_tools())})
 
     async def bare_handler(request: web.Request) -> web.Response:

@@ -92,10 +92,11 @@ def ensure_dir(root: Path, parts: Sequence[str]) -> Path:
 
 def move_dir(
     src_root: Path, src_parts: Sequence[str], dst_root: Path, dst_parts: Sequence[str]
-) -> bool:
+) -> str:
     """Move the directory ``src_root/src_parts`` to ``dst_root/dst_parts`` (which must not
-    exist), never following a link on either side. Returns False when there is nothing to move
-    (missing, a link on the way, or not a directory); the destination is then left absent.
+    exist), never following a link on either side. Returns ``"moved"``, ``"absent"`` (nothing
+    there) or ``"refused"`` (a link or a non-directory on the way); the destination is left
+    absent unless moved.
 
     The entry moved is whatever sits at the source name at the moment of the rename; it is
     checked again at the destination, which no tool can reach, and dropped if it is not a
@@ -111,23 +112,23 @@ def move_dir(
             _check_part(src_parts[-1])
             _check_part(dst_parts[-1])
             try:
-                probe = os.open(src_parts[-1], _DIR_FLAGS, dir_fd=src_fd)
-            except OSError:
-                return False
-            os.close(probe)
-            try:
+                os.close(os.open(src_parts[-1], _DIR_FLAGS, dir_fd=src_fd))
                 os.rename(src_parts[-1], dst_parts[-1], src_dir_fd=src_fd, dst_dir_fd=dst_fd)
+            except FileNotFoundError:
+                return "absent"
             except OSError:
-                return False
+                return "refused"
             try:
                 os.close(os.open(dst_parts[-1], _DIR_FLAGS, dir_fd=dst_fd))
             except OSError:
                 # Not a plain directory after all (swapped meanwhile): unlink, never follow.
                 os.unlink(dst_parts[-1], dir_fd=dst_fd)
-                return False
-            return True
-    except (FileNotFoundError, UnsafePathError):
-        return False
+                return "refused"
+            return "moved"
+    except FileNotFoundError:
+        return "absent"
+    except UnsafePathError:
+        return "refused"
 
 
 def walk_files(root: Path) -> Iterator[tuple[str, int, os.stat_result]]:

@@ -164,6 +164,13 @@ class ProviderUnavailableError(MacheteError):
     http_status = 422
 
 
+class UploadTimeoutError(MacheteError):
+    """An upload whose client stalled or took longer than the upload time limits."""
+
+    code = "upload_timeout"
+    http_status = 408
+
+
 class StateError(MacheteError):
     code = "state_error"
     http_status = 500

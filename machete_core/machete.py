@@ -17,11 +17,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from machete_core.domain.naming import choose_name
 from machete_core.domain.records import CancelToken
 from machete_core.domain.spec import ToolSpec
-from machete_core.domain.status import (
-    OperationStatus,
-    ReleaseStatus,
-    ToolStatus,
-)
+from machete_core.domain.status import OperationStatus, ReleaseStatus, ToolStatus
 from machete_core.errors import (
     InternalError,
     InvalidInputError,
@@ -519,9 +515,9 @@ class Machete:
             run.log.close()
             self._cancels.pop(op_id, None)
             self.leases.release(op_id)
-            if run.tool_name or op.tool_name:
-                # What it observed of the tool's instances may have changed: observe afresh.
-                self.observed.forget_tool(run.tool_name or op.tool_name or "")
+            if run.tool_name:
+                # What was observed of the tool's instances may have changed: observe afresh.
+                self.observed.forget_tool(run.tool_name)
         if not finished:
             log.warning(
                 "operation %s was ended by another process meanwhile; kept its verdict", op_id

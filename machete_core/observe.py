@@ -25,7 +25,7 @@ BUILD_KINDS = ("install", "deploy", "build")
 
 
 def list_views(m: Machete) -> list[ToolView]:
-    tools, current, building = m.store.listing()
+    tools, current, building = m.store.listing(BUILD_KINDS)
     return [
         tool_view(m, t, current.get(t.id), t.name in building, probe_health=False) for t in tools
     ]

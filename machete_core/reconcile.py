@@ -67,7 +67,7 @@ class Reconciler:
             self._remove_orphans(report, busy, releases)
             self._remove_orphan_images(report, busy, releases)
             self._remove_workspaces(report)
-            self._sweep_uploads(report)
+            self._sweep_uploads(report, [tool for tool, _rels in releases])
             self._enforce_tools(report, busy)
             # Views read observed state: each round brings it up to date (observe.py).
             from machete_core.observe import refresh_observed
@@ -85,13 +85,14 @@ class Reconciler:
         m = self.m
         if m.store.list_operations(None, limit=1):
             return  # this state has lived: its tools were removed, so are their leftovers
-        names: set[str] = set()
-        for name in sorted({m.settings.default_runtime}):
-            try:
-                found = m.runtime(name).list(labels.owned_by(m.settings.installation))
-            except MacheteError:
-                continue
-            names.update(s.labels.get(labels.TOOL, "") or s.name for s in found)
+        # With no release recorded, the default runtime is the only one to ask.
+        try:
+            found = m.runtime(m.settings.default_runtime).list(
+                labels.owned_by(m.settings.installation)
+            )
+        except MacheteError:
+            return  # cannot be asked now: nothing will be removed this round either
+        names = {s.labels.get(labels.TOOL, "") or s.name for s in found}
         if names:
             raise StateMissingError(
                 f"the database has no record of tools this installation "
@@ -227,13 +228,13 @@ class Reconciler:
             for op in self.m.store.list_operations(tool_name, limit=5)
         )
 
-    def _sweep_uploads(self, report: ReconcileReport) -> None:
+    def _sweep_uploads(self, report: ReconcileReport, tools: list[ToolRecord]) -> None:
         """Uploaded archives that no tool's source and no unfinished operation names: failed
         uploads and superseded ones would otherwise fill the disk."""
         from machete_core.sources.uploads import sweep_uploads
 
         m = self.m
-        referenced = {t.source_url for t in m.store.list_tools()}
+        referenced = {t.source_url for t in tools}
         referenced |= {
             str(op.params.get("url", ""))
             for op in m.store.list_operations(limit=500)

@@ -214,7 +214,6 @@ class DockerRuntime(docker_engine.EngineClient):
     #: Container events after which what MACHETE observed of it may be stale.
     WATCHED = frozenset({"start", "die", "restart", "destroy", "stop", "kill", "pause", "unpause"})
 
-    @docker_engine.engine_errors("following the engine's events")
     def watch(self, selector: Mapping[str, str], stop: threading.Event) -> Iterator[str]:
         client = docker_engine.client()  # the stream holds its connection: one of its own
         stream = client.events(

@@ -99,8 +99,8 @@ async def _machete_ctx(
     # Promotions by other processes on the same state reach the router through the feed.
     app[EVENT_FEED].listen(app[ROUTER].on_recorded_event)
     app[LISTING] = ListingCache(machete, executor)
+    # This process's changes bump the store's generation; other processes' reach us as events.
     app[EVENT_FEED].listen(app[LISTING].changed)
-    machete.events.subscribe(app[LISTING].changed)
     # Tools answer on loopback; never through a proxy from the environment.
     app[HTTP_CLIENT] = aiohttp.ClientSession(
         trust_env=False,

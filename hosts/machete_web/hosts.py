@@ -8,6 +8,7 @@ before routing, on the API listener and the tools listener alike.
 
 from __future__ import annotations
 
+import functools
 import socket
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
@@ -37,7 +38,9 @@ def split_host(host: str) -> str | None:
     return name.rstrip(".") or None
 
 
+@functools.lru_cache(maxsize=16)
 def allowed_hosts(settings: Settings) -> frozenset[str]:
+    """Computed once per settings (it may ask the resolver for this machine's names)."""
     if settings.allowed_hosts:
         return frozenset(h.lower().rstrip(".") for h in settings.allowed_hosts)
     names = set(LOOPBACK_NAMES)
@@ -94,7 +97,7 @@ def allowed_host_middleware(*, tools: bool) -> Callable[..., Awaitable[web.Strea
 
 def _settings(request: web.Request) -> Settings:
     from machete_web.app import MACHETE
-    from machete_web.proxy.app import PLATFORM
+    from machete_web.proxy.routing import PLATFORM
 
     app = request.app
     if PLATFORM in app:
@@ -107,7 +110,7 @@ def tool_url(
 ) -> str:
     """Where a tool's page lives for a browser: its own host with a tools domain, else the
     tools listener's ``/tools/<tool>/`` on the name the client used."""
-    from machete_web.proxy.app import PLATFORM
+    from machete_web.proxy.routing import PLATFORM
 
     app = request.app[PLATFORM] if PLATFORM in request.app else request.app
     port = tools_port_for(app, settings)

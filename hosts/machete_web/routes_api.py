@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from machete_core.errors import InvalidInputError, MacheteError, ToolBusyError
+from machete_core.errors import InvalidInputError, MacheteError, ToolBusyError, UploadTimeoutError
 from machete_core.machete import Machete, check_replicas
 from machete_core.secrets import Credentials
 from machete_core.sources.archive_errors import ArchiveTooLargeError
@@ -162,11 +162,6 @@ ARCHIVE_TYPES = {
     "application/x-bzip2",
     "application/octet-stream",
 }
-
-
-class UploadTimeoutError(MacheteError):
-    code = "upload_timeout"
-    http_status = 408
 
 
 async def _spool(request: web.Request) -> Path:

@@ -1,14 +1,14 @@
-"""Checks before a build: a Dockerfile pre-scan, build arguments, and free disk space."""
+"""Checks before a build: a Dockerfile pre-scan, build arguments and base images (free disk
+space is diskspace.py)."""
 
 from __future__ import annotations
 
 import posixpath
 import re
-import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from machete_core.errors import InvalidInputError, MacheteError
+from machete_core.errors import InvalidInputError
 
 _DIRECTIVE = re.compile(r"^#\s*([a-zA-Z_]+)\s*=\s*(.*?)\s*$")
 _VAR = re.compile(
@@ -23,15 +23,12 @@ class UnsafeDockerfileError(InvalidInputError):
     code = "unsafe_dockerfile"
 
 
-class DiskFullError(MacheteError):
-    code = "disk_full"
-    http_status = 507
-
-
-def check_build_args(build_args: Mapping[str, str], labels: Mapping[str, str] = {}) -> None:
+def check_build_args(
+    build_args: Mapping[str, str], labels: Mapping[str, str] | None = None
+) -> None:
     """Refuse build arguments and labels that select a frontend (``BUILDKIT_SYNTAX`` ran an
     image of the author's choice as BuildKit's frontend)."""
-    for key in [*build_args, *labels]:
+    for key in [*build_args, *(labels or {})]:
         if _FRONTEND_ARG.search(key) or key.lower().startswith("moby.buildkit"):
             raise UnsafeDockerfileError(
                 f"the build argument or label {key!r} would select or steer BuildKit's "
@@ -100,6 +97,28 @@ def _unquote(value: str) -> str:
     return value
 
 
+def _arg(rest: str, build_args: Mapping[str, str], defaults: Mapping[str, str]) -> tuple[str, str]:
+    """``ARG NAME[=default]``: a build argument wins, then the default written here, then (for
+    ``ARG NAME`` inside a stage) the global ``ARG``'s default, as BuildKit resolves them."""
+    name, eq, default = rest.strip().partition("=")
+    name = name.strip()
+    if name in build_args:
+        return name, build_args[name]
+    return name, _unquote(default) if eq else defaults.get(name, "")
+
+
+def _global_args(instructions: list[str], build_args: Mapping[str, str]) -> dict[str, str]:
+    """The ``ARG``s before the first ``FROM`` (usable in ``FROM`` lines and redeclared stages)."""
+    found: dict[str, str] = {}
+    for line in instructions:
+        word, _, rest = line.partition(" ")
+        if word.upper() != "ARG":
+            break
+        name, value = _arg(rest, build_args, {})
+        found[name] = value
+    return found
+
+
 def prescan_dockerfile(
     path: Path, *, allow_frontends: bool, build_args: Mapping[str, str] | None = None
 ) -> None:
@@ -118,6 +137,7 @@ def prescan_dockerfile(
             "or have an admin set MACHETE_ALLOW_DOCKERFILE_FRONTENDS"
         )
     args = dict(build_args or {})
+    globals_ = _global_args(instructions, args)
     env: dict[str, str] = {}
     workdir = "/"
     for line in instructions:
@@ -126,8 +146,8 @@ def prescan_dockerfile(
         if word == "FROM":
             env, workdir = {}, "/"
         elif word == "ARG":
-            name, eq, default = rest.strip().partition("=")
-            env.setdefault(name.strip(), args.get(name.strip(), _unquote(default) if eq else ""))
+            name, value = _arg(rest, args, globals_)
+            env.setdefault(name, value)
         elif word == "ENV":
             for pair in re.findall(r"([A-Za-z_][A-Za-z0-9_]*)=(\"[^\"]*\"|'[^']*'|\S+)", rest):
                 env[pair[0]] = _substitute(_unquote(pair[1]), env)
@@ -148,17 +168,12 @@ def base_images(path: Path, build_args: Mapping[str, str] | None = None) -> list
     """The images the Dockerfile's stages start ``FROM``, with global ``ARG``s and build
     arguments substituted; ``scratch`` and references to earlier stages left out."""
     _directives, instructions = _logical_lines(path.read_text(encoding="utf-8", errors="replace"))
-    args = dict(build_args or {})
-    env: dict[str, str] = {}
+    env = _global_args(instructions, dict(build_args or {}))
     stages: set[str] = set()
     found: list[str] = []
     for line in instructions:
         word, _, rest = line.partition(" ")
-        word = word.upper()
-        if word == "ARG" and not found and not stages:
-            name, eq, default = rest.strip().partition("=")
-            env[name.strip()] = args.get(name.strip(), _unquote(default) if eq else "")
-        elif word == "FROM":
+        if word.upper() == "FROM":
             parts = [p for p in rest.split() if not p.startswith("--")]
             if not parts:
                 continue
@@ -208,17 +223,4 @@ def check_base_images(
             f"FROM {image}: that image is MACHETE's build of the tool "
             f"{found.get('io.machete.tool')!r}; a tool may not build on another tool's image. "
             "An admin can allow a shared base with MACHETE_ALLOWED_BASE_IMAGES"
-        )
-
-
-def check_free_disk(path: Path, minimum: int) -> None:
-    """Refuse to start a build when the disk holding ``path`` has less than ``minimum`` free."""
-    if minimum <= 0 or not path.exists():
-        return
-    free = shutil.disk_usage(path).free
-    if free < minimum:
-        raise DiskFullError(
-            f"only {free // 1024**2} MiB free on the disk of {path}; a build needs at least "
-            f"{minimum // 1024**2} MiB (MACHETE_MIN_FREE_DISK_BYTES). Remove unused tools or "
-            "images first."
         )

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from machete_core.diskspace import check_free_disk
 from machete_core.domain import labels
 from machete_core.domain.naming import (
     choose_name,
@@ -28,12 +29,11 @@ from machete_core.pipeline.buildcheck import (
     base_images,
     check_base_images,
     check_build_args,
-    check_free_disk,
     prescan_dockerfile,
 )
 from machete_core.pipeline.gate import health_gate
 from machete_core.pipeline.keys import image_key, release_key
-from machete_core.pipeline.volumes import data_mount, prepare_mounts, resolve_mounts
+from machete_core.pipeline.volumes import DATA, prepare_mounts, resolve_mounts
 from machete_core.plugins.protocols import InspectsImages, Source
 from machete_core.state.views import ReleaseRecord, ToolRecord
 
@@ -404,11 +404,13 @@ def _start_and_promote(
     runtime = m.runtime(runtime_name)
     env = {**spec.environment, **m.config_environment(tool)}
     env.setdefault("PORT", str(spec.port))
+    volumes = spec.volumes
     if "DATA_DIR" not in env and not any(mt.target == "/data" for mt in mounts):
         # The original documented DATA_DIR for tools: a persistent folder of their own.
         env["DATA_DIR"] = "/data"
-        mounts = (*mounts, data_mount(m.settings, tool.name))
-    prepare_mounts(spec.volumes, mounts, m.settings, tool.name, run.log.write)
+        volumes = (*volumes, DATA)
+        mounts = (*mounts, *resolve_mounts((DATA,), m.settings, tool.name))
+    prepare_mounts(volumes, m.settings, tool.name, run.log.write)
     settings = m.settings
     plan = RunPlan(
         tool=tool.name,

@@ -96,52 +96,29 @@ def resolve_mounts(
     return tuple(mounts)
 
 
-def data_mount(settings: Settings, tool: str) -> Mount:
-    """The default ``/data`` mount: the volume ``./data``."""
-    return resolve_mounts((VolumeSpec(DATA_VOLUME, "/data"),), settings, tool)[0]
+#: The default ``/data`` mount (``DATA_DIR``) is this volume.
+DATA = VolumeSpec(DATA_VOLUME, "/data")
 
 
 def prepare_mounts(
-    volumes: tuple[VolumeSpec, ...],
-    mounts: tuple[Mount, ...],
-    settings: Settings,
-    tool: str,
-    log: Callable[[str], None],
+    volumes: tuple[VolumeSpec, ...], settings: Settings, tool: str, log: Callable[[str], None]
 ) -> None:
-    """Make every MACHETE-owned mount source (moving old-layout data in once), never through
-    a link. Admin-allowed absolute paths are the admin's and are left as they are."""
-    root = volumes_root(settings, tool)
-    by_source = {
-        str(root / volume_slug(relative_parts(v.host))): v
-        for v in volumes
-        if not PurePosixPath(v.host).is_absolute()
-    }
-    by_source.setdefault(str(root / volume_slug(("data",))), VolumeSpec(DATA_VOLUME, "/data"))
-    for mount in mounts:
-        vol = by_source.get(mount.source)
-        if vol is None:
+    """Make the directory of every relative volume (moving old-layout data in once), never
+    through a link. Admin-allowed absolute paths are the admin's and are left as they are."""
+    legacy = legacy_root(settings, tool)
+    for vol in volumes:
+        if PurePosixPath(vol.host).is_absolute():
             continue
         parts = relative_parts(vol.host)
-        slug = Path(mount.source).name
-        if not (root / slug).exists() and parts:
-            if beneath.move_dir(
-                legacy_root(settings, tool), parts, settings.home, ("volumes", tool, slug)
-            ):
-                log(f"moved {vol.host} from {legacy_root(settings, tool)} to {root / slug}")
-            elif (legacy_root(settings, tool).joinpath(*parts)).is_symlink() or _links_on_way(
-                legacy_root(settings, tool), parts
-            ):
+        slug = volume_slug(parts)
+        target = ("volumes", tool, slug)
+        if parts and not settings.home.joinpath(*target).exists():
+            outcome = beneath.move_dir(legacy, parts, settings.home, target)
+            if outcome == "moved":
+                log(f"moved {vol.host} from {legacy} to {settings.home.joinpath(*target)}")
+            elif outcome == "refused":
                 log(
                     f"not moving {vol.host}: the old path passes through a symbolic link; "
                     "the volume starts empty"
                 )
-        beneath.ensure_dir(settings.home, ("volumes", tool, slug))
-
-
-def _links_on_way(root: Path, parts: tuple[str, ...]) -> bool:
-    current = root
-    for part in parts:
-        current = current / part
-        if current.is_symlink():
-            return True
-    return False
+        beneath.ensure_dir(settings.home, target)

@@ -59,7 +59,7 @@ class WatchesInstances(Protocol):
 
     def watch(self, selector: Mapping[str, str], stop: threading.Event) -> Iterator[str]:
         """Ids of instances matching ``selector`` as they change (start, exit, restart,
-        removal), until ``stop`` is set; raises a MacheteError when the stream breaks."""
+        removal), until ``stop`` is set; raises when the stream breaks (callers retry)."""
 
 
 @runtime_checkable

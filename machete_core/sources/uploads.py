@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
+from machete_core.diskspace import check_free_disk
 from machete_core.errors import InvalidInputError
 from machete_core.settings import Settings
 from machete_core.sources.archive import ArchiveTooLargeError
@@ -27,8 +28,8 @@ def store_upload(settings: Settings, stream: BinaryIO) -> str:
 
     Larger than ``archive_max_bytes``: refused with HTTP 413 semantics, nothing kept.
     """
+    check_upload_space(settings, None)
     folder = uploads_dir(settings)
-    folder.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
     size = 0
     fd, tmp_name = tempfile.mkstemp(prefix=".incoming-", dir=folder)
@@ -54,8 +55,6 @@ def store_upload(settings: Settings, stream: BinaryIO) -> str:
 
 def check_upload_space(settings: Settings, expected: int | None) -> None:
     """Refuse an upload that would leave less than ``MACHETE_MIN_FREE_DISK_BYTES`` free."""
-    from machete_core.pipeline.buildcheck import check_free_disk
-
     folder = uploads_dir(settings)
     folder.mkdir(parents=True, exist_ok=True)
     check_free_disk(folder, settings.min_free_disk_bytes + (expected or 0))

@@ -201,10 +201,12 @@ class Store:
                 for tool, release in s.execute(query).all()
             ]
 
-    def listing(self) -> tuple[list[ToolRecord], dict[int, ReleaseRecord], set[str]]:
+    def listing(
+        self, building_kinds: tuple[str, ...]
+    ) -> tuple[list[ToolRecord], dict[int, ReleaseRecord], set[str]]:
         """What a listing of every tool needs, in three queries whatever the number of tools:
-        the tools, their current releases by tool id, and the names of tools with a build
-        running (install, deploy or build operations in progress)."""
+        the tools, their current releases by tool id, and the names of tools with a running
+        operation of one of ``building_kinds``."""
         with self._tx() as s:
             tools = [self._tool_view(r) for r in s.scalars(select(ToolRow).order_by(ToolRow.name))]
             current = {
@@ -217,7 +219,7 @@ class Store:
                 s.scalars(
                     select(OperationRow.tool_name).where(
                         OperationRow.status == "running",
-                        OperationRow.kind.in_(("install", "deploy", "build")),
+                        OperationRow.kind.in_(building_kinds),
                     )
                 )
             )

@@ -40,10 +40,7 @@ async def test_bodies_that_are_not_json_text(client: TestClient, machete: Machet
     assert await code_of(resp) == (422, "invalid_input")
     deep = b"[" * 100_000 + b"]" * 100_000
     resp = await client.post("/api/tools", data=deep, headers=headers)
-    assert (resp.status, (await resp.json())["error"]["code"]) in {
-        (422, "invalid_input"),
-        (413, "too_large"),
-    }
+    assert await code_of(resp) == (422, "invalid_input")
     deep_small = b'{"a":' * 5000 + b"1" + b"}" * 5000
     resp = await client.post("/api/tools", data=deep_small, headers=headers)
     assert resp.status == 422

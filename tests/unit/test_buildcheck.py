@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from machete_core.diskspace import check_free_disk
 from machete_core.domain.records import CancelToken
 from machete_core.errors import MacheteError
 from machete_core.machete import create_machete
@@ -14,7 +15,6 @@ from machete_core.manifest import load_manifest_text
 from machete_core.pipeline.buildcheck import (
     UnsafeDockerfileError,
     check_build_args,
-    check_free_disk,
     prescan_dockerfile,
 )
 from machete_core.settings import Settings
@@ -112,6 +112,7 @@ def test_concurrent_builds_are_bounded(tmp_path: Path) -> None:
         "FROM scratch\nWORKDIR /tmp\nWORKDIR ../proc/self/fd/7\n",
         "FROM scratch\nARG W\nWORKDIR ${W:-/proc/self/fd/8}\n",
         "# escape=`\nFROM scratch\nWORKDIR /`\nproc/self\n",
+        "ARG D=/proc/self/fd\nFROM scratch\nARG D\nWORKDIR $D/7\n",
     ],
     ids=[
         "bom",
@@ -123,6 +124,7 @@ def test_concurrent_builds_are_bounded(tmp_path: Path) -> None:
         "dotdot",
         "default",
         "escape",
+        "global-arg",
     ],
 )
 def test_prescan_sees_through_encodings_variables_and_relative_paths(

@@ -131,7 +131,7 @@ async def test_an_aged_route_serves_while_a_fresh_one_is_looked_up(
     client: TestClient, machete: Machete, upstream: TestServer
 ) -> None:
     from machete_web.app import ROUTER
-    from machete_web.proxy.app import PLATFORM
+    from machete_web.proxy.routing import PLATFORM
 
     deployed(machete, "app")
     router = client.server.app[PLATFORM][ROUTER]

@@ -10,8 +10,8 @@ import pytest
 from machete_core import beneath
 from machete_core.domain.spec import VolumeSpec
 from machete_core.pipeline.volumes import (
+    DATA,
     VolumeNotAllowedError,
-    data_mount,
     prepare_mounts,
     resolve_mounts,
     volume_slug,
@@ -27,7 +27,7 @@ def test_each_volume_gets_its_own_directory(tmp_path: Path) -> None:
     assert sources[0] == tmp_path / "volumes" / "t" / "data"
     assert len(set(sources)) == 3 and all(s.parent == tmp_path / "volumes" / "t" for s in sources)
     assert volume_slug(("data", "db")) != volume_slug(("data_db",))
-    assert data_mount(settings, "t").source == mounts[0].source
+    assert resolve_mounts((DATA,), settings, "t")[0].source == mounts[0].source
 
 
 @pytest.mark.parametrize("host", ["../x", "a/../../x", "/etc"])
@@ -60,9 +60,9 @@ def test_old_layout_data_is_moved_once_and_links_are_left_behind(tmp_path: Path)
     # through the link.
     os.symlink(tmp_path, legacy / "data" / "rootlink")
     vols = (VolumeSpec("./data/rootlink/host-etc", "/x"),)
-    mounts = (*resolve_mounts(vols, settings, "t"), data_mount(settings, "t"))
+    mounts = resolve_mounts(vols, settings, "t")
     lines: list[str] = []
-    prepare_mounts(vols, mounts, settings, "t", lines.append)
+    prepare_mounts((*vols, DATA), settings, "t", lines.append)
     data = settings.home / "volumes" / "t" / "data"
     assert (data / "note.txt").read_text() == "kept\n"
     attacked = Path(mounts[0].source)
@@ -71,7 +71,7 @@ def test_old_layout_data_is_moved_once_and_links_are_left_behind(tmp_path: Path)
     assert (host_etc / "passwd").read_text() == "secret\n" and host_etc.exists()
     assert any("symbolic link" in line for line in lines)
     # Twice is a no-op: the data is already in place.
-    prepare_mounts(vols, mounts, settings, "t", lines.append)
+    prepare_mounts((*vols, DATA), settings, "t", lines.append)
     assert (data / "note.txt").read_text() == "kept\n"
 
 
@@ -81,7 +81,7 @@ def test_a_link_swapped_in_at_the_last_moment_is_dropped(tmp_path: Path) -> None
     os.symlink("/", src / "data")  # a link where a directory was expected
     dst = tmp_path / "dst"
     dst.mkdir()
-    assert beneath.move_dir(src, ("data",), dst, ("v", "data")) is False
+    assert beneath.move_dir(src, ("data",), dst, ("v", "data")) == "refused"
     assert not (dst / "v" / "data").exists() and not (dst / "v" / "data").is_symlink()
 
 

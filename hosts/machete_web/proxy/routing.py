@@ -1,0 +1,97 @@
+"""Which tool a request is for (by host, else by path) and where that tool runs now; the
+keys the tools application shares with its handlers."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+import attrs
+from aiohttp import web
+
+from machete_core.errors import MacheteError
+from machete_core.settings import Settings
+from machete_core.views import Route
+from machete_web import hosts
+from machete_web.app import BACKGROUND_TASKS, EXECUTOR, MACHETE, ROUTER
+
+PLATFORM = web.AppKey("platform", web.Application)
+WS_CLIENT = web.AppKey("ws_client", aiohttp.ClientSession)
+
+
+@attrs.frozen
+class Target:
+    """One request's tool and the path it is forwarded with (raw, exactly as received)."""
+
+    tool: str
+    raw_path: str
+    prefix: str
+
+
+class ToolLimits:
+    """Connections to one tool at once, so one hanging tool never starves the others."""
+
+    def __init__(self, per_tool: int) -> None:
+        self.per_tool = per_tool
+        self._slots: dict[str, asyncio.Semaphore] = {}
+
+    def slots(self, tool: str) -> asyncio.Semaphore:
+        slot = self._slots.get(tool)
+        if slot is None:
+            slot = self._slots[tool] = asyncio.Semaphore(self.per_tool)
+        return slot
+
+
+LIMITS = web.AppKey("tool_limits", ToolLimits)
+
+
+def target_for(request: web.Request, settings: Settings) -> Target | None:
+    """``<tool>.<tools_domain>`` routes the whole path to the tool; else ``/tools/<tool>/``."""
+    raw = request.raw_path
+    tool = hosts.tool_from_host(request.host, settings.tools_domain)
+    if tool is not None:
+        return Target(tool=tool, raw_path=raw if raw.startswith("/") else "/" + raw, prefix="")
+    path, sep, query = raw.partition("?")
+    if not path.startswith("/tools/"):
+        return None
+    rest = path[len("/tools/") :]
+    name, _slash, tail = rest.partition("/")
+    if not name or "%" in name:
+        return None
+    return Target(tool=name, raw_path="/" + tail + sep + query, prefix=f"/tools/{name}")
+
+
+async def route(request: web.Request, tool: str, fresh: bool = False) -> Route:
+    """Where ``tool`` runs. A route older than the cache time is still used while a fresh one
+    is looked up in the background, so requests never wait on the engine; a switch of
+    release invalidates the entry at once (events), and a refused connection asks afresh."""
+    platform = request.app[PLATFORM]
+    router = platform[ROUTER]
+    if fresh:
+        router.forget(tool)
+    cached = router.cached(tool)
+    if cached is not None:
+        return cached
+    stale = router.stale(tool)
+    loop = asyncio.get_running_loop()
+    if stale is None:
+        found = await loop.run_in_executor(platform[EXECUTOR], platform[MACHETE].route, tool)
+        router.remember(found)
+        return found
+    if not router.refreshing(tool):
+        task = asyncio.create_task(_refresh(platform, tool))
+        platform[BACKGROUND_TASKS].add(task)
+        task.add_done_callback(platform[BACKGROUND_TASKS].discard)
+    return stale
+
+
+async def _refresh(platform: web.Application, tool: str) -> None:
+    router = platform[ROUTER]
+    try:
+        loop = asyncio.get_running_loop()
+        found = await loop.run_in_executor(platform[EXECUTOR], platform[MACHETE].route, tool)
+        router.remember(found)
+    except MacheteError:
+        router.forget(tool)  # gone or stopped: the next request finds out and says so
+    finally:
+        router.refreshed(tool)
