@@ -298,8 +298,8 @@ def test_builds_are_refused_on_an_engine_below_the_floors(
         api.close()
     if not below:
         pytest.skip(
-            "this engine meets the runc/BuildKit floors, so it has no refusal to show; the rule "
-            "itself is tested on engine answers (test_engine_floors_are_read_from_the_engine_answer)"
+            "this engine meets the runc/BuildKit floors, so it has no refusal to show; the rule is "
+            "tested on engine answers (test_engine_floors_are_read_from_the_engine_answer)"
         )
     strict = attrs.evolve(settings, accept_engine_below_floor=False)  # type: ignore[misc]
     url, _work = new_repo(git_server, http_tool_files())
