@@ -34,7 +34,7 @@ from sqlalchemy import Integer, MetaData, select, text
 from sqlalchemy.engine import make_url
 
 from machete_core import beneath
-from machete_core.errors import InvalidInputError
+from machete_core.errors import BackupError, InvalidInputError, RestoreRefusedError
 from machete_core.secrets import KEY_ENV, KEY_FILE, SecretBox
 from machete_core.settings import Settings
 from machete_core.state.db import HEAD_REVISION, make_engine, migrate
@@ -44,15 +44,6 @@ FORMAT = "machete-backup/1"
 #: Never part of a backup: Alembic's own bookkeeping, and locks that belong to live processes.
 SKIPPED_TABLES = {"alembic_version", "locks"}
 FILE_PARTS = ("volumes", "tools", "uploads", "logs")
-
-
-class BackupError(InvalidInputError):
-    code = "backup_invalid"
-
-
-class RestoreRefusedError(InvalidInputError):
-    code = "restore_refused"
-    http_status = 409
 
 
 @attrs.frozen

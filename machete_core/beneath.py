@@ -16,13 +16,9 @@ import stat
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from machete_core.errors import InvalidInputError
+from machete_core.errors import UnsafePathError
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-
-
-class UnsafePathError(InvalidInputError):
-    code = "unsafe_path"
 
 
 def _check_part(part: str) -> None:

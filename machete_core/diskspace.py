@@ -5,12 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from machete_core.errors import MacheteError
-
-
-class DiskFullError(MacheteError):
-    code = "disk_full"
-    http_status = 507
+from machete_core.errors import DiskFullError
+from machete_core.settings import Settings
 
 
 def check_free_disk(path: Path, minimum: int) -> None:
@@ -24,3 +20,9 @@ def check_free_disk(path: Path, minimum: int) -> None:
             f"{minimum // 1024**2} MiB (MACHETE_MIN_FREE_DISK_BYTES). Remove unused tools or "
             "images first."
         )
+
+
+def engine_data_root(settings: Settings) -> Path:
+    """Where the engine keeps images, when it is on this machine; else the state folder."""
+    root = Path("/var/lib/docker")
+    return root if root.exists() else settings.home

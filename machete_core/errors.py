@@ -148,6 +148,14 @@ class PluginError(MacheteError):
     http_status = 500
 
 
+class PluginFailedError(PluginError):
+    """A provider raised something other than a MACHETE error: a bug in that plugin. The
+    message names the plugin, its distribution and version."""
+
+    code = "plugin_failed"
+    http_status = 502
+
+
 class PluginConflictError(PluginError):
     """Two plugins offer a provider of the same kind under the same name."""
 
@@ -191,6 +199,139 @@ class StateMissingError(StateError):
 
     code = "state_missing"
     http_status = 503
+
+
+# -- Sources, archives and fetching --------------------------------------------------------
+
+
+class UnsafeArchiveError(MacheteError):
+    """An archive member that could write outside the tree, or an archive over a limit."""
+
+    code = "unsafe_archive"
+    http_status = 422
+
+    def __init__(self, message: str, member: str | None = None) -> None:
+        super().__init__(message, details={"member": member} if member is not None else None)
+        self.member = member
+
+
+class AbsolutePathError(UnsafeArchiveError):
+    code = "archive_absolute_path"
+
+
+class PathTraversalError(UnsafeArchiveError):
+    code = "archive_path_traversal"
+
+
+class BadNameError(UnsafeArchiveError):
+    code = "archive_bad_name"
+
+
+class LinkEscapeError(UnsafeArchiveError):
+    code = "archive_link_escape"
+
+
+class HardlinkError(UnsafeArchiveError):
+    code = "archive_hardlink"
+
+
+class LinkTraversalError(UnsafeArchiveError):
+    code = "archive_link_traversal"
+
+
+class SpecialFileError(UnsafeArchiveError):
+    code = "archive_special_file"
+
+
+class DuplicateMemberError(UnsafeArchiveError):
+    code = "archive_duplicate_member"
+
+
+class TooManyMembersError(UnsafeArchiveError):
+    code = "archive_too_many_members"
+    http_status = 413
+
+
+class MemberTooLargeError(UnsafeArchiveError):
+    code = "archive_member_too_large"
+    http_status = 413
+
+
+class ArchiveTooLargeError(UnsafeArchiveError):
+    code = "archive_too_large"
+    http_status = 413
+
+
+class CorruptArchiveError(UnsafeArchiveError):
+    code = "archive_corrupt"
+
+
+class ArchiveTimeoutError(UnsafeArchiveError):
+    code = "archive_timeout"
+
+
+class AddressNotAllowedError(MacheteError):
+    """Deliberately generic: it never echoes anything the target answered."""
+
+    code = "address_not_allowed"
+    http_status = 422
+
+
+class FetchLimitError(MacheteError):
+    code = "fetch_limit"
+    http_status = 413
+
+
+# -- Builds --------------------------------------------------------------------------------
+
+
+class DiskFullError(MacheteError):
+    code = "disk_full"
+    http_status = 507
+
+
+class UnsafeDockerfileError(InvalidInputError):
+    code = "unsafe_dockerfile"
+
+
+class BaseImageRefusedError(InvalidInputError):
+    code = "base_image_refused"
+
+
+# -- Running tools -------------------------------------------------------------------------
+
+
+class VolumeNotAllowedError(InvalidInputError):
+    code = "volume_not_allowed"
+
+
+class DockerAccessRefusedError(InvalidInputError):
+    code = "docker_access_refused"
+
+
+class ResourcesExceedHostError(InvalidInputError):
+    code = "resources_exceed_host"
+
+
+class UnsafePathError(InvalidInputError):
+    code = "unsafe_path"
+
+
+# -- State, backups and secrets ------------------------------------------------------------
+
+
+class SecretKeyError(MacheteError):
+    code = "secret_key_error"
+    http_status = 500
+
+
+class BackupError(InvalidInputError):
+    code = "backup_invalid"
+
+
+class RestoreRefusedError(InvalidInputError):
+    code = "restore_refused"
+    http_status = 409
 
 
 class InternalError(MacheteError):

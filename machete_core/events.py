@@ -9,11 +9,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from machete_core.domain.operations import SYSTEM, Actor
 from machete_core.domain.records import Event
 
 log = logging.getLogger(__name__)
 Subscriber = Callable[[Event], None]
-Recorder = Callable[[str, "str | None", "str | None", Any, float], None]
+Recorder = Callable[[Event], None]
 
 
 class EventBus:
@@ -39,12 +40,21 @@ class EventBus:
         return unsubscribe
 
     def publish(
-        self, kind: str, /, *, tool: str | None = None, operation_id: str | None = None, **data: Any
+        self,
+        kind: str,
+        /,
+        *,
+        tool: str | None = None,
+        operation_id: str | None = None,
+        actor: Actor = SYSTEM,
+        **data: Any,
     ) -> Event:
-        event = Event(kind=kind, tool=tool, operation_id=operation_id, data=data, at=time.time())
+        event = Event(
+            kind=kind, tool=tool, operation_id=operation_id, data=data, at=time.time(), actor=actor
+        )
         if self._record is not None:
             try:
-                self._record(kind, tool, operation_id, data, event.at)
+                self._record(event)
             except Exception:
                 # The event log is for watchers; losing a line must not fail an operation.
                 log.exception("recording event %s failed", kind)

@@ -12,14 +12,17 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from machete_core.context import Core
 from machete_core.domain import labels
-from machete_core.domain.status import OperationStatus, ReleaseStatus, ToolStatus
+from machete_core.domain.status import ToolStatus
 from machete_core.errors import MacheteError, StateMissingError
 from machete_core.leases import holder_process_gone
+from machete_core.observe import refresh_observed
+from machete_core.pipeline.abandon import end_abandoned
+from machete_core.plugins.protocols import ListsImages
 
 if TYPE_CHECKING:
-    from machete_core.machete import Machete
-    from machete_core.state.views import OperationRecord, ReleaseRecord, ToolRecord
+    from machete_core.state.views import ReleaseRecord, ToolRecord
 
 #: Restart attempts back off: 5 s, 10 s, 20 s ... up to 5 minutes between tries.
 BACKOFF_BASE_S = 5.0
@@ -44,15 +47,15 @@ class ReconcileReport:
 
 
 class Reconciler:
-    def __init__(self, machete: Machete) -> None:
-        self.m = machete
+    def __init__(self, core: Core) -> None:
+        self.core = core
         self._backoff: dict[str, tuple[int, float]] = {}
 
     def run(self, *, forget_unknown: bool = False) -> ReconcileReport:
         """One round, unless another process (a second server on the same database) is in
         the middle of one: two reconcilers never act on the same objects at once."""
         report = ReconcileReport()
-        store, holder = self.m.store, self.m.holder_id
+        store, holder = self.core.store, self.core.holder_id
         # A holder killed mid-round (on this host) does not block reconciling for the lock's
         # whole time: its lock is taken over at once.
         if not store.try_lock(LOCK, holder, LOCK_SECONDS, holder_gone=holder_process_gone):
@@ -61,7 +64,9 @@ class Reconciler:
         try:
             busy = self._finish_abandoned(report)
             # Read once (after abandoned operations were undone) for both sweeps.
-            releases = [(t, self.m.store.list_releases(t.id)) for t in self.m.store.list_tools()]
+            releases = [
+                (t, self.core.store.list_releases(t.id)) for t in self.core.store.list_tools()
+            ]
             if not releases and not forget_unknown:
                 self._refuse_unknown_objects()
             self._remove_orphans(report, busy, releases)
@@ -70,10 +75,8 @@ class Reconciler:
             self._sweep_uploads(report, [tool for tool, _rels in releases])
             self._enforce_tools(report, busy)
             # Views read observed state: each round brings it up to date (observe.py).
-            from machete_core.observe import refresh_observed
-
-            refresh_observed(self.m)
-            store.prune_events(self.m.settings.events_kept)
+            refresh_observed(self.core)
+            store.prune_events(self.core.settings.events_kept)
         finally:
             store.unlock(LOCK, holder)
         return report
@@ -82,13 +85,13 @@ class Reconciler:
         """A database with no tool that has never run an operation, beside engine objects of
         this installation, is not a fresh installation: it is a lost or replaced database (an
         empty file, a wrong URL). Removing those objects would delete tools; refuse instead."""
-        m = self.m
-        if m.store.list_operations(None, limit=1):
+        core = self.core
+        if core.store.list_operations(None, limit=1):
             return  # this state has lived: its tools were removed, so are their leftovers
         # With no release recorded, the default runtime is the only one to ask.
         try:
-            found = m.runtime(m.settings.default_runtime).list(
-                labels.owned_by(m.settings.installation)
+            found = core.runtime(core.settings.default_runtime).list(
+                labels.owned_by(core.settings.installation)
             )
         except MacheteError:
             return  # cannot be asked now: nothing will be removed this round either
@@ -96,7 +99,7 @@ class Reconciler:
         if names:
             raise StateMissingError(
                 f"the database has no record of tools this installation "
-                f"({m.settings.installation}) runs on the engine: {', '.join(sorted(names))}. "
+                f"({core.settings.installation}) runs on the engine: {', '.join(sorted(names))}. "
                 "Restore the database from a backup (machete restore FILE) or point "
                 "MACHETE_DATABASE_URL at the right one; to remove those objects for good, an "
                 "admin runs `machete reconcile --forget-unknown`"
@@ -107,54 +110,18 @@ class Reconciler:
 
         Returns the names of tools with an operation still really running (left alone).
         """
-        m = self.m
+        core = self.core
         busy: set[str] = set()
-        for op in m.store.list_operations(limit=500):
+        for op in core.store.list_operations(limit=500):
             if op.done:
                 continue
-            if m.holder_alive(op):
+            if core.holder_alive(op):
                 if op.tool_name:
                     busy.add(op.tool_name)
                 continue
-            self.end_abandoned(op)
+            end_abandoned(self.core, op)
             report.abandoned.append(op.id)
         return busy
-
-    def end_abandoned(self, op: OperationRecord) -> None:
-        """Mark an operation whose process died as ended, and undo its half-made release."""
-        m = self.m
-        m.store.update_operation(
-            op.id,
-            status=OperationStatus.FAILED,
-            error_code="abandoned",
-            error_message="the process running this operation stopped; it was ended and undone",
-            finished_at=time.time(),
-        )
-        tool = m.store.find_tool(op.tool_id) if op.tool_id is not None else None
-        if tool is None:
-            return
-        for rel in m.store.list_releases(tool.id):
-            if rel.operation_id != op.id:
-                continue
-            if rel.status not in (ReleaseStatus.BUILDING, ReleaseStatus.STARTING):
-                continue
-            if rel.instance_id:
-                runtime = m.runtime(rel.runtime)
-                runtime.stop(rel.instance_id, timeout=5)
-                runtime.remove(rel.instance_id)
-            m.store.update_release(
-                rel.id, status=ReleaseStatus.FAILED, error="interrupted", finished_at=time.time()
-            )
-        if tool.status == ToolStatus.BUILDING:
-            current = (
-                m.store.get_release(tool.current_release_id) if tool.current_release_id else None
-            )
-            alive = current is not None and m.instance_running(current)
-            m.store.update_tool(
-                tool.id,
-                status=ToolStatus.RUNNING if alive else ToolStatus.FAILED,
-                status_reason="an interrupted operation was ended",
-            )
 
     def _remove_orphans(
         self,
@@ -163,9 +130,9 @@ class Reconciler:
         releases: list[tuple[ToolRecord, list[ReleaseRecord]]],
     ) -> None:
         """Instances of ours that no tool's live release uses (and no running operation)."""
-        m = self.m
+        core = self.core
         wanted: set[str] = set()
-        runtimes = {m.settings.default_runtime}
+        runtimes = {core.settings.default_runtime}
         for tool, rels in releases:
             for rel in rels:
                 runtimes.add(rel.runtime)
@@ -173,8 +140,8 @@ class Reconciler:
                     wanted.add(rel.instance_id)
         for name in sorted(runtimes):
             try:
-                runtime = m.runtime(name)
-                found = runtime.list(labels.owned_by(m.settings.installation))
+                runtime = core.runtime(name)
+                found = runtime.list(labels.owned_by(core.settings.installation))
             except MacheteError:
                 continue  # a runtime that cannot be asked now (or any more): next round
             known = {tool.name for tool, _rels in releases}
@@ -191,7 +158,7 @@ class Reconciler:
             for tool_name in sorted(gone):
                 # The tool itself is gone: its network goes with its last instance.
                 try:
-                    runtime.cleanup(labels.owned_by(m.settings.installation, tool_name))
+                    runtime.cleanup(labels.owned_by(core.settings.installation, tool_name))
                 except MacheteError:
                     continue
 
@@ -203,29 +170,29 @@ class Reconciler:
     ) -> None:
         """Images of ours that no release records, e.g. built by a process that died before
         it could write the image down. Only builders that can list images take part."""
-        m = self.m
+        core = self.core
         everything = [r for _tool, rels in releases for r in rels]
         recorded = {r.image_id for r in everything if r.image_id}
-        names = {m.resolve_builder(None)} | {r.builder for r in everything}
+        names = {core.resolve_builder(None)} | {r.builder for r in everything}
         seen: set[str] = set()
         for name in sorted(names):
-            lister = getattr(m.builder(name), "list_images", None)
-            if lister is None:
+            builder = core.builder(name)
+            if not isinstance(builder, ListsImages):
                 continue
-            for image in lister(labels.owned_by(m.settings.installation)):
+            for image in builder.list_images(labels.owned_by(core.settings.installation)):
                 tool_name = image.labels.get(labels.TOOL, "")
                 if image.id in recorded or image.id in seen or tool_name in busy:
                     continue
                 if self._tool_busy_now(tool_name):
                     continue  # an operation began since this round started; its build may be it
                 seen.add(image.id)
-                m.builder(name).remove_image(image.id)
+                core.builder(name).remove_image(image.id)
                 report.images_removed.append(image.tags[0] if image.tags else image.id[:19])
 
     def _tool_busy_now(self, tool_name: str) -> bool:
         return any(
-            not op.done and self.m.holder_alive(op)
-            for op in self.m.store.list_operations(tool_name, limit=5)
+            not op.done and self.core.holder_alive(op)
+            for op in self.core.store.list_operations(tool_name, limit=5)
         )
 
     def _sweep_uploads(self, report: ReconcileReport, tools: list[ToolRecord]) -> None:
@@ -233,25 +200,25 @@ class Reconciler:
         uploads and superseded ones would otherwise fill the disk."""
         from machete_core.sources.uploads import sweep_uploads
 
-        m = self.m
+        core = self.core
         referenced = {t.source_url for t in tools}
         referenced |= {
             str(op.params.get("url", ""))
-            for op in m.store.list_operations(limit=500)
+            for op in core.store.list_operations(limit=500)
             if not op.done
         }
-        report.uploads_removed.extend(sweep_uploads(m.settings, referenced, time.time()))
+        report.uploads_removed.extend(sweep_uploads(core.settings, referenced, time.time()))
 
     def _remove_workspaces(self, report: ReconcileReport) -> None:
         """Work directories (fetched sources, build contexts) of operations that have ended."""
         import shutil
 
-        work = self.m.settings.work_dir
+        work = self.core.settings.work_dir
         if not work.is_dir():
             return
         for entry in work.iterdir():
             try:
-                op = self.m.store.get_operation(entry.name)
+                op = self.core.store.get_operation(entry.name)
             except MacheteError:
                 op = None
             if op is not None and not op.done:
@@ -262,21 +229,21 @@ class Reconciler:
     def _enforce_tools(self, report: ReconcileReport, busy: set[str]) -> None:
         """``enabled`` off stops a tool; a running tool whose instance stopped is restarted
         (with backoff, if ``auto_start``); a vanished instance is reported as failed."""
-        m = self.m
-        for tool in m.store.list_tools():
+        core = self.core
+        for tool in core.store.list_tools():
             if tool.name in busy or tool.current_release_id is None:
                 continue
-            release = m.store.get_release(tool.current_release_id)
+            release = core.store.get_release(tool.current_release_id)
             if release is None or not release.instance_id:
                 continue
-            runtime = m.runtime(release.runtime)
+            runtime = core.runtime(release.runtime)
             try:
                 state = runtime.inspect(release.instance_id)
             except MacheteError:
                 continue  # the engine cannot be asked now; try again next round
             if state.state == "missing":
                 if tool.status != ToolStatus.FAILED:
-                    m.store.update_tool(
+                    core.store.update_tool(
                         tool.id,
                         status=ToolStatus.FAILED,
                         status_reason="its container is gone; redeploy to recreate it",
@@ -286,7 +253,7 @@ class Reconciler:
             if not tool.enabled:
                 if state.state == "running":
                     runtime.stop(release.instance_id)
-                    m.store.update_tool(
+                    core.store.update_tool(
                         tool.id, status=ToolStatus.STOPPED, status_reason="disabled"
                     )
                     report.stopped.append(tool.name)
@@ -295,7 +262,7 @@ class Reconciler:
                 if self._may_retry(tool.name):
                     runtime.resume(release.instance_id)
                     report.restarted.append(tool.name)
-                    m.events.publish("tool.restarted", tool=tool.name, reason="reconciler")
+                    core.events.publish("tool.restarted", tool=tool.name, reason="reconciler")
             elif state.state == "running":
                 self._backoff.pop(tool.name, None)
 

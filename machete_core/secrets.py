@@ -14,15 +14,10 @@ from typing import Any
 
 import attrs
 
-from machete_core.errors import MacheteError
+from machete_core.errors import SecretKeyError
 
 KEY_FILE = "secret.key"
 KEY_ENV = "MACHETE_SECRET_KEY"
-
-
-class SecretKeyError(MacheteError):
-    code = "secret_key_error"
-    http_status = 500
 
 
 @attrs.frozen

@@ -16,8 +16,8 @@ import urllib3
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from machete_core.errors import SourcePolicyError
-from machete_core.sources.netguard import AddressPolicy, FetchLimitError
+from machete_core.errors import FetchLimitError, SourcePolicyError
+from machete_core.sources.netguard import AddressPolicy
 
 MAX_REDIRECTS = 5
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import click
 
 from machete_cli.render import ProgressPrinter, emit_json, status_text, table, when
+from machete_core.domain.operations import LOCAL_CLI
 from machete_core.errors import MacheteError
 from machete_core.version import __version__
 
@@ -181,7 +182,7 @@ def _submit(kind: str, name: str, wait: bool, **params: Any) -> Callable[[Machet
     return lambda m: m.submit(
         kind,
         name,
-        trigger="cli",
+        actor=LOCAL_CLI,
         wait=float("inf") if wait else None,
         on_wait=_waiting,
         **params,
@@ -242,7 +243,7 @@ def install(
 
         def submit(m: Machete) -> Any:
             with archive as stream:
-                return m.submit_upload(stream, name=name, filename=filename, trigger="cli")
+                return m.submit_upload(stream, name=name, filename=filename, actor=LOCAL_CLI)
 
         final = _run_op(obj, submit, as_json)
     else:
@@ -250,7 +251,7 @@ def install(
         final = _run_op(
             obj,
             lambda m: m.submit_install(
-                source, name=name, ref=ref, credentials=creds, trigger="cli"
+                source, name=name, ref=ref, credentials=creds, actor=LOCAL_CLI
             ),
             as_json,
         )
@@ -281,7 +282,7 @@ def deploy(
 
         def submit(m: Machete) -> Any:
             with stream as body:
-                return m.submit_upload(body, tool=name, trigger="cli")
+                return m.submit_upload(body, tool=name, actor=LOCAL_CLI)
 
         _run_op(obj, submit, as_json)
     else:
@@ -403,7 +404,7 @@ def config_command(obj: Context, args: tuple[str, ...], secret: bool, as_json: b
             values[key] = sys.stdin.readline().rstrip("\r\n") if value == "-" else value
     else:
         unset = tuple(items)
-    op = m.change_config(name, values, secret=secret, unset=unset, trigger="cli")
+    op = m.change_config(name, values, secret=secret, unset=unset, actor=LOCAL_CLI)
     if op is None:
         click.echo(f"{name}: configuration saved; it applies at the next deploy")
         return
@@ -552,9 +553,7 @@ def logs(obj: Context, name: str, follow: bool, tail: int) -> None:
     lifecycle events (release live, failed, health changes) in between."""
     try:
         if follow:
-            from machete_core.tool_logs import follow_tool
-
-            lines = follow_tool(obj.machete, name, tail=tail)
+            lines = obj.machete.follow_tool(name, tail=tail)
         else:
             lines = obj.machete.logs(name, tail=tail)
         for line in lines:

@@ -130,8 +130,7 @@ async def _machete_ctx(
     pending_tasks: set[asyncio.Task[Any]] = app[BACKGROUND_TASKS]
     for task in list(pending_tasks):
         task.cancel()
-    for op_id in list(machete._cancels):
-        machete.cancel(op_id)
+    machete.cancel_all()
     if app[BACKGROUND]:
         await asyncio.gather(*app[BACKGROUND], return_exceptions=True)
     executor.shutdown(wait=True)

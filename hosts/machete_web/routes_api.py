@@ -11,10 +11,16 @@ from typing import Any
 
 from aiohttp import web
 
-from machete_core.errors import InvalidInputError, MacheteError, ToolBusyError, UploadTimeoutError
+from machete_core.domain.operations import SYSTEM_API
+from machete_core.errors import (
+    ArchiveTooLargeError,
+    InvalidInputError,
+    MacheteError,
+    ToolBusyError,
+    UploadTimeoutError,
+)
 from machete_core.machete import Machete, check_replicas
 from machete_core.secrets import Credentials
-from machete_core.sources.archive_errors import ArchiveTooLargeError
 from machete_core.sources.uploads import check_upload_space, uploads_dir
 from machete_core.state.views import OperationRecord
 from machete_core.version import __version__
@@ -222,7 +228,7 @@ async def _upload(request: web.Request, **kwargs: Any) -> OperationRecord:
     spooled = await _spool(request)
     try:
         with spooled.open("rb") as fh:
-            return await core(request, _m(request).submit_upload, fh, trigger="api", **kwargs)
+            return await core(request, _m(request).submit_upload, fh, actor=SYSTEM_API, **kwargs)
     finally:
         spooled.unlink(missing_ok=True)
 
@@ -246,7 +252,7 @@ async def install(request: web.Request) -> web.Response:
         name=_opt_str(data, "name"),
         ref=_opt_str(data, "ref", "branch"),
         credentials=_credentials(data),
-        trigger="api",
+        actor=SYSTEM_API,
     )
     return _accepted(request, op, "installation started")
 
@@ -290,7 +296,9 @@ async def _submit(request: web.Request, kind: str, **params: Any) -> OperationRe
     m = _m(request)
     while True:
         try:
-            return await core(request, m.submit, kind, request.match_info["tool"], **params)
+            return await core(
+                request, m.submit, kind, request.match_info["tool"], actor=SYSTEM_API, **params
+            )
         except ToolBusyError:
             if asyncio.get_running_loop().time() >= deadline:
                 raise
@@ -351,6 +359,7 @@ async def put_config(request: web.Request) -> web.Response:
         request.match_info["tool"],
         values,
         secret=bool(_opt_bool(data, "secret")),
+        actor=SYSTEM_API,
     )
     return await _config_changed(request, op)
 
@@ -361,6 +370,7 @@ async def delete_config(request: web.Request) -> web.Response:
         _m(request).change_config,
         request.match_info["tool"],
         unset=(request.match_info["key"],),
+        actor=SYSTEM_API,
     )
     return await _config_changed(request, op)
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import attrs
 
+from machete_core.domain.operations import Actor
 from machete_core.errors import CancelledError
 from machete_core.secrets import Credentials
 
@@ -168,3 +169,5 @@ class Event:
     operation_id: str | None = None
     data: Mapping[str, Any] = attrs.field(factory=dict)
     at: float = 0.0
+    #: Who caused it (None only for events of plugins' own making).
+    actor: Actor | None = None

@@ -12,7 +12,7 @@ from typing import Any
 import cattrs
 from cattrs.errors import ClassValidationError, IterableValidationError
 
-from machete_core.domain.spec import VolumeSpec
+from machete_core.domain.spec import ToolSpec, VolumeSpec
 from machete_core.errors import ManifestError
 
 
@@ -166,3 +166,15 @@ def _reorder(problem: str) -> str:
 def raise_if(problems: list[str], source: str) -> None:
     if problems:
         raise ManifestError(problems, source=source)
+
+
+def spec_to_data(spec: ToolSpec) -> dict[str, Any]:
+    """A spec as stored with the tool and its releases."""
+    data: dict[str, Any] = converter().unstructure(spec)
+    return data
+
+
+def spec_from_data(data: dict[str, Any]) -> ToolSpec:
+    """A stored spec back as the record (stored specs were valid when stored)."""
+    spec: ToolSpec = converter().structure(data, ToolSpec)
+    return spec

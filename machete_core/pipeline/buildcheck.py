@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from machete_core.errors import InvalidInputError
+from machete_core.errors import BaseImageRefusedError, UnsafeDockerfileError
 
 _DIRECTIVE = re.compile(r"^#\s*([a-zA-Z_]+)\s*=\s*(.*?)\s*$")
 _VAR = re.compile(
@@ -17,10 +17,6 @@ _VAR = re.compile(
 #: Build arguments and labels that choose or steer BuildKit's frontend; a tool's author never
 #: gets to pick the code that runs in the builder.
 _FRONTEND_ARG = re.compile(r"^(BUILDKIT_|BUILDX_|DOCKERFILE_)|^(SYNTAX|FRONTEND)$", re.IGNORECASE)
-
-
-class UnsafeDockerfileError(InvalidInputError):
-    code = "unsafe_dockerfile"
 
 
 def check_build_args(
@@ -185,10 +181,6 @@ def base_images(path: Path, build_args: Mapping[str, str] | None = None) -> list
                 continue
             found.append(image)
     return found
-
-
-class BaseImageRefusedError(InvalidInputError):
-    code = "base_image_refused"
 
 
 def check_base_images(

@@ -11,7 +11,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from machete_core.diskspace import check_free_disk
+import attrs
+
+from machete_core.context import Core
+from machete_core.diskspace import check_free_disk, engine_data_root
 from machete_core.domain import labels
 from machete_core.domain.naming import (
     choose_name,
@@ -19,12 +22,26 @@ from machete_core.domain.naming import (
     image_repository,
     network_name,
 )
+from machete_core.domain.operations import (
+    BuildParams,
+    DeployParams,
+    InstallParams,
+    OperationKind,
+    RollbackParams,
+)
 from machete_core.domain.quantities import parse_cpu, parse_memory
 from machete_core.domain.records import BuildRequest, Image, Locator, Mount, Revision, RunPlan
 from machete_core.domain.spec import ToolSpec
 from machete_core.domain.status import ReleaseStatus, ToolStatus
-from machete_core.errors import HealthCheckError, InvalidInputError, MacheteError
+from machete_core.errors import (
+    DockerAccessRefusedError,
+    HealthCheckError,
+    InvalidInputError,
+    MacheteError,
+    ResourcesExceedHostError,
+)
 from machete_core.manifest import load_manifest
+from machete_core.manifest.converter import spec_from_data, spec_to_data
 from machete_core.pipeline.buildcheck import (
     base_images,
     check_base_images,
@@ -32,61 +49,79 @@ from machete_core.pipeline.buildcheck import (
     prescan_dockerfile,
 )
 from machete_core.pipeline.gate import health_gate
+from machete_core.pipeline.instances import discard_instance, instance_log_tail, instance_running
 from machete_core.pipeline.keys import image_key, release_key
 from machete_core.pipeline.volumes import DATA, prepare_mounts, resolve_mounts
 from machete_core.plugins.protocols import InspectsImages, Source
 from machete_core.state.views import ReleaseRecord, ToolRecord
 
 if TYPE_CHECKING:
-    from machete_core.machete import Machete
     from machete_core.pipeline.run import OperationRun
 
 LOG_TAIL_LINES = 50
 DOCKER_SOCKET = "/var/run/docker.sock"
 
 
-class DockerAccessRefusedError(InvalidInputError):
-    code = "docker_access_refused"
+@attrs.frozen
+class _Wanted:
+    """What a deploy fetches and how, whichever kind of operation asked."""
+
+    url: str
+    ref: str | None
+    source_kind: str
+    force: bool = False
+    build_only: bool = False
+    #: Only for installs: the new tool's name, a hint for it, its sealed credentials.
+    install: InstallParams | None = None
 
 
-def run_deploy(run: OperationRun, *, build_only: bool = False) -> dict[str, Any]:
-    m = run.m
-    params = run.op.params
-    tool = m.store.get_tool(run.tool_id) if run.tool_id is not None else None
+def run_deploy(run: OperationRun) -> None:
+    """Install (a new tool) or deploy (an installed one): every step of DESIGN §3."""
+    core = run.core
+    if run.kind == OperationKind.INSTALL:
+        install = run.params(InstallParams)
+        wanted = _Wanted(install.url, install.ref, install.source_kind, install=install)
+        _deploy(run, None, wanted)
+        return
+    params = run.params(DeployParams)
+    assert run.tool_id is not None
+    tool = core.store.get_tool(run.tool_id)
     # A deploy may bring a new source (an uploaded archive); the tool keeps it once it is live.
-    url = params.get("url") or (tool.source_url if tool else "")
-    ref = tool.source_ref if tool else params.get("ref")
-    source_kind = params.get("source_kind") or (tool.source_kind if tool else "")
-    result = _deploy(run, tool, url, ref, source_kind, build_only)
-    if tool is not None and params.get("url") and not build_only:
-        m.store.update_tool(tool.id, source_url=url, source_kind=source_kind)
-    return result
+    url = params.url or tool.source_url
+    source_kind = params.source_kind or tool.source_kind
+    _deploy(run, tool, _Wanted(url, tool.source_ref, source_kind, force=params.force))
+    if params.url:
+        core.store.update_tool(tool.id, source_url=url, source_kind=source_kind)
 
 
-def _deploy(
-    run: OperationRun,
-    tool: ToolRecord | None,
-    url: str,
-    ref: str | None,
-    source_kind: str,
-    build_only: bool,
-) -> dict[str, Any]:
-    m = run.m
-    params = run.op.params
-    source = m.source(source_kind)
-    credentials = m.source_credentials(
-        tool.source_credentials if tool else params.get("credentials")
+def run_build(run: OperationRun) -> None:
+    """Fetch and build the tool's source without starting it."""
+    assert run.tool_id is not None
+    tool = run.core.store.get_tool(run.tool_id)
+    params = run.params(BuildParams)
+    wanted = _Wanted(
+        tool.source_url, tool.source_ref, tool.source_kind, force=params.force, build_only=True
+    )
+    _deploy(run, tool, wanted)
+
+
+def _deploy(run: OperationRun, tool: ToolRecord | None, wanted: _Wanted) -> None:
+    core = run.core
+    url, ref, source_kind = wanted.url, wanted.ref, wanted.source_kind
+    build_only, install = wanted.build_only, wanted.install
+    source = core.source(source_kind)
+    credentials = core.source_credentials(
+        tool.source_credentials if tool else install.credentials if install else None
     )
     if credentials is not None:
         run.add_secrets(credentials.secrets)
     locator = Locator(
         url=url, ref=ref, kind=source_kind, credentials=credentials, cancel=run.cancel
     )
-    if tool is not None and not build_only and not params.get("force"):
-        unchanged = _unchanged_upstream(run, tool, source, locator)
-        if unchanged is not None:
-            return unchanged
-    workspace = m.settings.work_dir / run.op.id
+    if tool is not None and not build_only and not wanted.force:
+        if _unchanged_upstream(run, tool, source, locator):
+            return
+    workspace = core.settings.work_dir / run.op.id
     try:
         src = workspace / "src"
         src.mkdir(parents=True)
@@ -100,51 +135,54 @@ def _deploy(
                 run.log.write(f"warning: {warning}")
             spec = loaded.spec
             if tool is None:
+                assert install is not None
                 name = choose_name(
-                    explicit=params.get("name"),
+                    explicit=install.name,
                     manifest=spec.name,
                     package_json=loaded.package_name,
-                    url=params.get("name_hint") or url,
+                    url=install.name_hint or url,
                 )
-                tool = m.store.create_tool(
+                tool = core.store.create_tool(
                     name=name,
                     source_kind=source_kind,
                     source_url=url,
                     source_ref=ref,
-                    source_credentials=params.get("credentials"),
-                    spec=m.spec_data(spec),
+                    source_credentials=install.credentials,
+                    spec=spec_to_data(spec),
                     status=ToolStatus.PENDING,
                 )
                 run.attach_tool(tool.id, tool.name)
-                m.events.publish("tool.installed", tool=tool.name, operation_id=run.op.id)
-            mounts = mounts_for(m, tool, spec)
-            check_resources(spec, m.settings)
+                run.publish("tool.installed")
+            mounts = mounts_for(core, tool, spec)
+            check_resources(spec, core.settings)
             if not (src / spec.dockerfile).is_file():
                 raise InvalidInputError(
                     f"the repository has no {spec.dockerfile}: a tool needs a Dockerfile"
                 )
-        builder_name = m.resolve_builder(spec.builder or tool.builder)
-        runtime_name = spec.runtime or tool.runtime or m.settings.default_runtime
-        spec_data = m.spec_data(spec)
+        builder_name = core.resolve_builder(spec.builder or tool.builder)
+        runtime_name = spec.runtime or tool.runtime or core.settings.default_runtime
+        spec_data = spec_to_data(spec)
         key = release_key(
             revision.digest, spec_data, builder_name, runtime_name, tool.config_version
         )
         img_key = image_key(revision.digest, spec_data, builder_name)
-        current = m.store.get_release(tool.current_release_id) if tool.current_release_id else None
+        current = (
+            core.store.get_release(tool.current_release_id) if tool.current_release_id else None
+        )
         if (
             not build_only
-            and not params.get("force")
+            and not wanted.force
             and current is not None
             and current.key == key
             and current.status == ReleaseStatus.LIVE
-            and m.instance_running(current)
+            and instance_running(core, current)
         ):
             run.log.write(f"release {current.number} already runs this exact source and spec")
-            m.store.update_tool(
+            core.store.update_tool(
                 tool.id, spec=spec_data, status=ToolStatus.RUNNING, status_reason=None
             )
-            return {"tool": tool.name, "release": current.number, "changed": False}
-        release = m.store.create_release(
+            return
+        release = core.store.create_release(
             tool.id,
             key=key,
             image_key=img_key,
@@ -156,32 +194,29 @@ def _deploy(
             runtime=runtime_name,
             status=ReleaseStatus.BUILDING,
             operation_id=run.op.id,
-            trigger=run.op.trigger,
+            trigger=run.actor.describe(),
         )
-        m.store.update_tool(tool.id, spec=spec_data, status=ToolStatus.BUILDING, status_reason=None)
+        core.store.update_tool(
+            tool.id, spec=spec_data, status=ToolStatus.BUILDING, status_reason=None
+        )
         try:
             # --force means a fresh build; otherwise an identical earlier image is reused.
             reused = (
-                None
-                if params.get("force")
-                else _reusable_image(run, tool, release, img_key, builder_name)
+                None if wanted.force else _reusable_image(run, tool, release, img_key, builder_name)
             )
             image = reused or _build(run, tool, release, spec, src, builder_name)
         except MacheteError as exc:
             _fail_release(run, tool, release, current, f"build failed: {exc.message}")
             raise
         if build_only:
-            m.store.update_release(release.id, status=ReleaseStatus.BUILT, finished_at=time.time())
+            core.store.update_release(
+                release.id, status=ReleaseStatus.BUILT, finished_at=time.time()
+            )
             _settle_tool(run, tool, current)
-            return {"tool": tool.name, "release": release.number, "image": image.id}
+            return
         _start_and_promote(run, tool, release, spec, image, mounts, current, runtime_name, revision)
-        return {"tool": tool.name, "release": release.number, "changed": True}
     finally:
         shutil.rmtree(workspace, ignore_errors=True)
-
-
-class ResourcesExceedHostError(InvalidInputError):
-    code = "resources_exceed_host"
 
 
 def check_resources(spec: ToolSpec, settings: Any) -> None:
@@ -195,11 +230,11 @@ def check_resources(spec: ToolSpec, settings: Any) -> None:
         )
 
 
-def mounts_for(m: Machete, tool: ToolRecord, spec: ToolSpec) -> tuple[Mount, ...]:
+def mounts_for(core: Core, tool: ToolRecord, spec: ToolSpec) -> tuple[Mount, ...]:
     """The host directories an instance gets, after the volume and Docker-socket policies."""
-    mounts = resolve_mounts(spec.volumes, m.settings, tool.name)
+    mounts = resolve_mounts(spec.volumes, core.settings, tool.name)
     if spec.permissions.docker:
-        if tool.name not in m.settings.docker_socket_tools:
+        if tool.name not in core.settings.docker_socket_tools:
             raise DockerAccessRefusedError(
                 f"{tool.name} asks for the Docker socket (permissions.docker: true), "
                 "which gives full control of the host; an admin can allow it for this "
@@ -209,14 +244,14 @@ def mounts_for(m: Machete, tool: ToolRecord, spec: ToolSpec) -> tuple[Mount, ...
     return mounts
 
 
-def run_rollback(run: OperationRun) -> dict[str, Any]:
+def run_rollback(run: OperationRun) -> None:
     """Deploy a retained release again, through the same gate, without building anything."""
-    m = run.m
+    core = run.core
     assert run.tool_id is not None
-    tool = m.store.get_tool(run.tool_id)
-    releases = m.store.list_releases(tool.id)
-    current = m.store.get_release(tool.current_release_id) if tool.current_release_id else None
-    wanted = run.op.params.get("release")
+    tool = core.store.get_tool(run.tool_id)
+    releases = core.store.list_releases(tool.id)
+    current = core.store.get_release(tool.current_release_id) if tool.current_release_id else None
+    wanted = run.params(RollbackParams).release
     with run.step("choose"):
         if wanted is not None:
             target = next((r for r in releases if r.number == int(wanted)), None)
@@ -235,14 +270,14 @@ def run_rollback(run: OperationRun) -> dict[str, Any]:
             )
             if target is None:
                 raise InvalidInputError(f"{tool.name} has no earlier release to roll back to")
-        if not target.image_id or not m.builder(target.builder).image_exists(target.image_id):
+        if not target.image_id or not core.builder(target.builder).image_exists(target.image_id):
             raise InvalidInputError(
                 f"release {target.number}'s image is no longer kept (retention); redeploy instead"
             )
         run.log.write(f"rolling back to release {target.number} ({(target.commit or '')[:12]})")
-    spec = m.spec_from_data(target.spec)
-    runtime_name = spec.runtime or tool.runtime or m.settings.default_runtime
-    release = m.store.create_release(
+    spec = spec_from_data(target.spec)
+    runtime_name = spec.runtime or tool.runtime or core.settings.default_runtime
+    release = core.store.create_release(
         tool.id,
         key=release_key(
             target.digest or "", target.spec, target.builder, runtime_name, tool.config_version
@@ -263,9 +298,16 @@ def run_rollback(run: OperationRun) -> dict[str, Any]:
     image = Image(id=target.image_id, tags=(target.image_tag or "",))
     revision = Revision(digest=target.digest or "", commit=target.commit, ref=target.ref)
     _start_and_promote(
-        run, tool, release, spec, image, mounts_for(m, tool, spec), current, runtime_name, revision
+        run,
+        tool,
+        release,
+        spec,
+        image,
+        mounts_for(core, tool, spec),
+        current,
+        runtime_name,
+        revision,
     )
-    return {"tool": tool.name, "release": release.number, "from": target.number}
 
 
 def prune_images(run: OperationRun, tool: ToolRecord) -> None:
@@ -274,17 +316,17 @@ def prune_images(run: OperationRun, tool: ToolRecord) -> None:
     Only images recorded for this tool's releases are touched: never anything MACHETE does not
     own, never the shared build cache.
     """
-    m = run.m
-    keep_n = m.settings.keep_images
-    releases = m.store.list_releases(tool.id)
-    current = m.store.get_tool(tool.id).current_release_id
+    core = run.core
+    keep_n = core.settings.keep_images
+    releases = core.store.list_releases(tool.id)
+    current = core.store.get_tool(tool.id).current_release_id
     kept: set[str] = set()
     for rel in releases:
         if rel.image_id and (len(kept) < keep_n or rel.id == current):
             kept.add(rel.image_id)
     for rel in releases:
         if rel.image_id and rel.image_id not in kept:
-            builder = m.builder(rel.builder)
+            builder = core.builder(rel.builder)
             if builder.image_exists(rel.image_id):
                 builder.remove_image(rel.image_tag or rel.image_id)
                 if rel.image_tag and builder.image_exists(rel.image_id):
@@ -294,34 +336,34 @@ def prune_images(run: OperationRun, tool: ToolRecord) -> None:
 
 def _unchanged_upstream(
     run: OperationRun, tool: ToolRecord, source: Source, locator: Locator
-) -> dict[str, Any] | None:
+) -> bool:
     """Skip even the fetch when the source's cheap ``resolve`` shows the live release's commit.
 
     The same commit means the same tree and manifest; the key also covers the builder and
     runtime in force now, so a settings change still redeploys.
     """
-    m = run.m
-    current = m.store.get_release(tool.current_release_id) if tool.current_release_id else None
+    core = run.core
+    current = core.store.get_release(tool.current_release_id) if tool.current_release_id else None
     if current is None or current.status != ReleaseStatus.LIVE or not current.commit:
-        return None
+        return False
     with run.step("resolve"):
         upstream = source.resolve(locator)
         run.log.write(f"upstream is at {upstream or 'an unknown revision'}")
         if upstream != current.commit or current.digest is None:
-            return None
-        spec = m.spec_from_data(current.spec)
+            return False
+        spec = spec_from_data(current.spec)
         key = release_key(
             current.digest,
             current.spec,
-            m.resolve_builder(spec.builder or tool.builder),
-            spec.runtime or tool.runtime or m.settings.default_runtime,
+            core.resolve_builder(spec.builder or tool.builder),
+            spec.runtime or tool.runtime or core.settings.default_runtime,
             tool.config_version,
         )
-        if key != current.key or not m.instance_running(current):
-            return None
+        if key != current.key or not instance_running(core, current):
+            return False
         run.log.write(f"release {current.number} already runs {upstream}: nothing to do")
-    m.store.update_tool(tool.id, status=ToolStatus.RUNNING, status_reason=None)
-    return {"tool": tool.name, "release": current.number, "changed": False}
+    core.store.update_tool(tool.id, status=ToolStatus.RUNNING, status_reason=None)
+    return True
 
 
 def _reusable_image(
@@ -329,15 +371,15 @@ def _reusable_image(
 ) -> Image | None:
     """An earlier release's image built from the same source, spec and builder (e.g. when
     only the configuration changed): no need to build it again."""
-    m = run.m
-    builder = m.builder(builder_name)
-    for earlier in m.store.list_releases(tool.id):
+    core = run.core
+    builder = core.builder(builder_name)
+    for earlier in core.store.list_releases(tool.id):
         if earlier.id == release.id or earlier.image_key != img_key or not earlier.image_id:
             continue
         if builder.image_exists(earlier.image_id):
             with run.step("build"):
                 run.log.write(f"reusing the image of release {earlier.number}")
-                m.store.update_release(
+                core.store.update_release(
                     release.id, image_id=earlier.image_id, image_tag=earlier.image_tag
                 )
             return Image(id=earlier.image_id, tags=(earlier.image_tag or "",))
@@ -352,13 +394,13 @@ def _build(
     src: Path,
     builder_name: str,
 ) -> Image:
-    m = run.m
+    core = run.core
     with run.step("build"):
-        builder = m.builder(builder_name)
+        builder = core.builder(builder_name)
         check_build_args(spec.build_args)
         prescan_dockerfile(
             src / spec.dockerfile,
-            allow_frontends=m.settings.allow_dockerfile_frontends,
+            allow_frontends=core.settings.allow_dockerfile_frontends,
             build_args=spec.build_args,
         )
         if isinstance(builder, InspectsImages):
@@ -366,25 +408,25 @@ def _build(
                 base_images(src / spec.dockerfile, spec.build_args),
                 builder.image_labels,
                 tool=tool.name,
-                installation=m.settings.installation,
-                allowed=m.settings.allowed_base_images,
-                registry=m.settings.registry,
+                installation=core.settings.installation,
+                allowed=core.settings.allowed_base_images,
+                registry=core.settings.registry,
             )
-        check_free_disk(m.engine_data_root(), m.settings.min_free_disk_bytes)
-        tag = f"{image_repository(m.settings.installation, tool.name)}:r{release.number}"
+        check_free_disk(engine_data_root(core.settings), core.settings.min_free_disk_bytes)
+        tag = f"{image_repository(core.settings.installation, tool.name)}:r{release.number}"
         request = BuildRequest(
             tool=tool.name,
             context=src,
             dockerfile=spec.dockerfile,
             tags=(tag,),
-            labels=labels.for_release(m.settings.installation, tool.name, release.number),
-            timeout=spec.build_timeout or m.settings.build_timeout,
+            labels=labels.for_release(core.settings.installation, tool.name, release.number),
+            timeout=spec.build_timeout or core.settings.build_timeout,
             cancel=run.cancel,
             build_args=spec.build_args,
         )
-        with m.build_slot(run):
+        with core.build_slot(run.cancel, run.log.write):
             image = builder.build(request, run.log)
-        m.store.update_release(release.id, image_id=image.id, image_tag=tag)
+        core.store.update_release(release.id, image_id=image.id, image_tag=tag)
         run.log.write(f"built image {image.id[:19]} as {tag}")
     return image
 
@@ -400,18 +442,18 @@ def _start_and_promote(
     runtime_name: str,
     revision: Revision,
 ) -> None:
-    m = run.m
-    runtime = m.runtime(runtime_name)
-    env = {**spec.environment, **m.config_environment(tool)}
+    core = run.core
+    runtime = core.runtime(runtime_name)
+    env = {**spec.environment, **core.config_environment(tool)}
     env.setdefault("PORT", str(spec.port))
     volumes = spec.volumes
     if "DATA_DIR" not in env and not any(mt.target == "/data" for mt in mounts):
         # The original documented DATA_DIR for tools: a persistent folder of their own.
         env["DATA_DIR"] = "/data"
         volumes = (*volumes, DATA)
-        mounts = (*mounts, *resolve_mounts((DATA,), m.settings, tool.name))
-    prepare_mounts(volumes, m.settings, tool.name, run.log.write)
-    settings = m.settings
+        mounts = (*mounts, *resolve_mounts((DATA,), core.settings, tool.name))
+    prepare_mounts(volumes, core.settings, tool.name, run.log.write)
+    settings = core.settings
     plan = RunPlan(
         tool=tool.name,
         release=release.number,
@@ -437,7 +479,7 @@ def _start_and_promote(
     try:
         with run.step("start"):
             instance = runtime.start(plan)
-            m.store.update_release(
+            core.store.update_release(
                 release.id,
                 status=ReleaseStatus.STARTING,
                 instance_id=instance.id,
@@ -450,23 +492,21 @@ def _start_and_promote(
         message = exc.message if isinstance(exc, MacheteError) else str(exc)
         tail = ""
         if instance is not None:
-            tail = run.redact(m.instance_log_tail(runtime, instance.id, LOG_TAIL_LINES))
+            tail = run.redact(instance_log_tail(runtime, instance.id, LOG_TAIL_LINES))
             if tail:
                 run.log.write("--- last lines of the new instance ---")
                 for line in tail.splitlines():
                     run.log.write(line)
-            m.discard_instance(runtime, instance.id)
+            discard_instance(runtime, instance.id)
         reason = "health check failed" if isinstance(exc, HealthCheckError) else "start failed"
         _fail_release(run, tool, release, current, f"{reason}: {message}", logs_tail=tail)
         raise
     with run.step("promote"):
         # One transaction switches the tool to the new release; routers pick it up from the
         # event (same process) or within their cache time (other processes).
-        m.store.promote_release(tool.id, release.id)
-        m.events.publish(
+        core.store.promote_release(tool.id, release.id)
+        run.publish(
             "release.live",
-            tool=tool.name,
-            operation_id=run.op.id,
             release=release.number,
             commit=revision.commit,
         )
@@ -474,15 +514,19 @@ def _start_and_promote(
         with run.step("retire"):
             # Requests already on their way to the old instance finish before it stops.
             drain = (
-                spec.drain_seconds if spec.drain_seconds is not None else m.settings.drain_seconds
+                spec.drain_seconds
+                if spec.drain_seconds is not None
+                else core.settings.drain_seconds
             )
             run.log.write(f"draining release {current.number} for {drain:g}s")
             time.sleep(drain)
-            old_runtime = m.runtime(current.runtime)
-            tail = run.redact(m.instance_log_tail(old_runtime, current.instance_id, LOG_TAIL_LINES))
+            old_runtime = core.runtime(current.runtime)
+            tail = run.redact(instance_log_tail(old_runtime, current.instance_id, LOG_TAIL_LINES))
             old_runtime.stop(current.instance_id)
             old_runtime.remove(current.instance_id)
-            m.store.update_release(current.id, status=ReleaseStatus.RETIRED, logs_tail=tail or None)
+            core.store.update_release(
+                current.id, status=ReleaseStatus.RETIRED, logs_tail=tail or None
+            )
             run.log.write(f"retired release {current.number}")
     prune_images(run, tool)
 
@@ -495,33 +539,39 @@ def _fail_release(
     error: str,
     logs_tail: str = "",
 ) -> None:
-    m = run.m
+    core = run.core
     detail = error + (f"\n--- instance log ---\n{logs_tail}" if logs_tail else "")
-    m.store.update_release(
+    core.store.update_release(
         release.id,
         status=ReleaseStatus.FAILED,
         error=detail,
         logs_tail=logs_tail or None,
         finished_at=time.time(),
     )
-    if current is not None and current.status == ReleaseStatus.LIVE and m.instance_running(current):
-        m.store.update_tool(
+    if (
+        current is not None
+        and current.status == ReleaseStatus.LIVE
+        and instance_running(core, current)
+    ):
+        core.store.update_tool(
             tool.id,
             status=ToolStatus.RUNNING,
             status_reason=f"release {release.number} failed ({error}); release "
             f"{current.number} keeps serving",
         )
     else:
-        m.store.update_tool(tool.id, status=ToolStatus.FAILED, status_reason=error)
-    m.events.publish("release.failed", tool=tool.name, operation_id=run.op.id, error=error)
+        core.store.update_tool(tool.id, status=ToolStatus.FAILED, status_reason=error)
+    run.publish("release.failed", error=error)
 
 
 def _settle_tool(run: OperationRun, tool: ToolRecord, current: ReleaseRecord | None) -> None:
     """After a build-only operation, the tool's status goes back to what runs."""
-    m = run.m
-    if current is not None and m.instance_running(current):
-        m.store.update_tool(tool.id, status=ToolStatus.RUNNING)
+    core = run.core
+    if current is not None and instance_running(core, current):
+        core.store.update_tool(tool.id, status=ToolStatus.RUNNING)
     elif current is not None:
-        m.store.update_tool(tool.id, status=ToolStatus.STOPPED)
+        core.store.update_tool(tool.id, status=ToolStatus.STOPPED)
     else:
-        m.store.update_tool(tool.id, status=ToolStatus.PENDING, status_reason="built, not started")
+        core.store.update_tool(
+            tool.id, status=ToolStatus.PENDING, status_reason="built, not started"
+        )

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING
 
 from machete_core.domain.spec import ToolSpec
 from machete_core.health import wait_healthy, wait_replicas_healthy
-from machete_core.plugins.protocols import Runtime
+from machete_core.pipeline.instances import instance_problem
+from machete_core.plugins.protocols import ReplicatedRuntime, Runtime
 from machete_core.state.views import ToolRecord
 
 if TYPE_CHECKING:
@@ -24,18 +25,18 @@ def health_gate(
     """GET the health path until 200 within the tool's health timeout (failing at once if
     the instance dies); with several replicas on a runtime that lists them, every replica
     must answer 200."""
-    m = run.m
-    timeout = spec.health_timeout or tool.health_timeout or m.settings.health_timeout
-    lister = getattr(runtime, "endpoints", None)
-    if replicas > 1 and lister is not None:
+    core = run.core
+    timeout = spec.health_timeout or tool.health_timeout or core.settings.health_timeout
+    if replicas > 1 and isinstance(runtime, ReplicatedRuntime):
+        replicated = runtime
         wait_replicas_healthy(
-            lambda: lister(instance_id, spec.port),
+            lambda: replicated.endpoints(instance_id, spec.port),
             replicas,
             spec.health_check,
             timeout=timeout,
-            interval=m.settings.health_interval,
+            interval=core.settings.health_interval,
             cancel=run.cancel,
-            still_running=lambda: m.instance_problem(runtime, instance_id),
+            still_running=lambda: instance_problem(runtime, instance_id),
         )
         run.log.write(f"healthy: all {replicas} replicas answer GET {spec.health_check}")
         return
@@ -43,8 +44,8 @@ def health_gate(
         lambda: runtime.endpoint(instance_id, spec.port),
         spec.health_check,
         timeout=timeout,
-        interval=m.settings.health_interval,
+        interval=core.settings.health_interval,
         cancel=run.cancel,
-        still_running=lambda: m.instance_problem(runtime, instance_id),
+        still_running=lambda: instance_problem(runtime, instance_id),
     )
     run.log.write(f"healthy: GET {spec.health_check} -> {result.status_code}")

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import shutil
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from machete_core.domain import labels
+from machete_core.domain.operations import RemoveParams, ScaleParams
 from machete_core.domain.spec import ToolSpec
 from machete_core.domain.status import ReleaseStatus, ToolStatus
 from machete_core.errors import HealthCheckError, InvalidInputError, NotRunningError
+from machete_core.manifest.converter import spec_from_data
 from machete_core.pipeline.gate import health_gate
-from machete_core.pipeline.volumes import legacy_root
+from machete_core.pipeline.volumes import legacy_root, volumes_root
+from machete_core.plugins.protocols import ReplicatedRuntime
 from machete_core.state.views import ReleaseRecord, ToolRecord
 
 if TYPE_CHECKING:
@@ -19,8 +22,10 @@ if TYPE_CHECKING:
 
 def _current(run: OperationRun) -> tuple[ToolRecord, ReleaseRecord]:
     assert run.tool_id is not None
-    tool = run.m.store.get_tool(run.tool_id)
-    release = run.m.store.get_release(tool.current_release_id) if tool.current_release_id else None
+    tool = run.core.store.get_tool(run.tool_id)
+    release = (
+        run.core.store.get_release(tool.current_release_id) if tool.current_release_id else None
+    )
     if release is None or not release.instance_id:
         raise NotRunningError(
             f"{tool.name} has no deployed release yet: deploy it first (machete deploy {tool.name})"
@@ -28,21 +33,20 @@ def _current(run: OperationRun) -> tuple[ToolRecord, ReleaseRecord]:
     return tool, release
 
 
-def run_stop(run: OperationRun) -> dict[str, Any]:
+def run_stop(run: OperationRun) -> None:
     tool, release = _current(run)
     with run.step("stop"):
         assert release.instance_id is not None
-        run.m.runtime(release.runtime).stop(release.instance_id)
-        run.m.store.update_tool(tool.id, status=ToolStatus.STOPPED, status_reason=None)
-    run.m.events.publish("tool.stopped", tool=tool.name, operation_id=run.op.id)
-    return {"tool": tool.name}
+        run.core.runtime(release.runtime).stop(release.instance_id)
+        run.core.store.update_tool(tool.id, status=ToolStatus.STOPPED, status_reason=None)
+    run.publish("tool.stopped")
 
 
-def run_start(run: OperationRun) -> dict[str, Any]:
+def run_start(run: OperationRun) -> None:
     tool, release = _current(run)
-    m = run.m
-    runtime = m.runtime(release.runtime)
-    spec = m.spec_from_data(release.spec)
+    core = run.core
+    runtime = core.runtime(release.runtime)
+    spec = spec_from_data(release.spec)
     assert release.instance_id is not None
     inst_id = release.instance_id
     with run.step("start"):
@@ -54,85 +58,80 @@ def run_start(run: OperationRun) -> dict[str, Any]:
             )
         runtime.resume(inst_id)
     _gate(run, tool, spec, inst_id, release)
-    m.events.publish("tool.started", tool=tool.name, operation_id=run.op.id)
-    return {"tool": tool.name}
+    run.publish("tool.started")
 
 
-def run_restart(run: OperationRun) -> dict[str, Any]:
+def run_restart(run: OperationRun) -> None:
     tool, release = _current(run)
-    m = run.m
-    runtime = m.runtime(release.runtime)
+    core = run.core
+    runtime = core.runtime(release.runtime)
     assert release.instance_id is not None
     inst_id = release.instance_id
     with run.step("stop"):
         runtime.stop(inst_id)
     with run.step("start"):
         runtime.resume(inst_id)
-    _gate(run, tool, m.spec_from_data(release.spec), inst_id, release)
-    m.events.publish("tool.restarted", tool=tool.name, operation_id=run.op.id)
-    return {"tool": tool.name}
+    _gate(run, tool, spec_from_data(release.spec), inst_id, release)
+    run.publish("tool.restarted")
 
 
-def run_scale(run: OperationRun) -> dict[str, Any]:
+def run_scale(run: OperationRun) -> None:
     """Change how many replicas the tool runs: the runtime's rolling update, then the gate
     on every replica. A runtime that runs one instance per release refuses."""
     tool, release = _current(run)
-    m = run.m
-    replicas = int(run.op.params["replicas"])
-    runtime = m.runtime(release.runtime)
-    scale = getattr(runtime, "scale", None)
-    if scale is None or getattr(runtime, "endpoints", None) is None:
+    core = run.core
+    replicas = run.params(ScaleParams).replicas
+    runtime = core.runtime(release.runtime)
+    if not isinstance(runtime, ReplicatedRuntime):
         raise InvalidInputError(
             f"the {release.runtime} runtime runs one instance per release and cannot scale: "
             "deploy the tool with the swarm runtime (machete.runtime: swarm)"
         )
     assert release.instance_id is not None
     inst_id = release.instance_id
-    spec = m.spec_from_data(release.spec)
+    spec = spec_from_data(release.spec)
     with run.step("scale"):
         run.log.write(f"scaling {tool.name} to {replicas} replica(s)")
-        scale(inst_id, replicas)
+        runtime.scale(inst_id, replicas)
     with run.step("health"):
         try:
             health_gate(run, runtime, inst_id, tool, spec, replicas)
         except HealthCheckError as exc:
             # Swarm rolls back replicas that crash; one that runs but fails the tool's health
             # check is this gate's to undo: back to the previous spec, as if never scaled.
-            rollback = getattr(runtime, "rollback", None)
-            if rollback is not None and rollback(inst_id):
+            if runtime.rollback(inst_id):
                 run.log.write(f"scaling failed ({exc.message}); rolled back")
             raise
-    m.store.update_tool(tool.id, replicas=replicas)
-    m.events.publish("tool.scaled", tool=tool.name, operation_id=run.op.id, replicas=replicas)
-    return {"tool": tool.name, "replicas": replicas}
+    core.store.update_tool(tool.id, replicas=replicas)
+    run.publish("tool.scaled", replicas=replicas)
 
 
 def _gate(
     run: OperationRun, tool: ToolRecord, spec: ToolSpec, inst_id: str, release: ReleaseRecord
 ) -> None:
-    m = run.m
-    runtime = m.runtime(release.runtime)
+    core = run.core
+    runtime = core.runtime(release.runtime)
     with run.step("health"):
         try:
             health_gate(run, runtime, inst_id, tool, spec, tool.replicas or spec.replicas or 1)
         except HealthCheckError as exc:
-            m.store.update_tool(tool.id, status=ToolStatus.FAILED, status_reason=exc.message)
+            core.store.update_tool(tool.id, status=ToolStatus.FAILED, status_reason=exc.message)
             raise
-        m.store.update_tool(tool.id, status=ToolStatus.RUNNING, status_reason=None)
+        core.store.update_tool(tool.id, status=ToolStatus.RUNNING, status_reason=None)
 
 
-def run_remove(run: OperationRun) -> dict[str, Any]:
+def run_remove(run: OperationRun) -> None:
     """Remove instances and images MACHETE made for the tool; keep data unless ``purge``."""
-    m = run.m
+    core = run.core
     assert run.tool_id is not None
-    tool = m.store.get_tool(run.tool_id)
-    purge = bool(run.op.params.get("purge"))
-    releases = m.store.list_releases(tool.id)
+    tool = core.store.get_tool(run.tool_id)
+    purge = run.params(RemoveParams).purge
+    releases = core.store.list_releases(tool.id)
     with run.step("remove-instances"):
-        runtimes = {r.runtime for r in releases} | {m.settings.default_runtime}
+        runtimes = {r.runtime for r in releases} | {core.settings.default_runtime}
         for name in sorted(runtimes):
-            runtime = m.runtime(name)
-            selector = labels.owned_by(m.settings.installation, tool.name)
+            runtime = core.runtime(name)
+            selector = labels.owned_by(core.settings.installation, tool.name)
             for state in runtime.list(selector):
                 runtime.stop(state.id, timeout=5)
                 runtime.remove(state.id)
@@ -142,15 +141,16 @@ def run_remove(run: OperationRun) -> dict[str, Any]:
         for release in releases:
             if release.image_tag or release.image_id:
                 # By id: every tag goes with it (a runtime may have tagged it for a registry).
-                m.builder(release.builder).remove_image(release.image_id or release.image_tag or "")
+                core.builder(release.builder).remove_image(
+                    release.image_id or release.image_tag or ""
+                )
                 if release.status != ReleaseStatus.FAILED:
                     run.log.write(f"removed image of release {release.number}")
     if purge:
         with run.step("purge-data"):
             # rmtree never follows links (it works on directory descriptors here).
-            shutil.rmtree(m.tool_data_dir(tool.name), ignore_errors=True)
-            shutil.rmtree(legacy_root(m.settings, tool.name), ignore_errors=True)
+            shutil.rmtree(volumes_root(core.settings, tool.name), ignore_errors=True)
+            shutil.rmtree(legacy_root(core.settings, tool.name), ignore_errors=True)
             run.log.write("deleted the tool's data directory")
-    m.store.delete_tool(tool.id)
-    m.events.publish("tool.removed", tool=tool.name, operation_id=run.op.id, purge=purge)
-    return {"tool": tool.name, "purged": purge}
+    core.store.delete_tool(tool.id)
+    run.publish("tool.removed", purge=purge)

@@ -23,15 +23,11 @@ from pathlib import Path, PurePosixPath
 from machete_core import beneath
 from machete_core.domain.records import Mount
 from machete_core.domain.spec import VolumeSpec
-from machete_core.errors import InvalidInputError
+from machete_core.errors import VolumeNotAllowedError
 from machete_core.settings import Settings
 
 DATA_VOLUME = "./data"
 _PLAIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-
-
-class VolumeNotAllowedError(InvalidInputError):
-    code = "volume_not_allowed"
 
 
 def volumes_root(settings: Settings, tool: str) -> Path:

@@ -27,6 +27,8 @@ from machete_core.errors import (
     ProviderUnavailableError,
 )
 from machete_core.plugins import ENTRY_POINT_GROUP, PROJECT_NAME, hookspecs
+from machete_core.plugins.boundary import Culprit
+from machete_core.plugins.kinds import KINDS, PROVIDER_API_VERSION, capabilities, kind
 from machete_core.plugins.records import (
     BuilderProvider,
     PluginInfo,
@@ -38,17 +40,7 @@ from machete_core.plugins.records import (
 log = logging.getLogger(__name__)
 AVAILABILITY_TTL_S = 30.0
 
-KINDS = {
-    "source": "machete_register_sources",
-    "builder": "machete_register_builders",
-    "runtime": "machete_register_runtimes",
-}
 Provider = SourceProvider | BuilderProvider | RuntimeProvider
-_RECORD_TYPES: dict[str, type[Any]] = {
-    "source": SourceProvider,
-    "builder": BuilderProvider,
-    "runtime": RuntimeProvider,
-}
 
 
 @attrs.define
@@ -184,27 +176,34 @@ class PluginManager:
         with self._lock:
             if self._providers is not None:
                 return self._providers
-            providers: dict[str, dict[str, tuple[Provider, str]]] = {k: {} for k in KINDS}
-            for kind, hook_name in KINDS.items():
-                hook = getattr(self._pm.hook, hook_name)
+            providers: dict[str, dict[str, tuple[Provider, str]]] = {k.name: {} for k in KINDS}
+            for row in KINDS:
+                hook = getattr(self._pm.hook, row.hook)
                 for impl in reversed(hook.get_hookimpls()):  # registration order
-                    for record in self._call_registration(impl, kind):
-                        clash = providers[kind].get(record.name)
+                    for record in self._call_registration(impl, row.name):
+                        clash = providers[row.name].get(record.name)
                         if clash is not None:
                             raise PluginConflictError(
-                                f"two plugins offer a {kind} named {record.name!r}: "
+                                f"two plugins offer a {row.name} named {record.name!r}: "
                                 f"{self._describe(clash[1])} and "
                                 f"{self._describe(impl.plugin_name)}",
                                 details={
-                                    "kind": kind,
+                                    "kind": row.name,
                                     "name": record.name,
                                     "plugins": [clash[1], impl.plugin_name],
                                 },
                             )
-                        providers[kind][record.name] = (record, impl.plugin_name)
+                        providers[row.name][record.name] = (record, impl.plugin_name)
             for name, info in list(self._infos.items()):
                 mine = [
-                    ProviderInfo(kind=k, name=n, description=rec.description, plugin=name)
+                    ProviderInfo(
+                        kind=k,
+                        name=n,
+                        description=rec.description,
+                        plugin=name,
+                        api_version=rec.api_version,
+                        capabilities=capabilities(k, rec.factory),
+                    )
                     for k, table in providers.items()
                     for n, (rec, owner) in table.items()
                     if owner == name
@@ -218,18 +217,22 @@ class PluginManager:
             self._providers = providers
             return providers
 
-    def _call_registration(self, impl: pluggy.HookImpl, kind: str) -> list[Provider]:
+    def _call_registration(self, impl: pluggy.HookImpl, kind_name: str) -> list[Provider]:
+        expected = kind(kind_name).record
         try:
             result = cast(Iterable[Provider] | None, impl.function())
             records = list(result or ())
             for record in records:
-                if not isinstance(record, _RECORD_TYPES[kind]):
+                if not isinstance(record, expected):
+                    raise TypeError(f"expected {expected.__name__}, got {type(record).__name__}")
+                if record.api_version > PROVIDER_API_VERSION:
                     raise TypeError(
-                        f"expected {_RECORD_TYPES[kind].__name__}, got {type(record).__name__}"
+                        f"the {kind_name} {record.name!r} needs provider API "
+                        f"{record.api_version}; this MACHETE speaks {PROVIDER_API_VERSION}"
                     )
             return records
         except Exception as exc:
-            log.warning("plugin %s failed to register %ss: %s", impl.plugin_name, kind, exc)
+            log.warning("plugin %s failed to register %ss: %s", impl.plugin_name, kind_name, exc)
             info = self._infos.get(impl.plugin_name)
             if info is not None:
                 self._infos[impl.plugin_name] = attrs.evolve(
@@ -241,6 +244,18 @@ class PluginManager:
         info = self._infos.get(plugin_name)
         dist = info.distribution if info and info.distribution else "unknown distribution"
         return f"plugin {plugin_name!r} from {dist}"
+
+    def culprit(self, kind: str, name: str) -> Culprit:
+        """Who offers the provider: what an error from it is blamed on."""
+        owner = self._collect()[kind][name][1]
+        info = self._infos.get(owner)
+        return Culprit(
+            kind=kind,
+            provider=name,
+            plugin=owner,
+            distribution=info.distribution if info else None,
+            version=info.version if info else None,
+        )
 
     def provider(self, kind: str, name: str) -> Provider:
         table = self._collect()[kind]
@@ -281,9 +296,8 @@ class PluginManager:
         if cached is not None and now - cached[0] < AVAILABILITY_TTL_S:
             return cached[1]
         record = self._collect()[kind][name][0]
-        check = getattr(record, "availability", None)
         try:
-            reason = check() if check else None
+            reason = record.availability()
         except Exception as exc:
             reason = f"availability check failed: {exc}"
         self._availability[(kind, name)] = (now, reason)

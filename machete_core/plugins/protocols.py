@@ -90,3 +90,38 @@ class Runtime(Protocol):
 
     def cleanup(self, selector: Mapping[str, str]) -> None:
         """Remove what the runtime made for a tool besides instances (networks, ...)."""
+
+
+# -- optional capabilities -------------------------------------------------------------------
+# A provider has one when it has the methods; the core asks with ``isinstance`` (never
+# ``getattr``), and ``machete plugins`` lists the ones each provider has.
+
+
+@runtime_checkable
+class ReplicatedRuntime(Protocol):
+    """Optional runtime capability: several replicas per release (e.g. ``swarm``)."""
+
+    def scale(self, instance_id: str, replicas: int) -> None:
+        """Run ``replicas`` copies of the instance (a rolling update)."""
+
+    def rollback(self, instance_id: str) -> bool:
+        """Return the instance to its previous spec; False when there is none."""
+
+    def endpoints(self, instance_id: str, port: int) -> list[Endpoint]:
+        """Where the platform reaches ``port`` of each running replica."""
+
+
+@runtime_checkable
+class ListsImages(Protocol):
+    """Optional builder capability: list the images it made, so the reconciler can remove
+    images no release records (built by a process that died before writing it down)."""
+
+    def list_images(self, selector: Mapping[str, str]) -> list[Image]:
+        """Images whose labels include every pair of ``selector``."""
+
+
+@runtime_checkable
+class Closeable(Protocol):
+    """Optional capability of any provider: release connections when MACHETE closes."""
+
+    def close(self) -> None: ...

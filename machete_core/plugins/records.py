@@ -25,6 +25,9 @@ class SourceProvider:
     #: True if this provider handles the URL (checked in registration order).
     handles: Callable[[str], bool]
     description: str = ""
+    availability: Callable[[], str | None] = _always_available
+    #: The provider API this record was written for (see ``PROVIDER_API_VERSION``).
+    api_version: int = 1
 
 
 @attrs.frozen
@@ -36,6 +39,7 @@ class BuilderProvider:
     description: str = ""
     #: Returns None when usable, else the reason it is not (shown by ``machete plugins``).
     availability: Callable[[], str | None] = _always_available
+    api_version: int = 1
 
 
 @attrs.frozen
@@ -46,6 +50,7 @@ class RuntimeProvider:
     factory: Callable[[Settings], Runtime]
     description: str = ""
     availability: Callable[[], str | None] = _always_available
+    api_version: int = 1
 
 
 @attrs.frozen
@@ -54,6 +59,9 @@ class ProviderInfo:
     name: str
     description: str
     plugin: str
+    api_version: int = 1
+    #: Optional capabilities (Protocol names) the provider's class has.
+    capabilities: tuple[str, ...] = ()
 
 
 @attrs.frozen

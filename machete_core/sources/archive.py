@@ -19,8 +19,7 @@ from typing import IO, Any, BinaryIO
 
 import attrs
 
-from machete_core.errors import MacheteError
-from machete_core.sources.archive_errors import (
+from machete_core.errors import (
     AbsolutePathError,
     ArchiveTooLargeError,
     BadNameError,
@@ -29,6 +28,7 @@ from machete_core.sources.archive_errors import (
     HardlinkError,
     LinkEscapeError,
     LinkTraversalError,
+    MacheteError,
     MemberTooLargeError,
     PathTraversalError,
     SpecialFileError,

@@ -13,7 +13,7 @@ import lzma
 import zlib
 from typing import Any, Protocol
 
-from machete_core.sources.archive_errors import ArchiveTooLargeError, CorruptArchiveError
+from machete_core.errors import ArchiveTooLargeError, CorruptArchiveError
 
 CHUNK = 64 * 1024
 #: Compressed input is fed this much at a time, so the expansion ratio is measured against what

@@ -13,25 +13,13 @@ from collections.abc import Iterable
 
 import attrs
 
-from machete_core.errors import MacheteError
+from machete_core.errors import AddressNotAllowedError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 AddrInfo = tuple[
     socket.AddressFamily, socket.SocketKind, int, str, tuple[str, int] | tuple[str, int, int, int]
 ]
-
-
-class AddressNotAllowedError(MacheteError):
-    """Deliberately generic: it never echoes anything the target answered."""
-
-    code = "address_not_allowed"
-    http_status = 422
-
-
-class FetchLimitError(MacheteError):
-    code = "fetch_limit"
-    http_status = 413
 
 
 def _parse_networks(values: Iterable[str]) -> tuple[IPNetwork, ...]:

@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from machete_core import errors
 from machete_core.domain.records import CancelToken
-from machete_core.errors import CancelledError, MacheteError
-from machete_core.sources import archive_errors
+from machete_core.errors import ArchiveTimeoutError, CancelledError, MacheteError
 from machete_core.sources.archive import ArchiveLimits, ExtractResult, extract_archive
 
 CHUNK = 256 * 1024
@@ -29,14 +29,10 @@ CHUNK = 256 * 1024
 MEMORY_BYTES = 512 * 1024**2
 
 
-class ArchiveTimeoutError(archive_errors.UnsafeArchiveError):
-    code = "archive_timeout"
-
-
 def _error_classes() -> dict[str, type[MacheteError]]:
     found: dict[str, type[MacheteError]] = {}
-    for value in vars(archive_errors).values():
-        if isinstance(value, type) and issubclass(value, archive_errors.UnsafeArchiveError):
+    for value in vars(errors).values():
+        if isinstance(value, type) and issubclass(value, errors.UnsafeArchiveError):
             found[value.code] = value
     return found
 
@@ -122,17 +118,17 @@ def _answer(out: bytes, err: bytes, code: int, dest: Path) -> ExtractResult:
     except (ValueError, IndexError):
         _clean(dest)
         if code < 0 or code in (137, 152):
-            raise archive_errors.ArchiveTooLargeError(
+            raise errors.ArchiveTooLargeError(
                 "unpacking the archive went past its memory or CPU bound"
             ) from None
-        raise archive_errors.CorruptArchiveError(
+        raise errors.CorruptArchiveError(
             "the archive could not be unpacked: " + err.decode(errors="replace")[-300:]
         ) from None
     if data.get("ok"):
         return ExtractResult(files=data["files"], bytes=data["bytes"], stripped=data["stripped"])
     _clean(dest)
-    cls = _error_classes().get(str(data.get("code")), archive_errors.CorruptArchiveError)
-    if issubclass(cls, archive_errors.UnsafeArchiveError):
+    cls = _error_classes().get(str(data.get("code")), errors.CorruptArchiveError)
+    if issubclass(cls, errors.UnsafeArchiveError):
         raise cls(str(data.get("message")), data.get("member"))
     raise cls(str(data.get("message")))
 
@@ -148,7 +144,7 @@ def _child(argv: list[str]) -> int:
     limits = ArchiveLimits(int(total), int(member), int(members))
     try:
         result = extract_archive(sys.stdin.buffer, Path(dest), limits)
-    except archive_errors.UnsafeArchiveError as exc:
+    except errors.UnsafeArchiveError as exc:
         print(
             json.dumps(
                 {"ok": False, "code": exc.code, "message": exc.message, "member": exc.member}

@@ -113,7 +113,9 @@ class OperationRow(Base):
     error_code: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(Text)
     log_path: Mapped[str] = mapped_column(Text)
-    trigger: Mapped[str] = mapped_column(String(64), default="api")
+    actor_kind: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[str] = mapped_column(String(128))
+    actor_name: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[float] = mapped_column(Float)
     started_at: Mapped[float | None] = mapped_column(Float)
     finished_at: Mapped[float | None] = mapped_column(Float)
@@ -151,6 +153,9 @@ class EventRow(Base):
     tool: Mapped[str | None] = mapped_column(String(64))
     operation_id: Mapped[str | None] = mapped_column(String(32))
     data_json: Mapped[str] = mapped_column(Text, default="{}")
+    actor_kind: Mapped[str] = mapped_column(String(16), default="system")
+    actor_id: Mapped[str] = mapped_column(String(128), default="machete")
+    actor_name: Mapped[str] = mapped_column(String(255), default="MACHETE")
 
 
 class LockRow(Base):

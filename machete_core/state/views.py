@@ -7,6 +7,10 @@ from typing import Any
 
 import attrs
 
+from machete_core.domain.codec import params_from_data
+from machete_core.domain.operations import Actor, OperationKind, OperationParams
+from machete_core.domain.status import OperationStatus, ReleaseStatus, ToolStatus
+
 
 @attrs.frozen
 class ToolRecord:
@@ -21,7 +25,7 @@ class ToolRecord:
     spec: dict[str, Any]
     enabled: bool
     auto_start: bool
-    status: str
+    status: ToolStatus = attrs.field(converter=ToolStatus)
     status_reason: str | None
     health_timeout: float | None
     config_version: int
@@ -48,7 +52,7 @@ class ReleaseRecord:
     image_tag: str | None
     instance_id: str | None
     instance_name: str | None
-    status: str
+    status: ReleaseStatus = attrs.field(converter=ReleaseStatus)
     error: str | None
     logs_tail: str | None
     operation_id: str | None
@@ -84,15 +88,16 @@ class StepRecord:
 @attrs.frozen
 class OperationRecord:
     id: str
-    kind: str
+    kind: OperationKind = attrs.field(converter=OperationKind)
     tool_id: int | None
     tool_name: str | None
-    status: str
+    status: OperationStatus = attrs.field(converter=OperationStatus)
+    #: As stored; :attr:`typed_params` is the record of the kind.
     params: dict[str, Any]
     error_code: str | None
     error_message: str | None
     log_path: str
-    trigger: str
+    actor: Actor
     created_at: float
     started_at: float | None
     finished_at: float | None
@@ -103,7 +108,15 @@ class OperationRecord:
 
     @property
     def done(self) -> bool:
-        return self.status in ("succeeded", "failed", "cancelled")
+        return self.status in (
+            OperationStatus.SUCCEEDED,
+            OperationStatus.FAILED,
+            OperationStatus.CANCELLED,
+        )
+
+    @property
+    def typed_params(self) -> OperationParams:
+        return params_from_data(self.kind, self.params)
 
 
 @attrs.frozen
@@ -114,6 +127,7 @@ class EventRecord:
     tool: str | None
     operation_id: str | None
     data: dict[str, Any]
+    actor: Actor
 
 
 def view_of(cls: type[Any], row: Any, **extra: Any) -> Any:
@@ -126,4 +140,6 @@ def view_of(cls: type[Any], row: Any, **extra: Any) -> Any:
             values[field.name] = getattr(row, field.name)
         elif hasattr(row, f"{field.name}_json"):
             values[field.name] = json.loads(getattr(row, f"{field.name}_json") or "{}")
+    if "actor" in {f.name for f in attrs.fields(cls)} and "actor" not in values:
+        values["actor"] = Actor(row.actor_kind, row.actor_id, row.actor_name)
     return cls(**values)

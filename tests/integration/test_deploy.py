@@ -354,7 +354,7 @@ def test_rollback_and_image_retention(
         commit_and_push(work, {"www/index.html": "v3\n"})
         m.deploy("rb")
         rels = {r.number: r for r in m.releases("rb")}
-        builder = m.builder(rels[1].builder)
+        builder = m.core.builder(rels[1].builder)
         assert not builder.image_exists(rels[1].image_id or "")  # beyond the 2 kept
         assert builder.image_exists(rels[2].image_id or "") and builder.image_exists(
             rels[3].image_id or ""

@@ -11,6 +11,7 @@ import pytest
 
 from machete_core.domain import labels
 from machete_core.domain.naming import container_name
+from machete_core.domain.operations import SYSTEM
 from machete_core.errors import StateMissingError
 from machete_core.machete import Machete, create_machete
 from machete_core.settings import Settings
@@ -82,6 +83,7 @@ def test_interrupted_operation_is_ended_and_undone(
     live = machete.get("cut").instance_id
     # A deploy whose process died after starting its new instance, before the gate.
     op = machete.store.create_operation(
+        actor=SYSTEM,
         id=uuid.uuid4().hex,
         kind="deploy",
         tool_id=tool.id,
@@ -152,6 +154,7 @@ def test_a_new_operation_ends_a_dead_one_instead_of_waiting_forever(
     installed(machete, git_server, "stuck")
     tool = machete.store.get_tool("stuck")
     dead = machete.store.create_operation(
+        actor=SYSTEM,
         id=uuid.uuid4().hex,
         kind="deploy",
         tool_id=tool.id,

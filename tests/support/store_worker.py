@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import uuid
 
+from machete_core.domain.operations import SYSTEM
 from machete_core.state.store import Store
 
 
@@ -18,7 +19,7 @@ def work(url: str, worker: int, rounds: int) -> int:
                 store.update_tool(tool.id, status_reason=f"{worker}-{i}")
                 op_id = uuid.uuid4().hex
                 store.create_operation(
-                    id=op_id, kind="deploy", tool_name="shared", log_path="/dev/null"
+                    actor=SYSTEM, id=op_id, kind="deploy", tool_name="shared", log_path="/dev/null"
                 )
                 step = store.begin_step(op_id, "fetch")
                 store.end_step(step, "done")

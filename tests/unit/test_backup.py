@@ -12,13 +12,11 @@ from pathlib import Path
 import pytest
 
 from machete_core.backup import (
-    BackupError,
-    RestoreRefusedError,
     _dump_database,
     create_backup,
     restore_backup,
 )
-from machete_core.errors import MacheteError
+from machete_core.errors import BackupError, MacheteError, RestoreRefusedError
 from machete_core.machete import create_machete
 from machete_core.secrets import SecretBox
 from machete_core.settings import Settings
@@ -82,7 +80,7 @@ def test_round_trip_to_either_backend(source: Settings, tmp_path: Path, database
     with create_machete(target) as m:
         tool = m.store.get_tool("t")
         assert m.source_credentials(tool.source_credentials).password == "pw-secret"  # type: ignore[union-attr]
-        assert m.config_environment(tool) == {"TOKEN": "s3cret"}
+        assert m.core.config_environment(tool) == {"TOKEN": "s3cret"}
         # New rows get new ids after the restored ones (sequences moved on PostgreSQL).
         other = m.store.create_tool(name="u", source_kind="git", source_url="https://x/u.git")
         assert other.id > tool.id

@@ -104,7 +104,8 @@ def test_nul_in_a_config_value_is_refused_before_it_is_stored(machete: Machete) 
 
 def test_cpu_beyond_the_machine_is_refused_with_a_code(settings: Settings) -> None:
     from machete_core.domain.spec import ResourcesSpec, ToolSpec
-    from machete_core.pipeline.deploy import ResourcesExceedHostError, check_resources
+    from machete_core.errors import ResourcesExceedHostError
+    from machete_core.pipeline.deploy import check_resources
 
     with pytest.raises(ResourcesExceedHostError, match="CPUs"):
         check_resources(ToolSpec(resources=ResourcesSpec(cpu="1000")), settings)

@@ -9,11 +9,10 @@ import pytest
 
 from machete_core.diskspace import check_free_disk
 from machete_core.domain.records import CancelToken
-from machete_core.errors import MacheteError
+from machete_core.errors import MacheteError, UnsafeDockerfileError
 from machete_core.machete import create_machete
 from machete_core.manifest import load_manifest_text
 from machete_core.pipeline.buildcheck import (
-    UnsafeDockerfileError,
     check_build_args,
     prescan_dockerfile,
 )
@@ -77,7 +76,7 @@ def test_concurrent_builds_are_bounded(tmp_path: Path) -> None:
     run = SimpleNamespace(log=SimpleNamespace(write=waits.append), cancel=CancelToken())
 
     def first() -> None:
-        with m.build_slot(run):  # type: ignore[arg-type]
+        with m.core.build_slot(run.cancel, waits.append):
             inside.set()
             release.wait(10)
 
@@ -87,7 +86,7 @@ def test_concurrent_builds_are_bounded(tmp_path: Path) -> None:
     second_done = threading.Event()
 
     def second() -> None:
-        with m.build_slot(run):  # type: ignore[arg-type]
+        with m.core.build_slot(run.cancel, waits.append):
             second_done.set()
 
     t2 = threading.Thread(target=second)
@@ -177,7 +176,8 @@ def test_base_images_are_read_through_args_and_stages(tmp_path: Path) -> None:
 
 
 def test_another_tools_image_is_refused_by_its_labels_not_its_name() -> None:
-    from machete_core.pipeline.buildcheck import BaseImageRefusedError, check_base_images
+    from machete_core.errors import BaseImageRefusedError
+    from machete_core.pipeline.buildcheck import check_base_images
 
     images = {
         "innocent:latest": {"io.machete.tool": "vault", "io.machete.installation": "a"},

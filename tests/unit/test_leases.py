@@ -14,6 +14,7 @@ from pathlib import Path
 import attrs
 import pytest
 
+from machete_core.domain.operations import SYSTEM
 from machete_core.errors import ToolBusyError
 from machete_core.leases import holder_process_gone
 from machete_core.machete import Machete, create_machete
@@ -61,14 +62,14 @@ def test_a_held_operation_stays_alive_past_its_first_lease(pair: tuple[Machete, 
 def test_a_holder_that_stops_renewing_loses_its_operation(pair: tuple[Machete, Machete]) -> None:
     a, b = pair
     op = a.submit("stop", "t")
-    a.leases.stop()  # as if the process hung or its host vanished: no more heartbeats
+    a.core.leases.stop()  # as if the process hung or its host vanished: no more heartbeats
     until(lambda: not b.holder_alive(b.operation(op.id)))
     taken = b.submit("start", "t")  # the expired one is ended as abandoned, not waited for
     assert b.operation(op.id).error_code == "abandoned"
     assert taken.status == "pending"
     # The old holder learns it lost the operation at its next heartbeat and stops.
-    token = a._cancels[op.id]
-    a.leases.renew_now()
+    token = a.core.cancels[op.id]
+    a.core.leases.renew_now()
     assert token.cancelled
 
 
@@ -76,6 +77,7 @@ def test_an_unexpired_lease_of_another_host_is_respected(pair: tuple[Machete, Ma
     a, _b = pair
     tool = a.store.get_tool("t")
     op = a.store.create_operation(
+        actor=SYSTEM,
         id="far",
         kind="deploy",
         tool_id=tool.id,
@@ -92,7 +94,7 @@ def test_an_unexpired_lease_of_another_host_is_respected(pair: tuple[Machete, Ma
 def test_cancel_reaches_the_holder_through_the_database(pair: tuple[Machete, Machete]) -> None:
     a, b = pair
     op = a.submit("stop", "t")
-    token = a._cancels[op.id]
+    token = a.core.cancels[op.id]
     assert b.cancel(op.id) is True  # b does not run it: it writes a request
     assert b.operation(op.id).cancel_requested
     until(lambda: token.cancelled, timeout=5)
@@ -156,7 +158,7 @@ settings = Settings(home={str(short.home)!r}, installation={short.installation!r
                     database_url={short.database_url!r}, lease_seconds={LEASE_S})
 m = create_machete(settings)
 op = m.submit("stop", "t")
-token = m._cancels[op.id]
+token = m.core.cancels[op.id]
 Path({str(ready)!r} + ".tmp").write_text(op.id)
 Path({str(ready)!r} + ".tmp").rename({str(ready)!r})  # whole, or not there at all
 deadline = time.monotonic() + 20
@@ -181,7 +183,7 @@ def test_an_operation_taken_from_its_holder_keeps_the_taker_s_verdict(
 ) -> None:
     a, b = pair
     op = a.submit("stop", "t")
-    a.leases.stop()
+    a.core.leases.stop()
     until(lambda: not b.holder_alive(b.operation(op.id)))
     b.reconcile()  # ends it as abandoned
     assert b.operation(op.id).error_code == "abandoned"

@@ -12,9 +12,9 @@ from unittest import mock
 import pytest
 
 from machete_core.domain.records import Locator
-from machete_core.errors import MacheteError, SourcePolicyError
+from machete_core.errors import AddressNotAllowedError, MacheteError, SourcePolicyError
 from machete_core.settings import Settings
-from machete_core.sources.netguard import AddressNotAllowedError, AddressPolicy
+from machete_core.sources.netguard import AddressPolicy
 from machete_plugins.git_source import GitSource
 
 

@@ -9,7 +9,6 @@ from aiohttp.test_utils import TestClient
 
 from machete_core.domain.records import InstanceState
 from machete_core.machete import Machete
-from machete_core.observe import refresh_instance
 from tests.support.pointing import PointingRuntime, deployed
 
 
@@ -59,7 +58,7 @@ async def test_listings_cost_no_engine_call_once_observed(
         assert (await client.get("/api/tools/t3")).status == 200
     assert engine_calls == []
     # An engine event about one instance observes just that one again.
-    refresh_instance(machete, "i-t3")
+    machete.refresh_instance("i-t3")
     assert engine_calls == ["inspect i-t3", "endpoint i-t3"]
 
 

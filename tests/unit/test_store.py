@@ -9,6 +9,7 @@ from pathlib import Path
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from machete_core.domain.operations import SYSTEM
 from machete_core.state.db import make_engine, migrate
 from machete_core.state.models import Base
 from machete_core.state.store import Store
@@ -102,6 +103,7 @@ def test_one_mutating_operation_per_tool_even_when_racing(database_url: str) -> 
         start.wait()
         try:
             stores[i].create_operation(
+                actor=SYSTEM,
                 exclusive_kinds=("deploy",),
                 id=f"op{i}",
                 kind="deploy",

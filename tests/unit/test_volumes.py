@@ -9,9 +9,9 @@ import pytest
 
 from machete_core import beneath
 from machete_core.domain.spec import VolumeSpec
+from machete_core.errors import VolumeNotAllowedError
 from machete_core.pipeline.volumes import (
     DATA,
-    VolumeNotAllowedError,
     prepare_mounts,
     resolve_mounts,
     volume_slug,

@@ -1,0 +1,152 @@
+"""Followers: the one way every host follows something live.
+
+Each follower is a cursor whose :meth:`read` returns at once with what is new (never blocks),
+so an asyncio host polls it briefly in a worker thread and waits on its event loop, while the
+CLI uses :func:`iterate`, which sleeps between reads. Three are needed:
+
+- :class:`OperationTail`: an operation's log by byte offset, until the operation has ended;
+- :class:`EventCursor`: lifecycle events of every process, by event id;
+- :class:`ToolLogFollower`: a tool's output across releases, with its lifecycle events in
+  between. One reader thread per *instance* (not per reader of a pool) streams the runtime's
+  logs into a queue; when a new release goes live it reads that instance and says so.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+from machete_core.context import Core
+from machete_core.errors import MacheteError
+from machete_core.oplog import read_log
+from machete_core.secrets import redact
+from machete_core.state.views import EventRecord
+
+T = TypeVar("T")
+
+#: Lines of a new release's instance shown from its start (it has only just started).
+NEW_RELEASE_TAIL = 500
+
+
+def iterate(read: Callable[[], tuple[Sequence[T], bool]], poll: float) -> Iterator[T]:
+    """Turn a follower's ``read`` into a blocking iterator that ends when it says so."""
+    while True:
+        items, finished = read()
+        yield from items
+        if finished:
+            return
+        if not items:
+            time.sleep(poll)
+
+
+class OperationTail:
+    """An operation's log from ``offset``, line by line, until the operation has ended
+    (whichever process runs it) and every line is read."""
+
+    def __init__(self, core: Core, op_id: str, offset: int = 0) -> None:
+        self._core = core
+        self.op_id = op_id
+        self.offset = offset
+        self._path = Path(core.store.get_operation(op_id).log_path)
+        self._pending = ""
+
+    def read(self) -> tuple[list[str], bool]:
+        done = self._core.store.get_operation(self.op_id).done
+        text, self.offset = read_log(self._path, self.offset)
+        self._pending += text
+        *lines, self._pending = self._pending.split("\n")
+        if done and not text:
+            if self._pending:
+                lines.append(self._pending)
+                self._pending = ""
+            return lines, True
+        return lines, False
+
+
+class EventCursor:
+    """Lifecycle events recorded after a given id (by default: from now on), optionally of
+    one tool. Never finishes by itself."""
+
+    def __init__(self, core: Core, *, after: int | None = None, tool: str | None = None) -> None:
+        self._core = core
+        self.after = core.store.last_event_id() if after is None else after
+        self.tool = tool
+
+    def read(self, limit: int = 500) -> tuple[list[EventRecord], bool]:
+        batch = self._core.store.events_after(self.after, limit)
+        if batch:
+            self.after = batch[-1].id
+        return [e for e in batch if self.tool is None or e.tool == self.tool], False
+
+
+class ToolLogFollower:
+    def __init__(self, core: Core, ident: str | int, *, tail: int = 100) -> None:
+        self._core = core
+        self._tool = core.store.get_tool(ident)
+        self._secrets = tuple(sorted(core.config_secrets(self._tool.id), key=len, reverse=True))
+        self._lines: queue.Queue[tuple[str, str]] = queue.Queue(maxsize=10_000)
+        self._events = EventCursor(core, tool=self._tool.name)
+        self._tail = tail
+        self._reading: str | None = None
+        self._first = True
+        self._stop = threading.Event()
+
+    def close(self) -> None:
+        """Stop the reader threads at their next line (a closed reader wants no more)."""
+        self._stop.set()
+
+    def read(self) -> tuple[list[str], bool]:
+        out: list[str] = []
+        tool = self._core.store.find_tool(self._tool.id)
+        release = (
+            self._core.store.get_release(tool.current_release_id)
+            if tool is not None and tool.current_release_id
+            else None
+        )
+        if release is not None and release.instance_id and release.instance_id != self._reading:
+            self._reading = release.instance_id
+            if not self._first:
+                out.append(f"--- machete: now following release {release.number}")
+            tail = self._tail if self._first else NEW_RELEASE_TAIL
+            self._start_reader(release.runtime, self._reading, tail)
+            self._first = False
+        while True:
+            try:
+                instance, line = self._lines.get_nowait()
+            except queue.Empty:
+                break
+            if instance == self._reading:
+                out.append(redact(line, self._secrets) if self._secrets else line)
+        events, _ = self._events.read()
+        for event in events:
+            if event.kind.startswith("step."):
+                continue
+            detail = " ".join(f"{k}={v}" for k, v in sorted(event.data.items()))
+            out.append(f"--- machete: {event.kind} {detail}".rstrip())
+            if event.kind == "tool.removed":
+                self.close()
+                return out, True
+        return out, False
+
+    def _start_reader(self, runtime: str, instance_id: str, tail: int) -> None:
+        core, lines, stop = self._core, self._lines, self._stop
+
+        def read() -> None:
+            stream = core.runtime(runtime).logs(instance_id, tail=tail, follow=True)
+            try:
+                for line in stream:
+                    if stop.is_set():
+                        return
+                    lines.put((instance_id, line))
+            except MacheteError:
+                pass  # the instance went away: its stream is over; the follower moves on
+            finally:
+                close = getattr(stream, "close", None)
+                if close is not None:
+                    close()
+
+        threading.Thread(target=read, name=f"logs-{instance_id[:12]}", daemon=True).start()
