@@ -113,6 +113,20 @@ class Machete:
     def close(self) -> None:
         self.core.close()
 
+    def check_database(self) -> str:
+        """Open the database (migrating it) and read from it once; returns its dialect."""
+        self.store.list_operations(None, limit=1)
+        return self.store.engine.dialect.name
+
+    def state_generation(self) -> tuple[int, int]:
+        """Changes this process has seen: writes to the store, observations of instances.
+        Caches of rendered views compare it (another process's changes arrive as events)."""
+        return (self.store.generation, self.observed.generation)
+
+    def try_lock(self, name: str, seconds: float) -> bool:
+        """Take (or renew) the named lock shared by every process on this database."""
+        return self.store.try_lock(name, self.holder_id, seconds)
+
     def __enter__(self) -> Machete:
         return self
 

@@ -9,6 +9,8 @@ from typing import Any
 
 import click
 
+from machete_core.domain.operations import StepProgress, StepState
+
 
 def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
@@ -52,21 +54,23 @@ def status_text(status: str | None) -> str:
 
 
 class ProgressPrinter:
-    """Prints an operation's log as it happens; step lines become numbered progress headers."""
+    """Prints an operation's progress as it happens: each step as a numbered header (from the
+    run's structured step reports, never parsed from log text), the log lines beneath."""
 
-    def __init__(self, *, err: bool = False, steps: int = 0) -> None:
+    def __init__(self, *, err: bool = False) -> None:
         self.err = err
-        self.steps = steps
-        self.step = 0
         self.started = time.monotonic()
 
-    def __call__(self, line: str) -> None:
-        if line.startswith("==> "):
-            self.step += 1
-            total = f"/{self.steps}" if self.steps else ""
-            elapsed = time.monotonic() - self.started
-            click.secho(
-                f"[{self.step}{total}] {line[4:]}  ({elapsed:.1f}s)", bold=True, err=self.err
-            )
-        else:
+    def step(self, progress: StepProgress) -> None:
+        if progress.state != StepState.STARTED:
+            return
+        elapsed = time.monotonic() - self.started
+        click.secho(
+            f"[{progress.index}/{progress.total}] {progress.step}  ({elapsed:.1f}s)",
+            bold=True,
+            err=self.err,
+        )
+
+    def line(self, line: str) -> None:
+        if not line.startswith("==> "):  # the log's own step marker: shown by step()
             click.echo(f"    {line}", err=self.err)

@@ -1,13 +1,14 @@
-"""The application factory. No globals: the Machete and the worker pool live on the app."""
+"""The application factory. No globals: the Machete and the worker pools live on the app
+(under the keys of ``keys.py``), set up and torn down by one ``cleanup_ctx``."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any
 
 import aiohttp
 import attrs
@@ -16,33 +17,27 @@ from aiohttp import web
 from machete_core.errors import StateMissingError
 from machete_core.machete import Machete, create_machete
 from machete_core.settings import Settings
-from machete_web import problems
+from machete_plugins import BUILTIN_PLUGINS
+from machete_web import api, dashboard, hookspecs, hosts, problems, redirects
 from machete_web.event_feed import EventFeed
+from machete_web.health_monitor import run_monitor
+from machete_web.keys import (
+    BACKGROUND,
+    BACKGROUND_TASKS,
+    EVENT_FEED,
+    EXECUTOR,
+    HTTP_CLIENT,
+    LISTING,
+    MACHETE,
+    OPERATIONS,
+    ROUTER,
+    TOOLS_LISTENER,
+    ToolsListener,
+)
 from machete_web.listing import ListingCache
 from machete_web.router import Router
+from machete_web.watcher import EngineWatcher
 
-MACHETE = web.AppKey("machete", Machete)
-EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
-#: Where operations run (deploys, builds): never the threads that answer requests.
-OPERATIONS = web.AppKey("operations", ThreadPoolExecutor)
-BACKGROUND = web.AppKey("background", set[asyncio.Future[Any]])
-ROUTER = web.AppKey("router", Router)
-HTTP_CLIENT = web.AppKey("http_client", aiohttp.ClientSession)
-EVENT_FEED = web.AppKey("event_feed", EventFeed)
-LISTING = web.AppKey("listing", ListingCache)
-
-
-@attrs.define
-class ToolsListener:
-    """Where the tools' own listener is, once it listens (redirects from the API point there)."""
-
-    port: int = 0
-
-
-TOOLS_LISTENER = web.AppKey("tools_listener", ToolsListener)
-#: Small asyncio tasks (route refreshes) that must not be garbage-collected mid-flight.
-BACKGROUND_TASKS = web.AppKey("background_tasks", set[asyncio.Task[Any]])
-T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 MAX_JSON_BODY = 1024 * 1024
@@ -51,9 +46,11 @@ MAX_JSON_BODY = 1024 * 1024
 def create_app(
     settings: Settings | None = None, *, machete: Machete | None = None
 ) -> web.Application:
-    """Build the app; pass ``machete`` to share one you own (tests), else one is created."""
-    from machete_web import hosts
-
+    """Build the app; pass ``machete`` to share one you own (tests), else one is created (and
+    closed with the app). Nothing is opened until the app starts."""
+    owned = machete is None
+    if machete is None:
+        machete = create_machete(settings, builtins=BUILTIN_PLUGINS)
     app = web.Application(
         middlewares=[
             hosts.allowed_host_middleware(tools=False),
@@ -63,29 +60,37 @@ def create_app(
         ],
         client_max_size=MAX_JSON_BODY,
     )
+    app[MACHETE] = machete
     app[TOOLS_LISTENER] = ToolsListener()
-    app.cleanup_ctx.append(functools.partial(_machete_ctx, settings=settings, machete=machete))
-    from machete_web import routes_api, routes_dashboard, routes_events, routes_tools_redirect
-
-    routes_api.setup(app)
-    routes_events.setup(app)
-    routes_dashboard.setup(app)
-    routes_tools_redirect.setup(app)
+    app.cleanup_ctx.append(functools.partial(_machete_ctx, owned=owned))
+    api.setup(app)
+    dashboard.setup(app)
+    redirects.setup(app)
+    _plugin_routes(app, machete)
     return app
 
 
-async def _machete_ctx(
-    app: web.Application, *, settings: Settings | None, machete: Machete | None
-) -> AsyncIterator[None]:
-    owned = machete is None
-    if machete is None:
-        from machete_plugins import BUILTIN_PLUGINS
+def _plugin_routes(app: web.Application, machete: Machete) -> None:
+    machete.plugins.add_hookspecs(hookspecs)
+    taken = {
+        (route.method, resource.canonical)
+        for resource in app.router.resources()
+        for route in resource
+    }
+    for plugin, routes in machete.plugins.call_host_hook("machete_web_routes"):
+        for route in routes or ():
+            if (route.method, route.path) in taken:
+                log.warning("plugin %s: %s %s is taken; skipped", plugin, route.method, route.path)
+                continue
+            app.router.add_route(route.method, route.path, route.handler)
+            taken.add((route.method, route.path))
 
-        machete = create_machete(settings, builtins=BUILTIN_PLUGINS)
+
+async def _machete_ctx(app: web.Application, *, owned: bool) -> AsyncIterator[None]:
+    machete = app[MACHETE]
     executor = ThreadPoolExecutor(
         max_workers=machete.settings.workers, thread_name_prefix="machete-core"
     )
-    app[MACHETE] = machete
     app[EXECUTOR] = executor
     operations = ThreadPoolExecutor(
         max_workers=max(4, machete.settings.workers * 4), thread_name_prefix="machete-op"
@@ -112,11 +117,8 @@ async def _machete_ctx(
     )
     loop = asyncio.get_running_loop()
     # Open the store (and run migrations) and reconcile once before serving, off the event loop.
-    await loop.run_in_executor(executor, lambda: machete.store)
+    await loop.run_in_executor(executor, machete.check_database)
     await loop.run_in_executor(executor, _reconcile_logged, machete)
-    from machete_web.health_monitor import run_monitor
-    from machete_web.watcher import EngineWatcher
-
     watcher = EngineWatcher(machete)
     watcher.start()
     periodic = asyncio.create_task(_reconcile_periodically(machete, executor))
@@ -160,17 +162,3 @@ async def _reconcile_periodically(machete: Machete, executor: ThreadPoolExecutor
     while True:
         await asyncio.sleep(interval)
         await loop.run_in_executor(executor, _reconcile_logged, machete)
-
-
-async def core(request: web.Request, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run one blocking core call in the bounded pool."""
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(request.app[EXECUTOR], functools.partial(fn, *args, **kwargs))
-
-
-def run_in_background(app: web.Application, fn: Callable[[], Any]) -> None:
-    """Start long core work (an operation) on its own pool; the app waits for it at shutdown."""
-    loop = asyncio.get_running_loop()
-    future = loop.run_in_executor(app[OPERATIONS], fn)
-    app[BACKGROUND].add(future)
-    future.add_done_callback(app[BACKGROUND].discard)

@@ -44,18 +44,18 @@ class EventFeed:
     async def backlog(self, after_id: int, limit: int = 500) -> list[EventRecord]:
         """Recorded events after ``after_id`` (a reconnecting client's resume point)."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self.executor, self.machete.store.events_after, after_id, limit
-        )
+        cursor = self.machete.event_cursor(after=after_id)
+        events, _ = await loop.run_in_executor(self.executor, cursor.read, limit)
+        return events
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        store = self.machete.store
-        self.last_id = await loop.run_in_executor(self.executor, store.last_event_id)
+        cursor = await loop.run_in_executor(self.executor, self.machete.event_cursor)
+        self.last_id = cursor.after
         while True:
             await asyncio.sleep(POLL_S)
             try:
-                events = await loop.run_in_executor(self.executor, store.events_after, self.last_id)
+                events, _ = await loop.run_in_executor(self.executor, cursor.read)
             except Exception:
                 log.exception("reading the event log failed; trying again")
                 continue

@@ -8,12 +8,13 @@ stored (a per-tool history) and published as ``tool.health`` events.
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import aiohttp
 from aiohttp import web
 
 from machete_core.views import HealthTarget
-from machete_web.app import EXECUTOR, HTTP_CLIENT, MACHETE
+from machete_web.keys import EXECUTOR, HTTP_CLIENT, MACHETE
 
 PROBE_TIMEOUT_S = 5.0
 
@@ -49,6 +50,7 @@ async def monitor_round(app: web.Application) -> int:
 
 #: Across servers on one database, one monitors; another takes over after this many silent
 #: intervals of the one that held it.
+log = logging.getLogger(__name__)
 LOCK = "health-monitor"
 LOCK_INTERVALS = 3
 
@@ -64,7 +66,7 @@ async def run_monitor(app: web.Application) -> None:
         await asyncio.sleep(interval)
         try:
             mine = await loop.run_in_executor(
-                app[EXECUTOR], m.store.try_lock, LOCK, m.holder_id, interval * LOCK_INTERVALS
+                app[EXECUTOR], m.try_lock, LOCK, interval * LOCK_INTERVALS
             )
             if not mine:
                 holding = False
@@ -74,6 +76,4 @@ async def run_monitor(app: web.Application) -> None:
                 holding = True
             await monitor_round(app)
         except Exception:  # one bad round must not end the monitor
-            import logging
-
-            logging.getLogger(__name__).exception("health monitor round failed")
+            log.exception("health monitor round failed")

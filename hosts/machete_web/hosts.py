@@ -17,6 +17,7 @@ from aiohttp import web
 
 from machete_core.domain.naming import is_valid_name
 from machete_core.settings import Settings
+from machete_web.keys import PLATFORM, TOOLS_LISTENER, machete_of
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -96,13 +97,7 @@ def allowed_host_middleware(*, tools: bool) -> Callable[..., Awaitable[web.Strea
 
 
 def _settings(request: web.Request) -> Settings:
-    from machete_web.app import MACHETE
-    from machete_web.proxy.routing import PLATFORM
-
-    app = request.app
-    if PLATFORM in app:
-        app = app[PLATFORM]
-    return app[MACHETE].settings
+    return machete_of(request).settings
 
 
 def tool_url(
@@ -110,8 +105,6 @@ def tool_url(
 ) -> str:
     """Where a tool's page lives for a browser: its own host with a tools domain, else the
     tools listener's ``/tools/<tool>/`` on the name the client used."""
-    from machete_web.proxy.routing import PLATFORM
-
     app = request.app[PLATFORM] if PLATFORM in request.app else request.app
     port = tools_port_for(app, settings)
     scheme = request.scheme
@@ -123,8 +116,6 @@ def tool_url(
 
 
 def tools_port_for(app: web.Application, settings: Settings) -> int:
-    from machete_web.app import TOOLS_LISTENER
-
     listener = app.get(TOOLS_LISTENER)
     return (
         listener.port if listener is not None and listener.port else settings.effective_tools_port

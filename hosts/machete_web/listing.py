@@ -34,8 +34,7 @@ class ListingCache:
         self._events += 1
 
     def _current_key(self) -> tuple[int, int, int]:
-        m = self.machete
-        return (m.store.generation, m.observed.generation, self._events)
+        return (*self.machete.state_generation(), self._events)
 
     async def body(self) -> bytes:
         key = self._current_key()

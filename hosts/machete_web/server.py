@@ -12,7 +12,9 @@ from aiohttp import web
 
 from machete_core.errors import InvalidInputError
 from machete_core.settings import Settings
-from machete_web.app import TOOLS_LISTENER, create_app
+from machete_web.app import create_app
+from machete_web.keys import TOOLS_LISTENER
+from machete_web.proxy.app import create_tools_app
 
 
 def is_loopback(host: str) -> bool:
@@ -42,7 +44,6 @@ def serve(settings: Settings, *, allow_remote: bool = False) -> None:
 
 async def _serve(settings: Settings) -> None:
     """The API (and dashboard) and the tools on two listeners, i.e. two browser origins."""
-    from machete_web.proxy import create_tools_app
 
     api = create_app(settings)
     api_runner = web.AppRunner(api, access_log=None)

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from importlib import metadata
+from types import ModuleType
 from typing import Any, cast
 
 import attrs
@@ -233,12 +234,13 @@ class PluginManager:
             return records
         except Exception as exc:
             log.warning("plugin %s failed to register %ss: %s", impl.plugin_name, kind_name, exc)
-            info = self._infos.get(impl.plugin_name)
-            if info is not None:
-                self._infos[impl.plugin_name] = attrs.evolve(
-                    info, status="failed", error=f"{type(exc).__name__}: {exc}"
-                )
+            self._mark_failed(impl.plugin_name, f"{type(exc).__name__}: {exc}")
             return []
+
+    def _mark_failed(self, plugin_name: str, error: str) -> None:
+        info = self._infos.get(plugin_name)
+        if info is not None:
+            self._infos[plugin_name] = attrs.evolve(info, status="failed", error=error)
 
     def _describe(self, plugin_name: str) -> str:
         info = self._infos.get(plugin_name)
@@ -302,6 +304,26 @@ class PluginManager:
             reason = f"availability check failed: {exc}"
         self._availability[(kind, name)] = (now, reason)
         return reason
+
+    # -- host hooks ----------------------------------------------------------------------
+
+    def add_hookspecs(self, module: ModuleType | type) -> None:
+        """Add a host's own hook specifications (extra web routes...); the core has none of
+        these, the host that calls them does."""
+        self._pm.add_hookspecs(module)
+
+    def call_host_hook(self, name: str, **kwargs: Any) -> list[tuple[str, Any]]:
+        """Call a host hook on every plugin that implements it; returns ``(plugin, result)``
+        pairs. A plugin that raises is logged and reported as failed; the others still run."""
+        self.load()
+        results: list[tuple[str, Any]] = []
+        for impl in reversed(getattr(self._pm.hook, name).get_hookimpls()):
+            try:
+                results.append((impl.plugin_name, impl.function(**kwargs)))
+            except Exception as exc:
+                log.warning("plugin %s failed in %s: %s", impl.plugin_name, name, exc)
+                self._mark_failed(impl.plugin_name, f"{name}: {type(exc).__name__}: {exc}")
+        return results
 
     # -- events --------------------------------------------------------------------------
 

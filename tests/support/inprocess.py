@@ -6,6 +6,7 @@ providers are tested in tests/integration."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -102,7 +103,9 @@ class InprocRuntime:
     def logs(
         self, instance_id: str, *, tail: int | None = None, follow: bool = False
     ) -> Iterator[str]:
-        return iter(())
+        yield f"{instance_id} says hello"
+        while follow and instance_id in self._states:
+            time.sleep(0.05)
 
     def endpoint(self, instance_id: str, port: int) -> Endpoint:
         assert self.server is not None

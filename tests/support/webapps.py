@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient
 from machete_core.machete import Machete
 from machete_web import create_app
 from machete_web.app import TOOLS_LISTENER
-from machete_web.proxy import create_tools_app
+from machete_web.proxy.app import create_tools_app
 
 
 async def api_and_tools(aiohttp_client: Any, machete: Machete) -> tuple[TestClient, TestClient]:

@@ -8,9 +8,10 @@ import aiohttp
 from aiohttp import web
 
 from machete_web import hosts, problems
-from machete_web.app import MACHETE
+from machete_web.keys import LIMITS, MACHETE, PLATFORM, WS_CLIENT
 from machete_web.proxy import forward, websocket
-from machete_web.proxy.routing import LIMITS, PLATFORM, WS_CLIENT, ToolLimits, target_for
+from machete_web.proxy.limits import ToolLimits
+from machete_web.proxy.routing import target_for
 
 
 def create_tools_app(platform: web.Application) -> web.Application:

@@ -18,10 +18,10 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from machete_core.views import Route
-from machete_web.app import HTTP_CLIENT, MACHETE
+from machete_web.keys import HTTP_CLIENT, LIMITS, MACHETE, PLATFORM
 from machete_web.problems import RESPONSE_STARTED, problem
 from machete_web.proxy import headers as hdrs
-from machete_web.proxy.routing import LIMITS, PLATFORM, Target, route
+from machete_web.proxy.routing import Target, route
 
 
 def upstream_url(request: web.Request, target: Target, found: Route) -> URL:

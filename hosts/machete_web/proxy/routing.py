@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 
-import aiohttp
 import attrs
 from aiohttp import web
 
@@ -13,10 +12,7 @@ from machete_core.errors import MacheteError
 from machete_core.settings import Settings
 from machete_core.views import Route
 from machete_web import hosts
-from machete_web.app import BACKGROUND_TASKS, EXECUTOR, MACHETE, ROUTER
-
-PLATFORM = web.AppKey("platform", web.Application)
-WS_CLIENT = web.AppKey("ws_client", aiohttp.ClientSession)
+from machete_web.keys import BACKGROUND_TASKS, EXECUTOR, MACHETE, PLATFORM, ROUTER
 
 
 @attrs.frozen
@@ -26,23 +22,6 @@ class Target:
     tool: str
     raw_path: str
     prefix: str
-
-
-class ToolLimits:
-    """Connections to one tool at once, so one hanging tool never starves the others."""
-
-    def __init__(self, per_tool: int) -> None:
-        self.per_tool = per_tool
-        self._slots: dict[str, asyncio.Semaphore] = {}
-
-    def slots(self, tool: str) -> asyncio.Semaphore:
-        slot = self._slots.get(tool)
-        if slot is None:
-            slot = self._slots[tool] = asyncio.Semaphore(self.per_tool)
-        return slot
-
-
-LIMITS = web.AppKey("tool_limits", ToolLimits)
 
 
 def target_for(request: web.Request, settings: Settings) -> Target | None:

@@ -9,9 +9,10 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from machete_web.keys import WS_CLIENT
 from machete_web.problems import problem
 from machete_web.proxy.forward import forwarded_headers, upstream_url
-from machete_web.proxy.routing import WS_CLIENT, Target, route
+from machete_web.proxy.routing import Target, route
 
 
 async def proxy_websocket(request: web.Request, target: Target) -> web.StreamResponse:

@@ -8,8 +8,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from machete_core.domain.naming import is_valid_name
-from machete_web.app import MACHETE
 from machete_web.hosts import tool_url
+from machete_web.keys import MACHETE
 
 
 def setup(app: web.Application) -> None:

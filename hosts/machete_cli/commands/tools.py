@@ -1,0 +1,176 @@
+"""Commands that change a tool: install, deploy, rollback, build, start, stop, restart,
+scale, rm."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from machete_cli.context import (
+    Context,
+    archive_argument,
+    credentials,
+    json_option,
+    pass_ctx,
+    wait_option,
+)
+from machete_cli.operations_runner import run_op, submit_change
+from machete_cli.render import status_text
+from machete_core.domain.operations import LOCAL_CLI
+
+if TYPE_CHECKING:
+    from machete_core.machete import Machete
+
+
+@click.command()
+@click.argument("source")
+@click.option("--name", help="Tool name (default: manifest, package.json, then URL).")
+@click.option("--ref", help="Branch, tag or commit (default: the remote's default branch).")
+@click.option("--username", help="User for a private source (default 'git' with a token).")
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password or token from standard input."
+)
+@click.option(
+    "--password-env", metavar="VAR", help="Read the password or token from this variable."
+)
+@json_option
+@pass_ctx
+def install(
+    obj: Context,
+    source: str,
+    name: str | None,
+    ref: str | None,
+    username: str | None,
+    password_stdin: bool,
+    password_env: str | None,
+    as_json: bool,
+) -> None:
+    """Install a tool from a Git URL, an archive URL, or an archive file (- for stdin).
+
+    Fetch, build, start, and wait until the tool is healthy.
+    """
+    archive = archive_argument(source)
+    if archive is not None:
+        filename = None if source == "-" else os.path.basename(source)
+
+        def submit(m: Machete) -> Any:
+            with archive as stream:
+                return m.submit_upload(stream, name=name, filename=filename, actor=LOCAL_CLI)
+
+        final = run_op(obj, submit, as_json)
+    else:
+        creds = credentials(username, password_stdin, password_env)
+        final = run_op(
+            obj,
+            lambda m: m.submit_install(
+                source, name=name, ref=ref, credentials=creds, actor=LOCAL_CLI
+            ),
+            as_json,
+        )
+    if not as_json:
+        view = obj.machete.get(final.tool_name or "")
+        click.secho(f"installed {view.name}: {view.status} at {view.url}", fg="green")
+
+
+@click.command()
+@click.argument("name")
+@click.option("--force", is_flag=True, help="Rebuild and restart even if nothing changed.")
+@click.option(
+    "--archive",
+    metavar="FILE",
+    help="Deploy this archive (tar, tar.gz, tar.bz2, tar.xz, zip; - for stdin) instead.",
+)
+@wait_option
+@json_option
+@pass_ctx
+def deploy(
+    obj: Context, name: str, force: bool, archive: str | None, wait: bool, as_json: bool
+) -> None:
+    """Fetch the latest source and redeploy (the old instance serves until the new is healthy)."""
+    stream = archive_argument(archive) if archive else None
+    if archive and stream is None:
+        raise click.BadParameter(f"{archive} is not a file", param_hint="--archive")
+    if stream is not None:
+
+        def submit(m: Machete) -> Any:
+            with stream as body:
+                return m.submit_upload(body, tool=name, actor=LOCAL_CLI)
+
+        run_op(obj, submit, as_json)
+    else:
+        run_op(obj, submit_change("deploy", name, wait, force=force), as_json)
+    if not as_json:
+        view = obj.machete.get(name)
+        click.secho(f"{view.name}: release {view.release} {view.status}", fg="green")
+
+
+@click.command()
+@click.argument("name")
+@click.argument("release", type=int, required=False)
+@wait_option
+@json_option
+@pass_ctx
+def rollback(obj: Context, name: str, release: int | None, wait: bool, as_json: bool) -> None:
+    """Run an earlier release again (default: the one before the live one), without building."""
+    run_op(obj, submit_change("rollback", name, wait, release=release), as_json)
+    if not as_json:
+        view = obj.machete.get(name)
+        click.secho(f"{view.name}: release {view.release} {view.status}", fg="green")
+
+
+@click.command()
+@click.argument("name")
+@wait_option
+@json_option
+@pass_ctx
+def build(obj: Context, name: str, wait: bool, as_json: bool) -> None:
+    """Fetch and build a new image without starting it."""
+    run_op(obj, submit_change("build", name, wait), as_json)
+
+
+def _verb(kind: str, help_text: str) -> click.Command:
+    @click.command(name=kind, help=help_text)
+    @click.argument("name")
+    @wait_option
+    @json_option
+    @pass_ctx
+    def command(obj: Context, name: str, wait: bool, as_json: bool) -> None:
+        run_op(obj, submit_change(kind, name, wait), as_json, quiet=True)
+        if not as_json:
+            view = obj.machete.get(name)
+            click.echo(f"{view.name}: {status_text(view.status)}")
+
+    return command
+
+
+start = _verb("start", "Start a stopped tool and wait until it is healthy.")
+stop = _verb("stop", "Stop a tool (its container and data are kept).")
+restart = _verb("restart", "Restart a tool and wait until it is healthy.")
+
+
+@click.command()
+@click.argument("name")
+@click.argument("replicas", type=click.IntRange(1, 100))
+@wait_option
+@json_option
+@pass_ctx
+def scale(obj: Context, name: str, replicas: int, wait: bool, as_json: bool) -> None:
+    """Run REPLICAS copies of the tool (a rolling update on runtimes that can, e.g. swarm)."""
+    run_op(obj, submit_change("scale", name, wait, replicas=replicas), as_json)
+    if not as_json:
+        click.echo(f"{name}: {replicas} replica(s) running")
+
+
+@click.command(name="rm")
+@click.argument("name")
+@click.option("--purge", is_flag=True, help="Also delete the tool's data directory.")
+@wait_option
+@json_option
+@pass_ctx
+def remove(obj: Context, name: str, purge: bool, wait: bool, as_json: bool) -> None:
+    """Remove a tool: its containers and images (data is kept unless --purge)."""
+    run_op(obj, submit_change("remove", name, wait, purge=purge), as_json, quiet=True)
+    if not as_json:
+        click.echo(f"removed {name}" + (" and its data" if purge else " (data kept)"))

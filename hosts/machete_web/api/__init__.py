@@ -1,0 +1,14 @@
+"""The REST + WebSocket API: one module per resource; the original API's routes in
+``legacy.py``. Each handler validates its input (``schemas.py``), makes one core call through
+the facade in the bounded pool, and renders a record."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from machete_web.api import config, events, legacy, operations, plugins, system, tools
+
+
+def setup(app: web.Application) -> None:
+    for module in (system, plugins, tools, config, operations, events, legacy):
+        module.setup(app)

@@ -1,0 +1,74 @@
+"""What the API's handlers share: the request body, query values, the 202 answer."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from machete_core.errors import InvalidInputError, MacheteError
+from machete_core.machete import Machete
+from machete_core.state.views import OperationRecord
+from machete_web.keys import MACHETE, run_in_background
+from machete_web.schemas import Accepted, Links, parse, render
+
+T = TypeVar("T")
+
+
+def machete(request: web.Request) -> Machete:
+    return request.app[MACHETE]
+
+
+async def body(request: web.Request) -> dict[str, Any]:
+    """The JSON object of the body (an empty body is an empty object)."""
+    if not request.can_read_body:
+        return {}
+    raw = await request.read()
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise InvalidInputError("the request body is not UTF-8") from None
+    except RecursionError:
+        raise InvalidInputError("the request body is nested too deeply") from None
+    if not isinstance(data, dict):
+        raise InvalidInputError("the request body must be a JSON object")
+    return data
+
+
+async def body_as(request: web.Request, cls: type[T]) -> T:
+    return parse(cls, await body(request))
+
+
+def int_query(request: web.Request, key: str, default: int, lo: int, hi: int) -> int:
+    raw = request.query.get(key)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidInputError(f"'{key}' must be an integer", details={"path": key}) from None
+    if not lo <= value <= hi:
+        raise InvalidInputError(f"'{key}' must be between {lo} and {hi}", details={"path": key})
+    return value
+
+
+def respond(record: Any, status: int = 200) -> web.Response:
+    return web.json_response(render(record), status=status)
+
+
+def accepted(request: web.Request, op: OperationRecord, message: str) -> web.Response:
+    """Start the operation in the background; answer 202 with where to follow it."""
+    m = machete(request)
+
+    def work() -> None:
+        try:
+            m.run(op.id)
+        except MacheteError:
+            pass  # recorded on the operation; clients read it there
+
+    run_in_background(request.app, work)
+    links = Links(operation=f"/api/operations/{op.id}", log=f"/api/operations/{op.id}/log")
+    return respond(Accepted(message, op.id, op, links), status=202)

@@ -1,0 +1,71 @@
+"""``/api/operations``: operations, their logs (by offset, or followed live), cancelling."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from machete_web.api.common import int_query, machete
+from machete_web.api.streams import cross_site, pump
+from machete_web.keys import core
+from machete_web.problems import problem
+from machete_web.schemas import render
+
+
+def setup(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/api/operations", list_operations)
+    r.add_get("/api/operations/{op}", get_operation)
+    r.add_get("/api/operations/{op}/log", operation_log)
+    r.add_get("/api/operations/{op}/log/follow", follow_log)
+    r.add_post("/api/operations/{op}/cancel", cancel_operation)
+
+
+async def list_operations(request: web.Request) -> web.Response:
+    limit = int_query(request, "limit", 50, 1, 500)
+    ops = await core(request, machete(request).operations, None, limit)
+    return web.json_response({"operations": render(ops)})
+
+
+async def get_operation(request: web.Request) -> web.Response:
+    op = await core(request, machete(request).operation, request.match_info["op"])
+    return web.json_response({"operation": render(op)})
+
+
+async def operation_log(request: web.Request) -> web.Response:
+    offset = int_query(request, "offset", 0, 0, 2**62)
+    m = machete(request)
+    op_id = request.match_info["op"]
+    op = await core(request, m.operation, op_id)
+    text, next_offset = await core(request, m.operation_log, op_id, offset)
+    return web.json_response(
+        {"text": text, "offset": offset, "next_offset": next_offset, "done": op.done}
+    )
+
+
+async def follow_log(request: web.Request) -> web.StreamResponse:
+    """Lines of an operation's log from ``?offset=``, then new ones live, closing when it ends."""
+    refused = cross_site(request)
+    if refused is not None:
+        return refused
+    m = machete(request)
+    try:
+        offset = max(0, int(request.query.get("offset", "0")))
+    except ValueError:
+        return problem(422, "invalid_input", "'offset' must be an integer")
+    tail = await core(request, m.operation_tail, request.match_info["op"], offset)
+    ws = web.WebSocketResponse(heartbeat=30)
+    await ws.prepare(request)
+    try:
+        await pump(request, ws, tail.read, ws.send_str)
+    finally:
+        await ws.close()
+    return ws
+
+
+async def cancel_operation(request: web.Request) -> web.Response:
+    m = machete(request)
+    op = await core(request, m.operation, request.match_info["op"])
+    cancelled = await core(request, m.cancel, op.id)
+    return web.json_response(
+        {"operation_id": op.id, "cancelling": cancelled}, status=202 if cancelled else 409
+    )

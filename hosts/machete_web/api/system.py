@@ -1,0 +1,23 @@
+"""The server's own health: ``/api/health`` and ``/api/health/db``."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from machete_core.version import __version__
+from machete_web.api.common import machete
+from machete_web.keys import core
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/api/health", health)
+    app.router.add_get("/api/health/db", health_db)
+
+
+async def health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok", "version": __version__})
+
+
+async def health_db(request: web.Request) -> web.Response:
+    dialect = await core(request, machete(request).check_database)
+    return web.json_response({"status": "ok", "database": dialect})

@@ -1,0 +1,195 @@
+"""``/api/tools``: the tools, their state, health, logs and releases, and the actions on them."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiohttp import web
+
+from machete_core.domain.operations import SYSTEM_API, OperationKind
+from machete_core.errors import InvalidInputError, ToolBusyError
+from machete_core.machete import check_replicas
+from machete_core.secrets import Credentials
+from machete_core.state.views import OperationRecord
+from machete_web.api.common import accepted, body, body_as, int_query, machete, respond
+from machete_web.api.uploads import is_upload, upload
+from machete_web.keys import LISTING, core
+from machete_web.schemas import (
+    ActionRequest,
+    InstallRequest,
+    ToolEnvelope,
+    ToolPatch,
+    parse,
+    render,
+)
+
+#: Actions of ``POST /api/tools/{tool}/{action}`` (remove is ``DELETE``).
+ACTIONS = ("build", "start", "stop", "restart", "deploy", "rollback", "scale")
+#: The longest ``?wait=`` a client may ask for, in seconds.
+MAX_WAIT_S = 600
+WAIT_POLL_S = 0.25
+
+
+def setup(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/api/tools", list_tools)
+    r.add_post("/api/tools", install)
+    r.add_get("/api/tools/{tool}", get_tool)
+    r.add_patch("/api/tools/{tool}", patch_tool)
+    r.add_delete("/api/tools/{tool}", delete_tool)
+    r.add_get("/api/tools/{tool}/status", tool_status)
+    r.add_get("/api/tools/{tool}/health", tool_health)
+    r.add_get("/api/tools/{tool}/health/history", tool_health_history)
+    r.add_get("/api/tools/{tool}/logs", tool_logs)
+    r.add_get("/api/tools/{tool}/releases", tool_releases)
+    r.add_get("/api/tools/{tool}/operations", tool_operations)
+    r.add_post("/api/tools/{tool}/{action}", tool_action)
+
+
+async def list_tools(request: web.Request) -> web.Response:
+    body_bytes = await request.app[LISTING].body()
+    return web.Response(body=body_bytes, content_type="application/json")
+
+
+def _credentials(given: InstallRequest) -> Credentials | None:
+    if given.credentials is None:
+        return None
+    secret = given.credentials.password or given.credentials.token
+    if not secret:
+        raise InvalidInputError(
+            "'credentials' needs a 'password' or a 'token'", details={"path": "$.credentials"}
+        )
+    return Credentials(username=given.credentials.username or "git", password=secret)
+
+
+async def install(request: web.Request) -> web.Response:
+    if is_upload(request):
+        op = await upload(
+            request,
+            name=request.query.get("name") or None,
+            filename=request.query.get("filename") or None,
+        )
+        return accepted(request, op, "installation started")
+    return await install_from(request, await body(request))
+
+
+async def install_from(request: web.Request, data: dict[str, Any]) -> web.Response:
+    given = parse(InstallRequest, data)
+    op = await core(
+        request,
+        machete(request).submit_install,
+        given.url,
+        name=given.name,
+        ref=given.ref,
+        credentials=_credentials(given),
+        actor=SYSTEM_API,
+    )
+    return accepted(request, op, "installation started")
+
+
+async def get_tool(request: web.Request) -> web.Response:
+    view = await core(request, machete(request).get, request.match_info["tool"])
+    return respond(ToolEnvelope(view))
+
+
+async def patch_tool(request: web.Request) -> web.Response:
+    data = await body(request)
+    patch = parse(ToolPatch, data)
+    # null asks for the installation's default builder; absent leaves it as it is.
+    builder = "" if "builder" in data and data["builder"] is None else patch.builder
+    view = await core(
+        request,
+        machete(request).set_flags,
+        request.match_info["tool"],
+        enabled=patch.enabled,
+        auto_start=patch.auto_start,
+        builder=builder,
+    )
+    return respond(ToolEnvelope(view))
+
+
+async def submit(request: web.Request, kind: OperationKind, **params: Any) -> OperationRecord:
+    """Submit ``kind`` on the tool of the URL; with ``?wait=SECONDS`` a busy tool is waited
+    for (on the event loop, not in a worker thread) instead of answered with 409."""
+    wait = int_query(request, "wait", 0, 0, MAX_WAIT_S)
+    deadline = asyncio.get_running_loop().time() + wait
+    m = machete(request)
+    while True:
+        try:
+            return await core(
+                request, m.submit, kind, request.match_info["tool"], actor=SYSTEM_API, **params
+            )
+        except ToolBusyError:
+            if asyncio.get_running_loop().time() >= deadline:
+                raise
+            await asyncio.sleep(WAIT_POLL_S)
+
+
+async def delete_tool(request: web.Request) -> web.Response:
+    purge = request.query.get("purge", "").lower() in ("1", "true", "yes")
+    op = await submit(request, OperationKind.REMOVE, purge=purge)
+    return accepted(request, op, "removal started")
+
+
+async def tool_action(request: web.Request) -> web.Response:
+    action = request.match_info["action"]
+    if action not in ACTIONS:
+        raise web.HTTPNotFound()
+    kind = OperationKind(action)
+    if kind == OperationKind.DEPLOY and is_upload(request):
+        op = await upload(request, tool=request.match_info["tool"])
+        return accepted(request, op, "deploy started")
+    given = await body_as(request, ActionRequest)
+    params: dict[str, Any] = {}
+    if kind in (OperationKind.DEPLOY, OperationKind.BUILD):
+        params["force"] = given.force
+    if kind == OperationKind.ROLLBACK:
+        params["release"] = given.release
+    if kind == OperationKind.SCALE:
+        params["replicas"] = check_replicas(given.replicas)
+    op = await submit(request, kind, **params)
+    return accepted(request, op, f"{action} started")
+
+
+async def tool_status(request: web.Request) -> web.Response:
+    view = await core(request, machete(request).get, request.match_info["tool"])
+    return web.json_response(
+        {"name": view.name, "status": view.status, "health": view.health, "reason": view.reason}
+    )
+
+
+async def tool_health(request: web.Request) -> web.Response:
+    result = await core(request, machete(request).health, request.match_info["tool"])
+    return web.json_response(
+        {
+            "healthy": result.healthy,
+            "status": "healthy" if result.healthy else "unhealthy",
+            "status_code": result.status_code,
+            "error": result.error,
+        }
+    )
+
+
+async def tool_health_history(request: web.Request) -> web.Response:
+    limit = int_query(request, "limit", 100, 1, 1000)
+    m = machete(request)
+    history = await core(request, m.health_history, request.match_info["tool"], limit)
+    return web.json_response({"history": render(history)})
+
+
+async def tool_logs(request: web.Request) -> web.Response:
+    tail = int_query(request, "tail", 100, 0, 100_000)
+    m = machete(request)
+    lines = await core(request, lambda: list(m.logs(request.match_info["tool"], tail=tail)))
+    return web.json_response({"lines": lines})
+
+
+async def tool_releases(request: web.Request) -> web.Response:
+    rels = await core(request, machete(request).releases, request.match_info["tool"])
+    return web.json_response({"releases": render(rels)})
+
+
+async def tool_operations(request: web.Request) -> web.Response:
+    ops = await core(request, machete(request).operations, request.match_info["tool"])
+    return web.json_response({"operations": render(ops)})

@@ -1,0 +1,150 @@
+"""The API's request and response bodies as typed records, in one place.
+
+Requests are parsed with :func:`parse`: unknown fields and wrong types are refused with
+``invalid_input`` (422) naming the field's path (``$.replicas``); the core then validates what
+it owns (URLs, names, values). Responses are built from records and rendered by the core's one
+converter, so the OpenAPI document and the dashboard can reuse both.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+from cattrs.errors import ClassValidationError, IterableValidationError
+
+from machete_core.errors import InvalidInputError
+from machete_core.manifest.converter import converter
+from machete_core.state.views import OperationRecord
+from machete_core.views import ConfigView, ToolView
+
+T = TypeVar("T")
+
+
+@attrs.frozen
+class CredentialsIn:
+    """A password or token for a private source (a token alone uses the user ``git``)."""
+
+    username: str | None = None
+    password: str | None = attrs.field(default=None, repr=False)
+    token: str | None = attrs.field(default=None, repr=False)
+
+
+@attrs.frozen
+class InstallRequest:
+    url: str
+    name: str | None = None
+    ref: str | None = None
+    credentials: CredentialsIn | None = None
+
+
+@attrs.frozen
+class ToolPatch:
+    enabled: bool | None = None
+    auto_start: bool | None = None
+    #: A builder's name, ``auto``, or null for the installation's default.
+    builder: str | None = None
+
+
+@attrs.frozen
+class ActionRequest:
+    """The body of ``POST /api/tools/{tool}/{action}``; each action reads its own fields."""
+
+    force: bool = False
+    release: int | None = None
+    replicas: int | None = None
+
+
+@attrs.frozen
+class ConfigChange:
+    values: dict[str, str]
+    secret: bool = False
+
+
+@attrs.frozen
+class Links:
+    operation: str
+    log: str
+
+
+@attrs.frozen
+class Accepted:
+    """202: an operation was recorded and runs in the background."""
+
+    message: str
+    operation_id: str
+    operation: OperationRecord
+    links: Links
+    success: bool = True
+
+
+@attrs.frozen
+class ToolEnvelope:
+    tool: ToolView
+
+
+@attrs.frozen
+class ConfigEnvelope:
+    """200: a configuration saved for the next deploy (the tool was never deployed)."""
+
+    config: list[ConfigView]
+    message: str = "saved for the next deploy"
+
+
+def _exactly(kind: type[Any]) -> Any:
+    def check(value: Any, _type: Any) -> Any:
+        # JSON is typed: "2" is not a number and 1 is not true (bool is an int in Python).
+        if type(value) is not kind and not (kind is float and type(value) is int):
+            raise TypeError(f"expected {_JSON_NAMES[kind]}")
+        return value
+
+    return check
+
+
+_JSON_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
+
+
+@functools.cache
+def _request_converter() -> cattrs.Converter:
+    """Requests are structured strictly, unlike manifests (whose YAML is loosely typed and
+    which the core's converter reads leniently): a wrong JSON type is an error."""
+    conv = cattrs.Converter(detailed_validation=True, forbid_extra_keys=True)
+    for kind in _JSON_NAMES:
+        conv.register_structure_hook(kind, _exactly(kind))
+    return conv
+
+
+def _problems(exc: Exception) -> list[str]:
+    if isinstance(exc, ClassValidationError | IterableValidationError):
+        found = []
+        for line in cattrs.transform_error(exc, path="$"):
+            message, _sep, where = line.rpartition(" @ ")
+            found.append(f"{where}: {message}" if where else line)
+        return found
+    return [f"$: {exc}"]
+
+
+def parse(cls: type[T], data: dict[str, Any]) -> T:
+    """``data`` as ``cls``, or ``invalid_input`` naming the first bad field's path."""
+    # Empty strings mean "not given", as the original API's clients send them.
+    cleaned = {k: v for k, v in data.items() if v != ""}
+    try:
+        record: T = _request_converter().structure(cleaned, cls)
+    except Exception as exc:
+        problems = _problems(exc)
+        path = problems[0].partition(":")[0]
+        raise InvalidInputError(problems[0], details={"path": path, "problems": problems}) from None
+    return record
+
+
+def render(record: Any) -> Any:
+    """A response record (or anything the converter knows) as JSON-ready data."""
+    from machete_core.views import to_data
+
+    if isinstance(record, Accepted):
+        data: dict[str, Any] = converter().unstructure(record)
+        data["operation"] = to_data(record.operation)
+        return data
+    return to_data(record)
