@@ -67,7 +67,10 @@ class Core:
             self.leases.stop()
         if "store" in self.__dict__:
             self.store.close()
-        for provider in self._providers.values():
+        # An operation still running in another thread may build a provider meanwhile.
+        with self._providers_lock:
+            providers = list(self._providers.values())
+        for provider in providers:
             if isinstance(provider, Closeable):
                 provider.close()
 

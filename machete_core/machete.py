@@ -16,24 +16,22 @@ from machete_core import observe, tool_config
 from machete_core.context import Core
 from machete_core.domain.operations import (
     LOCAL_PYTHON,
-    PARAMS,
     Actor,
     OperationKind,
     StepProgress,
 )
 from machete_core.domain.status import ReleaseStatus
-from machete_core.errors import InvalidInputError
 from machete_core.events import EventBus
 from machete_core.follow import EventCursor, OperationTail, ToolLogFollower, iterate
 from machete_core.health import Probe
-from machete_core.manifest.loader import MAX_REPLICAS
 from machete_core.observed import ObservedState
 from machete_core.oplog import read_log
 from machete_core.pipeline import runner, submit
+from machete_core.pipeline.submit import operation_params
 from machete_core.pipeline.volumes import volumes_root
-from machete_core.plugins.kinds import KIND_NAMES
 from machete_core.plugins.manager import PluginManager
 from machete_core.plugins.records import PluginInfo
+from machete_core.plugins.report import plugin_report
 from machete_core.reconcile import Reconciler, ReconcileReport
 from machete_core.secrets import Credentials, SecretBox
 from machete_core.settings import Settings
@@ -44,16 +42,10 @@ from machete_core.state.views import (
     OperationRecord,
     ReleaseRecord,
 )
-from machete_core.views import ConfigView, HealthTarget, Route, ToolView, to_data
+from machete_core.views import ConfigView, HealthTarget, Route, ToolView
 
 LineListener = Callable[[str], None]
 StepListener = Callable[[StepProgress], None]
-
-
-def check_replicas(value: object) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_REPLICAS:
-        raise InvalidInputError(f"replicas must be a whole number from 1 to {MAX_REPLICAS}")
-    return value
 
 
 def create_machete(
@@ -140,22 +132,7 @@ class Machete:
 
     def plugin_report(self) -> list[dict[str, Any]]:
         """Plugins as JSON-ready data, each provider with ``available`` and the reason if not."""
-        availability = self.provider_availability()
-        data: list[dict[str, Any]] = to_data(self.plugin_infos())
-        for plugin in data:
-            for provider in plugin["providers"]:
-                reason = availability.get(provider["kind"], {}).get(provider["name"])
-                provider["available"] = reason is None
-                provider["unavailable_reason"] = reason
-        return data
-
-    def provider_availability(self) -> dict[str, dict[str, str | None]]:
-        return {
-            kind: {
-                name: self.plugins.availability(kind, name) for name in self.plugins.providers(kind)
-            }
-            for kind in KIND_NAMES
-        }
+        return plugin_report(self.plugins)
 
     def source_credentials(self, sealed: str | None) -> Credentials | None:
         return self.core.source_credentials(sealed)
@@ -230,9 +207,7 @@ class Machete:
         ``on_wait`` hears which operation is being waited for.
         """
         kind = OperationKind(kind)
-        if kind == OperationKind.SCALE:
-            check_replicas(params.get("replicas"))
-        record = PARAMS[kind](**params)
+        record = operation_params(kind, params)
         return submit.submit_change(
             self.core, kind, ident, record, actor, wait=wait, on_wait=on_wait
         )

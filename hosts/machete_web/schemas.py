@@ -16,9 +16,8 @@ import cattrs
 from cattrs.errors import ClassValidationError, IterableValidationError
 
 from machete_core.errors import InvalidInputError
-from machete_core.manifest.converter import converter
-from machete_core.state.views import OperationRecord
-from machete_core.views import ConfigView, ToolView
+from machete_core.state.views import HealthEventRecord, OperationRecord, ReleaseRecord
+from machete_core.views import ConfigView, ToolView, to_data
 
 T = TypeVar("T")
 
@@ -86,7 +85,81 @@ class ToolEnvelope:
 
 
 @attrs.frozen
-class ConfigEnvelope:
+class ToolStatus:
+    name: str
+    status: str
+    health: str | None
+    reason: str | None
+
+
+@attrs.frozen
+class ToolHealth:
+    healthy: bool
+    status: str
+    status_code: int | None
+    error: str | None
+
+
+@attrs.frozen
+class HealthHistory:
+    history: list[HealthEventRecord]
+
+
+@attrs.frozen
+class LogLines:
+    lines: list[str]
+
+
+@attrs.frozen
+class Releases:
+    releases: list[ReleaseRecord]
+
+
+@attrs.frozen
+class Operations:
+    operations: list[OperationRecord]
+
+
+@attrs.frozen
+class OperationEnvelope:
+    operation: OperationRecord
+
+
+@attrs.frozen
+class OperationLogChunk:
+    """The log from ``offset``: complete lines only; read on from ``next_offset``."""
+
+    text: str
+    offset: int
+    next_offset: int
+    done: bool
+
+
+@attrs.frozen
+class Cancelling:
+    operation_id: str
+    cancelling: bool
+
+
+@attrs.frozen
+class ServerHealth:
+    status: str
+    version: str
+
+
+@attrs.frozen
+class DatabaseHealth:
+    status: str
+    database: str
+
+
+@attrs.frozen
+class ConfigList:
+    config: list[ConfigView]
+
+
+@attrs.frozen
+class ConfigSaved:
     """200: a configuration saved for the next deploy (the tool was never deployed)."""
 
     config: list[ConfigView]
@@ -140,11 +213,11 @@ def parse(cls: type[T], data: dict[str, Any]) -> T:
 
 
 def render(record: Any) -> Any:
-    """A response record (or anything the converter knows) as JSON-ready data."""
-    from machete_core.views import to_data
-
-    if isinstance(record, Accepted):
-        data: dict[str, Any] = converter().unstructure(record)
-        data["operation"] = to_data(record.operation)
-        return data
+    """A response record as JSON-ready data. The records of this module are rendered field by
+    field, so that core records inside them go through ``to_data`` (which never shows an
+    operation's sealed credentials)."""
+    if attrs.has(type(record)) and type(record).__module__ == __name__:
+        return {f.name: render(getattr(record, f.name)) for f in attrs.fields(type(record))}
+    if isinstance(record, list):
+        return [render(item) for item in record]
     return to_data(record)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from machete_core.context import Core
 from machete_core.domain.codec import params_to_data
@@ -24,6 +24,7 @@ from machete_core.domain.operations import (
 )
 from machete_core.domain.records import CancelToken
 from machete_core.errors import InvalidInputError, ToolBusyError, ToolExistsError
+from machete_core.manifest.loader import MAX_REPLICAS
 from machete_core.pipeline.abandon import end_abandoned
 from machete_core.secrets import Credentials
 from machete_core.sources.uploads import store_upload
@@ -34,6 +35,21 @@ from machete_core.state.views import OperationRecord, ToolRecord
 EXCLUSIVE = tuple(k.value for k in OperationKind)
 
 WaitListener = Callable[[OperationRecord], None]
+
+
+def operation_params(kind: OperationKind, params: dict[str, Any]) -> OperationParams:
+    """The params record of ``kind`` from keyword values; values a user gives (replicas) are
+    checked here, for every host."""
+    if kind == OperationKind.SCALE:
+        check_replicas(params.get("replicas"))
+    record: OperationParams = PARAMS[kind](**params)
+    return record
+
+
+def check_replicas(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_REPLICAS:
+        raise InvalidInputError(f"replicas must be a whole number from 1 to {MAX_REPLICAS}")
+    return value
 
 
 def new_operation(

@@ -8,7 +8,7 @@ from machete_core.domain.operations import SYSTEM_API
 from machete_core.state.views import OperationRecord
 from machete_web.api.common import accepted, body_as, machete, respond
 from machete_web.keys import core
-from machete_web.schemas import ConfigChange, ConfigEnvelope, render
+from machete_web.schemas import ConfigChange, ConfigList, ConfigSaved
 
 
 def setup(app: web.Application) -> None:
@@ -19,14 +19,14 @@ def setup(app: web.Application) -> None:
 
 async def get_config(request: web.Request) -> web.Response:
     entries = await core(request, machete(request).config, request.match_info["tool"])
-    return web.json_response({"config": render(entries)})
+    return respond(ConfigList(entries))
 
 
 async def _changed(request: web.Request, op: OperationRecord | None) -> web.Response:
     if op is not None:
         return accepted(request, op, "configuration saved; deploying it")
     entries = await core(request, machete(request).config, request.match_info["tool"])
-    return respond(ConfigEnvelope(entries))
+    return respond(ConfigSaved(entries))
 
 
 async def put_config(request: web.Request) -> web.Response:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from machete_web.api.common import int_query, machete
+from machete_web.api.common import int_query, machete, respond
 from machete_web.api.streams import cross_site, pump
 from machete_web.keys import core
 from machete_web.problems import problem
-from machete_web.schemas import render
+from machete_web.schemas import Cancelling, OperationEnvelope, OperationLogChunk, Operations
 
 
 def setup(app: web.Application) -> None:
@@ -23,12 +23,12 @@ def setup(app: web.Application) -> None:
 async def list_operations(request: web.Request) -> web.Response:
     limit = int_query(request, "limit", 50, 1, 500)
     ops = await core(request, machete(request).operations, None, limit)
-    return web.json_response({"operations": render(ops)})
+    return respond(Operations(ops))
 
 
 async def get_operation(request: web.Request) -> web.Response:
     op = await core(request, machete(request).operation, request.match_info["op"])
-    return web.json_response({"operation": render(op)})
+    return respond(OperationEnvelope(op))
 
 
 async def operation_log(request: web.Request) -> web.Response:
@@ -37,9 +37,7 @@ async def operation_log(request: web.Request) -> web.Response:
     op_id = request.match_info["op"]
     op = await core(request, m.operation, op_id)
     text, next_offset = await core(request, m.operation_log, op_id, offset)
-    return web.json_response(
-        {"text": text, "offset": offset, "next_offset": next_offset, "done": op.done}
-    )
+    return respond(OperationLogChunk(text, offset, next_offset, op.done))
 
 
 async def follow_log(request: web.Request) -> web.StreamResponse:
@@ -66,6 +64,4 @@ async def cancel_operation(request: web.Request) -> web.Response:
     m = machete(request)
     op = await core(request, m.operation, request.match_info["op"])
     cancelled = await core(request, m.cancel, op.id)
-    return web.json_response(
-        {"operation_id": op.id, "cancelling": cancelled}, status=202 if cancelled else 409
-    )
+    return respond(Cancelling(op.id, cancelled), status=202 if cancelled else 409)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from machete_core.version import __version__
-from machete_web.api.common import machete
+from machete_web.api.common import machete, respond
 from machete_web.keys import core
+from machete_web.schemas import DatabaseHealth, ServerHealth
 
 
 def setup(app: web.Application) -> None:
@@ -15,9 +16,9 @@ def setup(app: web.Application) -> None:
 
 
 async def health(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok", "version": __version__})
+    return respond(ServerHealth("ok", __version__))
 
 
 async def health_db(request: web.Request) -> web.Response:
     dialect = await core(request, machete(request).check_database)
-    return web.json_response({"status": "ok", "database": dialect})
+    return respond(DatabaseHealth("ok", dialect))

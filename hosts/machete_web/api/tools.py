@@ -9,7 +9,6 @@ from aiohttp import web
 
 from machete_core.domain.operations import SYSTEM_API, OperationKind
 from machete_core.errors import InvalidInputError, ToolBusyError
-from machete_core.machete import check_replicas
 from machete_core.secrets import Credentials
 from machete_core.state.views import OperationRecord
 from machete_web.api.common import accepted, body, body_as, int_query, machete, respond
@@ -17,15 +16,22 @@ from machete_web.api.uploads import is_upload, upload
 from machete_web.keys import LISTING, core
 from machete_web.schemas import (
     ActionRequest,
+    HealthHistory,
     InstallRequest,
+    LogLines,
+    Operations,
+    Releases,
     ToolEnvelope,
+    ToolHealth,
     ToolPatch,
+    ToolStatus,
     parse,
-    render,
 )
 
 #: Actions of ``POST /api/tools/{tool}/{action}`` (remove is ``DELETE``).
-ACTIONS = ("build", "start", "stop", "restart", "deploy", "rollback", "scale")
+ACTIONS = tuple(
+    k.value for k in OperationKind if k not in (OperationKind.INSTALL, OperationKind.REMOVE)
+)
 #: The longest ``?wait=`` a client may ask for, in seconds.
 MAX_WAIT_S = 600
 WAIT_POLL_S = 0.25
@@ -147,49 +153,41 @@ async def tool_action(request: web.Request) -> web.Response:
     if kind == OperationKind.ROLLBACK:
         params["release"] = given.release
     if kind == OperationKind.SCALE:
-        params["replicas"] = check_replicas(given.replicas)
+        params["replicas"] = given.replicas
     op = await submit(request, kind, **params)
     return accepted(request, op, f"{action} started")
 
 
 async def tool_status(request: web.Request) -> web.Response:
     view = await core(request, machete(request).get, request.match_info["tool"])
-    return web.json_response(
-        {"name": view.name, "status": view.status, "health": view.health, "reason": view.reason}
-    )
+    return respond(ToolStatus(view.name, view.status, view.health, view.reason))
 
 
 async def tool_health(request: web.Request) -> web.Response:
     result = await core(request, machete(request).health, request.match_info["tool"])
-    return web.json_response(
-        {
-            "healthy": result.healthy,
-            "status": "healthy" if result.healthy else "unhealthy",
-            "status_code": result.status_code,
-            "error": result.error,
-        }
-    )
+    status = "healthy" if result.healthy else "unhealthy"
+    return respond(ToolHealth(result.healthy, status, result.status_code, result.error))
 
 
 async def tool_health_history(request: web.Request) -> web.Response:
     limit = int_query(request, "limit", 100, 1, 1000)
     m = machete(request)
     history = await core(request, m.health_history, request.match_info["tool"], limit)
-    return web.json_response({"history": render(history)})
+    return respond(HealthHistory(history))
 
 
 async def tool_logs(request: web.Request) -> web.Response:
     tail = int_query(request, "tail", 100, 0, 100_000)
     m = machete(request)
     lines = await core(request, lambda: list(m.logs(request.match_info["tool"], tail=tail)))
-    return web.json_response({"lines": lines})
+    return respond(LogLines(lines))
 
 
 async def tool_releases(request: web.Request) -> web.Response:
     rels = await core(request, machete(request).releases, request.match_info["tool"])
-    return web.json_response({"releases": render(rels)})
+    return respond(Releases(rels))
 
 
 async def tool_operations(request: web.Request) -> web.Response:
     ops = await core(request, machete(request).operations, request.match_info["tool"])
-    return web.json_response({"operations": render(ops)})
+    return respond(Operations(ops))
