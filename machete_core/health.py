@@ -1,4 +1,9 @@
-"""HTTP health checks: GET the manifest's path until it answers 200."""
+"""HTTP health checks: GET the tool's health path until it answers 2xx, or, for a tool that
+declares no path, until its port answers HTTP with anything but a 5xx (the connect check).
+
+The gate stops early, with the fix in its message, when the outcome cannot change: the
+instance exited, the health path keeps answering 404, or the port is refused while the
+process listens on another one."""
 
 from __future__ import annotations
 
@@ -18,20 +23,46 @@ class Probe:
     status_code: int | None = None
     error: str | None = None
     elapsed: float = 0.0
+    #: The port refused (or reset) the connection: nothing listens there.
+    refused: bool = False
 
 
-def probe(endpoint: Endpoint, path: str, timeout: float = 5.0) -> Probe:
-    """One GET; never raises. Uses http.client directly so proxy variables never apply."""
+@attrs.frozen
+class FailFast:
+    """When the gate gives up before its timeout (the outcome cannot change)."""
+
+    #: The ports the instance's processes listen on now, or None where that cannot be read.
+    listening: Callable[[], set[int] | None] | None = None
+    #: A 404 on the health path for this long means the path does not exist.
+    not_found_grace: float = 10.0
+    #: Refused connections for this long, while the process listens on other ports.
+    wrong_port_grace: float = 3.0
+
+
+def healthy_status(path: str | None, status: int) -> bool:
+    """A declared health path must answer 2xx; the connect check takes anything but a 5xx."""
+    return status < 500 if path is None else 200 <= status < 300
+
+
+def describe(path: str | None) -> str:
+    """How a health check is said in messages."""
+    return f"GET {path}" if path else "an HTTP answer on its port"
+
+
+def probe(endpoint: Endpoint, path: str | None, timeout: float = 5.0) -> Probe:
+    """One GET (of ``path``, or of ``/`` for the connect check); never raises. Uses
+    http.client directly so proxy variables never apply."""
     started = time.monotonic()
     conn = http.client.HTTPConnection(endpoint.host, endpoint.port, timeout=timeout)
     try:
-        conn.request("GET", path, headers={"User-Agent": "machete-health"})
+        conn.request("GET", path or "/", headers={"User-Agent": "machete-health"})
         resp = conn.getresponse()
         resp.read(64 * 1024)
+        healthy = healthy_status(path, resp.status)
         return Probe(
-            healthy=resp.status == 200,
+            healthy=healthy,
             status_code=resp.status,
-            error=None if resp.status == 200 else f"HTTP {resp.status}",
+            error=None if healthy else f"HTTP {resp.status}",
             elapsed=time.monotonic() - started,
         )
     except (OSError, http.client.HTTPException) as exc:
@@ -39,6 +70,7 @@ def probe(endpoint: Endpoint, path: str, timeout: float = 5.0) -> Probe:
             healthy=False,
             error=f"{type(exc).__name__}: {exc}".strip(": "),
             elapsed=time.monotonic() - started,
+            refused=isinstance(exc, ConnectionRefusedError | ConnectionResetError),
         )
     finally:
         conn.close()
@@ -46,21 +78,29 @@ def probe(endpoint: Endpoint, path: str, timeout: float = 5.0) -> Probe:
 
 def wait_healthy(
     endpoint: Callable[[], Endpoint],
-    path: str,
+    path: str | None,
     *,
     timeout: float,
     interval: float,
     cancel: CancelToken | None = None,
     still_running: Callable[[], str | None] | None = None,
-    log: Callable[[str], None] | None = None,
+    fail_fast: FailFast | None = None,
+    port: int | None = None,
 ) -> Probe:
-    """Poll until HTTP 200; raise :class:`HealthCheckError` on timeout or if the instance dies.
+    """Poll until healthy; raise :class:`HealthCheckError` on timeout, or as soon as the
+    outcome cannot change.
 
     ``still_running()`` returns None while the instance lives, or why it stopped, so a crashed
-    instance fails the gate at once instead of after the whole timeout.
+    instance fails the gate at once instead of after the whole timeout. ``fail_fast`` gives up
+    on a health path that keeps answering 404, and on a ``port`` that refuses connections while
+    the process listens on others.
     """
-    deadline = time.monotonic() + timeout
+    fast = fail_fast or FailFast()
+    started = time.monotonic()
+    deadline = started + timeout
     last: Probe | None = None
+    not_found_since: float | None = None
+    refused_since: float | None = None
     attempt = 0
     while True:
         if cancel is not None:
@@ -77,9 +117,21 @@ def wait_healthy(
             last = probe(target, path, timeout=min(5.0, max(0.5, deadline - time.monotonic())))
             if last.healthy:
                 return last
-        if time.monotonic() >= deadline:
+        now = time.monotonic()
+        not_found_since = (not_found_since or now) if last.status_code == 404 else None
+        if not_found_since is not None and now - not_found_since >= fast.not_found_grace:
             raise HealthCheckError(
-                f"no HTTP 200 from {path} within {timeout:g}s (last: {last.error})",
+                f"{path} answered 404 for {fast.not_found_grace:g} s: the tool has no such "
+                "path. Set --health-path PATH (or none, for any answer on the port) or "
+                "machete.health_check",
+                details={"status_code": 404, "fix": "health_path"},
+            )
+        refused_since = (refused_since or now) if last.refused else None
+        if refused_since is not None and now - refused_since >= fast.wrong_port_grace:
+            _fail_on_wrong_port(fast, port)
+        if now >= deadline:
+            raise HealthCheckError(
+                f"no healthy answer ({describe(path)}) within {timeout:g}s (last: {last.error})",
                 details={"last_error": last.error, "status_code": last.status_code},
             )
         # Start polling fast (most tools listen within milliseconds), back off to ``interval``.
@@ -87,10 +139,25 @@ def wait_healthy(
         time.sleep(min(interval, 0.02 * 2**attempt))
 
 
+def _fail_on_wrong_port(fast: FailFast, port: int | None) -> None:
+    """Refused on ``port``: if the instance listens on other ports, it never will on this one."""
+    if fast.listening is None or port is None:
+        return
+    ports = fast.listening()
+    if not ports or port in ports:
+        return  # cannot tell, or it is about to answer
+    chosen = min(ports)
+    others = ", ".join(str(p) for p in sorted(ports))
+    raise HealthCheckError(
+        f"the tool listens on {others}, not {port}: pass --port {chosen} or set machete.port",
+        details={"listening": sorted(ports), "port": port, "fix": "port"},
+    )
+
+
 def wait_replicas_healthy(
     endpoints: Callable[[], list[Endpoint]],
     replicas: int,
-    path: str,
+    path: str | None,
     *,
     timeout: float,
     interval: float,
@@ -123,7 +190,7 @@ def wait_replicas_healthy(
             problem = f"{len(found)} of {replicas} replicas running"
         if time.monotonic() >= deadline:
             raise HealthCheckError(
-                f"not all {replicas} replicas answered {path} with HTTP 200 within "
+                f"not all {replicas} replicas answered {describe(path)} healthily within "
                 f"{timeout:g}s (last: {problem})"
             )
         time.sleep(interval)

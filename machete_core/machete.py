@@ -20,6 +20,7 @@ from machete_core.domain.operations import (
     OperationKind,
     StepProgress,
 )
+from machete_core.domain.spec import ToolOverrides
 from machete_core.domain.status import ReleaseStatus
 from machete_core.events import EventBus
 from machete_core.follow import EventCursor, OperationTail, ToolLogFollower, iterate
@@ -165,10 +166,20 @@ class Machete:
         ref: str | None = None,
         source: str = "",
         credentials: Credentials | None = None,
+        overrides: ToolOverrides | None = None,
         actor: Actor = LOCAL_PYTHON,
     ) -> OperationRecord:
+        """Record the install of a tool from ``url``; ``overrides`` (port, health path,
+        folder, Dockerfile, stage, build arguments) are stored with the tool."""
         return submit.submit_install(
-            self.core, url, actor, name=name, ref=ref, source=source, credentials=credentials
+            self.core,
+            url,
+            actor,
+            name=name,
+            ref=ref,
+            source=source,
+            credentials=credentials,
+            overrides=overrides,
         )
 
     def submit_upload(
@@ -178,6 +189,7 @@ class Machete:
         tool: str | int | None = None,
         name: str | None = None,
         filename: str | None = None,
+        overrides: ToolOverrides | None = None,
         actor: Actor = LOCAL_PYTHON,
     ) -> OperationRecord:
         """Store an uploaded archive (streamed, size-capped), then install or redeploy from it.
@@ -186,7 +198,7 @@ class Machete:
         installed (named by ``name``, its manifest, or ``filename``).
         """
         return submit.submit_upload(
-            self.core, stream, actor, tool=tool, name=name, filename=filename
+            self.core, stream, actor, tool=tool, name=name, filename=filename, overrides=overrides
         )
 
     def submit(
@@ -244,10 +256,13 @@ class Machete:
         name: str | None = None,
         ref: str | None = None,
         credentials: Credentials | None = None,
+        overrides: ToolOverrides | None = None,
         on_line: LineListener | None = None,
         actor: Actor = LOCAL_PYTHON,
     ) -> OperationRecord:
-        op = self.submit_install(url, name=name, ref=ref, credentials=credentials, actor=actor)
+        op = self.submit_install(
+            url, name=name, ref=ref, credentials=credentials, overrides=overrides, actor=actor
+        )
         return self.run(op.id, on_line=on_line)
 
     def deploy(self, ident: str | int, *, force: bool = False, **kw: Any) -> OperationRecord:
@@ -362,6 +377,14 @@ class Machete:
         tool = tool_config.set_flags(
             self.core, ident, enabled=enabled, auto_start=auto_start, builder=builder
         )
+        return observe.one_view(self.core, tool, probe_health=False)
+
+    def set_overrides(
+        self, ident: str | int, overrides: ToolOverrides, *, clear: tuple[str, ...] = ()
+    ) -> ToolView:
+        """Change what the operator set for the tool (port, health path, folder, Dockerfile,
+        stage, build arguments); it applies from the next deploy."""
+        tool = tool_config.set_overrides(self.core, ident, overrides, clear=clear)
         return observe.one_view(self.core, tool, probe_health=False)
 
     def config(self, ident: str | int) -> list[ConfigView]:

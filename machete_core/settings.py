@@ -40,6 +40,9 @@ class Settings:
     #: Seconds a new instance has to answer its health check with HTTP 200.
     health_timeout: float = 60.0
     health_interval: float = 0.5
+    #: Seconds of 404 from a tool's health path after which the gate gives up (the path
+    #: does not exist; waiting longer changes nothing).
+    health_not_found_grace: float = 10.0
     #: Seconds an old instance keeps serving after a new release takes over.
     drain_seconds: float = 2.0
     #: Seconds between health-monitor rounds in ``machete serve`` (0 turns the monitor off).

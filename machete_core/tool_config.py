@@ -6,9 +6,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import attrs
+
 from machete_core.context import Core
 from machete_core.domain.operations import Actor, DeployParams, OperationKind
+from machete_core.domain.spec import ToolOverrides
 from machete_core.errors import InvalidInputError
+from machete_core.manifest.converter import converter
+from machete_core.manifest.inference import check_overrides
 from machete_core.pipeline.submit import check_not_busy, submit_change
 from machete_core.state.views import OperationRecord, ToolRecord
 from machete_core.views import ConfigView
@@ -71,6 +76,22 @@ def change_config(
     if tool.current_release_id is None:
         return None
     return submit_change(core, OperationKind.DEPLOY, tool.name, DeployParams(), actor)
+
+
+def set_overrides(
+    core: Core, ident: str | int, overrides: ToolOverrides, *, clear: tuple[str, ...] = ()
+) -> ToolRecord:
+    """Merge ``overrides`` into what is stored for the tool (``clear`` names fields to drop,
+    ``build_args`` drops them all); they apply from the next deploy."""
+    tool = core.store.get_tool(ident)
+    stored: ToolOverrides = converter().structure(tool.overrides, ToolOverrides)
+    unknown = sorted(set(clear) - set(attrs.fields_dict(ToolOverrides)))
+    if unknown:
+        raise InvalidInputError(f"cannot clear {', '.join(unknown)}: no such setting")
+    emptied: dict[str, Any] = {name: ({} if name == "build_args" else None) for name in clear}
+    cleared = attrs.evolve(stored, **emptied)
+    merged = check_overrides(cleared.merged(overrides))
+    return core.store.update_tool(tool.id, overrides=converter().unstructure(merged))
 
 
 def set_flags(

@@ -26,7 +26,8 @@ class ToolView:
     enabled: bool
     auto_start: bool
     port: int
-    health_check: str
+    #: The health path; None: the connect check (any answer but a 5xx on the port).
+    health_check: str | None
     description: str | None
     version: str | None
     category: str
@@ -64,7 +65,7 @@ class HealthTarget:
     tool_id: int
     tool: str
     base_url: str | None
-    path: str
+    path: str | None
     problem: str | None = None
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from machete_core.domain.records import BuildRequest, Image, LogSink
 from machete_core.errors import BuildError, BuildTimeoutError, CancelledError
-from machete_core.pipeline.buildcheck import check_build_args
+from machete_core.manifest.dockerfile import check_build_args
 from machete_core.plugins import hookimpl
 from machete_core.plugins.records import BuilderProvider
 from machete_core.settings import Settings
@@ -72,6 +72,8 @@ def buildx_command(cli: str, request: BuildRequest, metadata_file: Path) -> list
         "--file",
         str(request.context / request.dockerfile),
     ]
+    if request.target:
+        cmd += ["--target", request.target]
     for tag in request.tags:
         cmd += ["--tag", tag]
     for key, value in sorted(request.labels.items()):

@@ -13,7 +13,7 @@ from typing import Any
 
 from machete_core.domain.records import BuildRequest, Image, LogSink
 from machete_core.errors import BuildError, BuildTimeoutError, CancelledError
-from machete_core.pipeline.buildcheck import check_build_args
+from machete_core.manifest.dockerfile import check_build_args
 from machete_core.plugins import hookimpl
 from machete_core.plugins.records import BuilderProvider
 from machete_core.settings import Settings
@@ -68,6 +68,8 @@ class DockerBuilder:
             "pull": False,
             "labels": json.dumps(dict(request.labels)),
         }
+        if request.target:
+            params["target"] = request.target
         if request.build_args:
             params["buildargs"] = json.dumps(dict(request.build_args))
         response = api._post(

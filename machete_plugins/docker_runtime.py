@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 from machete_core.domain.records import Endpoint, Instance, InstanceState, RunPlan
@@ -22,6 +23,33 @@ _STATE = {
     "dead": "stopped",
     "removing": "stopped",
 }
+
+
+def listening_ports_of(pid: int, container_id: str) -> set[int] | None:
+    """Listening TCP ports in the network namespace of ``pid``, if ``pid`` is a process of
+    this host that belongs to the container (its cgroup names it): a remote engine's pid
+    means nothing here, and must not be read as if it did."""
+    if pid <= 0:
+        return None
+    proc = Path("/proc") / str(pid)
+    try:
+        if container_id[:12] not in (proc / "cgroup").read_text():
+            return None
+    except OSError:
+        return None
+    ports: set[int] = set()
+    readable = False
+    for name in ("tcp", "tcp6"):
+        try:
+            lines = (proc / "net" / name).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        readable = True
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 3 and fields[3] == "0A":  # TCP_LISTEN
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports if readable else None
 
 
 class DockerRuntime(docker_engine.EngineClient):
@@ -64,6 +92,9 @@ class DockerRuntime(docker_engine.EngineClient):
             "read_only": plan.read_only_root,
             "tmpfs": {"/tmp": "rw,nosuid,nodev,size=64m"} if plan.read_only_root else None,
             "restart_policy": {"Name": "unless-stopped"},
+            # MACHETE is the one judge of health: the image's own HEALTHCHECK would make
+            # `docker ps` say otherwise (and restart nothing), so it is switched off.
+            "healthcheck": {"Test": ["NONE"]},
             "network": self._ensure_network(plan) if plan.network else None,
         }
         try:
@@ -81,6 +112,15 @@ class DockerRuntime(docker_engine.EngineClient):
             container.remove(force=True)
             raise
         return Instance(id=container.id, name=plan.name)
+
+    def listening_ports(self, instance_id: str) -> set[int] | None:
+        """TCP ports the container's processes listen on, read from its network namespace
+        through /proc of this host; None when that cannot be read (a remote engine)."""
+        try:
+            state = self.client.api.inspect_container(instance_id).get("State", {})
+        except Exception:
+            return None
+        return listening_ports_of(int(state.get("Pid") or 0), instance_id)
 
     def _connect(self, container: Any, network_name: str) -> None:
         import docker

@@ -14,6 +14,7 @@ import click
 from machete_cli.render import emit_json
 
 if TYPE_CHECKING:
+    from machete_core.domain.spec import ToolOverrides
     from machete_core.machete import Machete
     from machete_core.secrets import Credentials
     from machete_core.settings import Settings
@@ -102,3 +103,41 @@ def archive_argument(source: str) -> BinaryIO | None:
     if os.path.isfile(source):
         return Path(source).open("rb")
     return None
+
+
+_OVERRIDE_OPTIONS = (
+    click.option("--port", type=click.IntRange(1, 65535), help="The port the tool listens on."),
+    click.option(
+        "--health-path",
+        metavar="PATH|none",
+        help="The path whose GET must answer 2xx; none: any answer on the port but a 5xx.",
+    ),
+    click.option("--subdir", metavar="DIR", help="The tool's folder in the repository."),
+    click.option("--dockerfile", metavar="PATH", help="The Dockerfile, in the tool's folder."),
+    click.option("--target", metavar="STAGE", help="The Dockerfile stage to build."),
+    click.option(
+        "--build-arg", "build_args", multiple=True, metavar="KEY=VALUE", help="A build argument."
+    ),
+)
+
+
+def override_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options that set what a tool runs with, over its manifest and Dockerfile."""
+    for option in reversed(_OVERRIDE_OPTIONS):
+        command = option(command)
+    return command
+
+
+def overrides_from(options: dict[str, Any]) -> ToolOverrides:
+    from machete_core.domain.spec import ToolOverrides
+
+    build_args: dict[str, str] = {}
+    for item in options.pop("build_args", ()) or ():
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--build-arg")
+        build_args[key] = value
+    fields = {
+        k: options.pop(k, None) for k in ("port", "health_path", "subdir", "dockerfile", "target")
+    }
+    return ToolOverrides(build_args=build_args, **fields)

@@ -13,6 +13,7 @@ import logging
 import aiohttp
 from aiohttp import web
 
+from machete_core.health import healthy_status
 from machete_core.views import HealthTarget
 from machete_web.keys import EXECUTOR, HTTP_CLIENT, MACHETE
 
@@ -24,10 +25,12 @@ async def _probe(session: aiohttp.ClientSession, target: HealthTarget) -> tuple[
         return False, target.problem
     try:
         async with session.get(
-            target.base_url + target.path, timeout=aiohttp.ClientTimeout(total=PROBE_TIMEOUT_S)
+            target.base_url + (target.path or "/"),
+            timeout=aiohttp.ClientTimeout(total=PROBE_TIMEOUT_S),
         ) as resp:
             await resp.read()
-            return resp.status == 200, None if resp.status == 200 else f"HTTP {resp.status}"
+            healthy = healthy_status(target.path, resp.status)
+            return healthy, None if healthy else f"HTTP {resp.status}"
     except (aiohttp.ClientError, TimeoutError) as exc:
         return False, f"{type(exc).__name__}: {exc}".strip(": ")
 

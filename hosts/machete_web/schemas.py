@@ -15,6 +15,7 @@ import attrs
 import cattrs
 from cattrs.errors import ClassValidationError, IterableValidationError
 
+from machete_core.domain.spec import ToolOverrides
 from machete_core.errors import InvalidInputError
 from machete_core.state.views import HealthEventRecord, OperationRecord, ReleaseRecord
 from machete_core.views import ConfigView, ToolView, to_data
@@ -32,19 +33,40 @@ class CredentialsIn:
 
 
 @attrs.frozen
-class InstallRequest:
-    url: str
+class OverridesIn:
+    """What an operator sets for a tool (over its manifest and Dockerfile)."""
+
+    port: int | None = None
+    #: A path, or ``none`` for the connect check.
+    health_path: str | None = None
+    subdir: str | None = None
+    dockerfile: str | None = None
+    target: str | None = None
+    build_args: dict[str, str] | None = None
+
+    def record(self) -> ToolOverrides:
+        """These fields (of a subclass too) as the core's record."""
+        fields = {f.name: getattr(self, f.name) for f in attrs.fields(OverridesIn)}
+        fields["build_args"] = fields["build_args"] or {}
+        return ToolOverrides(**fields)
+
+
+@attrs.frozen
+class InstallRequest(OverridesIn):
+    url: str = attrs.field(kw_only=True)
     name: str | None = None
     ref: str | None = None
     credentials: CredentialsIn | None = None
 
 
 @attrs.frozen
-class ToolPatch:
+class ToolPatch(OverridesIn):
     enabled: bool | None = None
     auto_start: bool | None = None
     #: A builder's name, ``auto``, or null for the installation's default.
     builder: str | None = None
+    #: Settings to forget (``port``, ``health_path``, ``subdir``, ...).
+    clear: list[str] | None = None
 
 
 @attrs.frozen

@@ -12,6 +12,8 @@ from typing import Any
 
 import attrs
 
+from machete_core.domain.spec import ToolOverrides
+
 
 class OperationKind(enum.StrEnum):
     INSTALL = "install"
@@ -76,6 +78,8 @@ class InstallParams:
     name_hint: str | None = None
     #: Source credentials, sealed with the installation's key.
     credentials: str | None = attrs.field(default=None, repr=False)
+    #: What the operator set (``--port``...), stored with the tool.
+    overrides: ToolOverrides = attrs.field(factory=ToolOverrides)
 
 
 @attrs.frozen

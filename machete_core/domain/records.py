@@ -82,6 +82,8 @@ class BuildRequest:
     timeout: float
     build_args: Mapping[str, str] = attrs.field(factory=dict)
     cancel: CancelToken = attrs.field(factory=CancelToken, eq=False)
+    #: The stage to build (``--target``); None builds the last one.
+    target: str | None = None
 
 
 @attrs.frozen

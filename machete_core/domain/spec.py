@@ -17,6 +17,8 @@ CATEGORIES = (
     "other",
 )
 DEFAULT_PORT = 8080
+#: The health path of the original's template; a tool that declares none gets the connect
+#: check (its port answers HTTP with anything but a 5xx).
 DEFAULT_HEALTH_PATH = "/health"
 
 
@@ -86,8 +88,12 @@ class ToolSpec:
     platform_version: str | None = None
     category: str = "other"
     port: int = DEFAULT_PORT
-    health_check: str = DEFAULT_HEALTH_PATH
+    #: The path whose GET must answer 2xx; None: the connect check (any answer but a 5xx).
+    health_check: str | None = None
     health_timeout: float | None = None
+    #: From the Dockerfile's HEALTHCHECK: how often and how patiently to probe.
+    health_interval: float | None = None
+    health_retries: int | None = None
     build_timeout: float | None = None
     #: Seconds the old instance keeps serving after the switch (None: the setting).
     drain_seconds: float | None = None
@@ -105,6 +111,10 @@ class ToolSpec:
     builder: str | None = None
     runtime: str | None = None
     dockerfile: str = "Dockerfile"
+    #: The tool's folder in the repository (a monorepo); the build context and manifest.
+    path: str = "."
+    #: The Dockerfile stage to build; None: the last.
+    target: str | None = None
     #: Instances of each release (runtimes that can run several, e.g. ``swarm``); None: 1.
     replicas: int | None = None
     config: dict[str, Any] = attrs.field(factory=dict)
@@ -114,3 +124,26 @@ class ToolSpec:
     setup: SetupSpec = SetupSpec()
     #: Which file the spec came from: ``machete.yml``, ``tool.json`` or ``none``.
     manifest_format: str = "none"
+    #: The fields the manifest set itself (inference from the Dockerfile never overrides them).
+    declared: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class ToolOverrides:
+    """What an operator set for a tool at install or later (``--port``, ``machete set``...):
+    stored with the tool and applied on every deploy, over the manifest and the Dockerfile."""
+
+    port: int | None = None
+    #: A path, or ``none`` for the connect check.
+    health_path: str | None = None
+    #: The tool's folder in the repository.
+    subdir: str | None = None
+    dockerfile: str | None = None
+    target: str | None = None
+    build_args: dict[str, str] = attrs.field(factory=dict)
+
+    def merged(self, other: ToolOverrides) -> ToolOverrides:
+        """These overrides with ``other``'s set fields on top (build args merged)."""
+        fields = {f.name: getattr(other, f.name) for f in attrs.fields(ToolOverrides)}
+        kept = {k: v for k, v in fields.items() if v is not None and k != "build_args"}
+        return attrs.evolve(self, **kept, build_args={**self.build_args, **other.build_args})

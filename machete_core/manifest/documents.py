@@ -6,6 +6,7 @@ where MACHETE does not act on it yet. ``known_keys`` lets the loader warn about 
 
 from __future__ import annotations
 
+import difflib
 from typing import Any
 
 import attrs
@@ -72,6 +73,10 @@ class MacheteSectionDoc:
     runtime: str | None = None
     dockerfile: str | None = None
     replicas: int | None = None
+    #: The tool's folder in the repository (a monorepo).
+    path: str | None = None
+    #: The Dockerfile stage to build.
+    target: str | None = None
 
 
 @attrs.frozen
@@ -130,7 +135,8 @@ def unknown_keys(data: Any, cls: type[Any], path: str = "$") -> list[str]:
         where = f"{path}.{key}"
         field = fields.get(str(key))
         if field is None:
-            found.append(where)
+            close = difflib.get_close_matches(str(key), list(fields), n=1, cutoff=0.75)
+            found.append(where + (f" (did you mean '{close[0]}'?)" if close else ""))
             continue
         if str(key) in FREE_FORM:
             continue

@@ -12,7 +12,6 @@ import yaml
 from machete_core.domain.quantities import parse_cpu, parse_memory
 from machete_core.domain.spec import (
     CATEGORIES,
-    DEFAULT_HEALTH_PATH,
     DEFAULT_PORT,
     FilesystemPermissions,
     PermissionsSpec,
@@ -111,7 +110,7 @@ def _from_machete_yml(data: dict[str, Any]) -> LoadedManifest:
     doc, problems = structure_or_problems(data, MacheteYmlDoc)
     raise_if(problems, "machete.yml")
     assert isinstance(doc, MacheteYmlDoc)
-    warnings = [f"{p}: unknown key, ignored" for p in unknown_keys(data, MacheteYmlDoc)]
+    warnings = [_unknown(p) for p in unknown_keys(data, MacheteYmlDoc)]
     section = doc.machete
     problems = []
     fields: dict[str, Any] = {
@@ -129,7 +128,7 @@ def _from_machete_yml(data: dict[str, Any]) -> LoadedManifest:
             platform_version=section.version,
             category=_category(section.category, "$.machete.category", warnings),
             port=_port(section.port, "$.machete.port", problems),
-            health_check=_health_path(section.health_check, "$.machete.health_check", problems),
+            health_check=health_path(section.health_check, "$.machete.health_check", problems),
             health_timeout=_positive(section.health_timeout, "$.machete.health_timeout", problems),
             build_timeout=_positive(section.build_timeout, "$.machete.build_timeout", problems),
             drain_seconds=_drain(section.drain, problems),
@@ -142,9 +141,20 @@ def _from_machete_yml(data: dict[str, Any]) -> LoadedManifest:
             connects_to=tuple(_tool_names(section.connects_to, problems)),
             builder=section.builder,
             runtime=section.runtime,
-            dockerfile=_relative(section.dockerfile, "$.machete.dockerfile", problems)
+            dockerfile=relative_path(section.dockerfile, "$.machete.dockerfile", problems)
             or "Dockerfile",
             replicas=_replicas(section.replicas, problems),
+            path=relative_path(section.path, "$.machete.path", problems) or ".",
+            target=section.target or None,
+            declared=tuple(
+                key
+                for key, value in (
+                    ("port", section.port),
+                    ("health_check", section.health_check),
+                    ("dockerfile", section.dockerfile),
+                )
+                if value is not None
+            ),
         )
         if section.dependencies:
             warnings.append("$.machete.dependencies: declared services are not provisioned")
@@ -187,11 +197,13 @@ def _from_tool_json(data: dict[str, Any]) -> LoadedManifest:
     doc, problems = structure_or_problems(data, ToolJsonDoc)
     raise_if(problems, "tool.json")
     assert isinstance(doc, ToolJsonDoc)
-    warnings = [f"{p}: unknown key, ignored" for p in unknown_keys(data, ToolJsonDoc)]
+    warnings = [_unknown(p) for p in unknown_keys(data, ToolJsonDoc)]
     problems = []
     docker = doc.docker
     port = DEFAULT_PORT
+    declared: tuple[str, ...] = ()
     if docker is not None and docker.ports:
+        declared = ("port",)
         first = docker.ports[0]
         container_port = first.rsplit(":", 1)[-1].split("/", 1)[0]
         port = _port(container_port, "$.docker.ports[0]", problems)
@@ -209,6 +221,7 @@ def _from_tool_json(data: dict[str, Any]) -> LoadedManifest:
         volumes=tuple(docker.volumes or ()) if docker else (),
         dependencies=tuple(doc.dependencies or ()),
         manifest_format="tool.json",
+        declared=declared,
     )
     return LoadedManifest(spec=spec, warnings=tuple(warnings))
 
@@ -235,9 +248,15 @@ def _port(value: Any, path: str, problems: list[str]) -> int:
     return port
 
 
-def _health_path(value: str | None, path: str, problems: list[str]) -> str:
-    if value is None or value == "":
-        return DEFAULT_HEALTH_PATH
+def _unknown(where: str) -> str:
+    path, _sep, hint = where.partition(" ")
+    return f"{path}: unknown key, ignored" + (f" {hint}" if hint else "")
+
+
+def health_path(value: str | None, path: str, problems: list[str]) -> str | None:
+    """A health path as written (``none``, or nothing, is the connect check: None)."""
+    if value is None or value == "" or value.lower() == "none":
+        return None
     if not value.startswith("/") or any(c in value for c in " \r\n\t\0"):
         problems.append(f"{path}: expected an absolute URL path like '/health'")
     return value
@@ -280,7 +299,7 @@ def _proxy_timeout(value: float | None, problems: list[str]) -> float | None:
     return value
 
 
-def _relative(value: str | None, path: str, problems: list[str]) -> str | None:
+def relative_path(value: str | None, path: str, problems: list[str]) -> str | None:
     if value is None:
         return None
     parts = value.replace("\\", "/").split("/")

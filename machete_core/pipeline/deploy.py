@@ -17,7 +17,6 @@ from machete_core.context import Core
 from machete_core.diskspace import check_free_disk, engine_data_root
 from machete_core.domain import labels
 from machete_core.domain.naming import (
-    choose_name,
     container_name,
     image_repository,
     network_name,
@@ -40,17 +39,16 @@ from machete_core.errors import (
     MacheteError,
     ResourcesExceedHostError,
 )
-from machete_core.manifest import load_manifest
 from machete_core.manifest.converter import spec_from_data, spec_to_data
+from machete_core.manifest.dockerfile import base_images, check_build_args
 from machete_core.pipeline.buildcheck import (
-    base_images,
     check_base_images,
-    check_build_args,
     prescan_dockerfile,
 )
 from machete_core.pipeline.gate import health_gate
 from machete_core.pipeline.instances import discard_instance, instance_log_tail, instance_running
 from machete_core.pipeline.keys import image_key, release_key
+from machete_core.pipeline.tool_spec import read_tool
 from machete_core.pipeline.volumes import DATA, prepare_mounts, resolve_mounts
 from machete_core.plugins.protocols import InspectsImages, Source
 from machete_core.state.views import ReleaseRecord, ToolRecord
@@ -130,35 +128,10 @@ def _deploy(run: OperationRun, tool: ToolRecord | None, wanted: _Wanted) -> None
             revision = source.fetch(locator, src, run.log)
             run.log.write(f"fetched {revision.commit or ''} {revision.digest}".replace("  ", " "))
         with run.step("manifest"):
-            loaded = load_manifest(src)
-            for warning in loaded.warnings:
-                run.log.write(f"warning: {warning}")
-            spec = loaded.spec
-            if tool is None:
-                assert install is not None
-                name = choose_name(
-                    explicit=install.name,
-                    manifest=spec.name,
-                    package_json=loaded.package_name,
-                    url=install.name_hint or url,
-                )
-                tool = core.store.create_tool(
-                    name=name,
-                    source_kind=source_kind,
-                    source_url=url,
-                    source_ref=ref,
-                    source_credentials=install.credentials,
-                    spec=spec_to_data(spec),
-                    status=ToolStatus.PENDING,
-                )
-                run.attach_tool(tool.id, tool.name)
-                run.publish("tool.installed")
+            tree = read_tool(run, src, tool, install, url, ref, source_kind)
+            tool, spec, root = tree.tool, tree.spec, tree.root
             mounts = mounts_for(core, tool, spec)
             check_resources(spec, core.settings)
-            if not (src / spec.dockerfile).is_file():
-                raise InvalidInputError(
-                    f"the repository has no {spec.dockerfile}: a tool needs a Dockerfile"
-                )
         builder_name = core.resolve_builder(spec.builder or tool.builder)
         runtime_name = spec.runtime or tool.runtime or core.settings.default_runtime
         spec_data = spec_to_data(spec)
@@ -204,7 +177,7 @@ def _deploy(run: OperationRun, tool: ToolRecord | None, wanted: _Wanted) -> None
             reused = (
                 None if wanted.force else _reusable_image(run, tool, release, img_key, builder_name)
             )
-            image = reused or _build(run, tool, release, spec, src, builder_name)
+            image = reused or _build(run, tool, release, spec, root, builder_name)
         except MacheteError as exc:
             _fail_release(run, tool, release, current, f"build failed: {exc.message}")
             raise
@@ -391,7 +364,7 @@ def _build(
     tool: ToolRecord,
     release: ReleaseRecord,
     spec: ToolSpec,
-    src: Path,
+    root: Path,
     builder_name: str,
 ) -> Image:
     core = run.core
@@ -399,13 +372,13 @@ def _build(
         builder = core.builder(builder_name)
         check_build_args(spec.build_args)
         prescan_dockerfile(
-            src / spec.dockerfile,
+            root / spec.dockerfile,
             allow_frontends=core.settings.allow_dockerfile_frontends,
             build_args=spec.build_args,
         )
         if isinstance(builder, InspectsImages):
             check_base_images(
-                base_images(src / spec.dockerfile, spec.build_args),
+                base_images(root / spec.dockerfile, spec.build_args),
                 builder.image_labels,
                 tool=tool.name,
                 installation=core.settings.installation,
@@ -416,8 +389,9 @@ def _build(
         tag = f"{image_repository(core.settings.installation, tool.name)}:r{release.number}"
         request = BuildRequest(
             tool=tool.name,
-            context=src,
+            context=root,
             dockerfile=spec.dockerfile,
+            target=spec.target,
             tags=(tag,),
             labels=labels.for_release(core.settings.installation, tool.name, release.number),
             timeout=spec.build_timeout or core.settings.build_timeout,

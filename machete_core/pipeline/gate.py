@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from machete_core.domain.spec import ToolSpec
-from machete_core.health import wait_healthy, wait_replicas_healthy
+from machete_core.health import FailFast, describe, wait_healthy, wait_replicas_healthy
 from machete_core.pipeline.instances import instance_problem
-from machete_core.plugins.protocols import ReplicatedRuntime, Runtime
+from machete_core.plugins.protocols import ReplicatedRuntime, ReportsListeningPorts, Runtime
 from machete_core.state.views import ToolRecord
 
 if TYPE_CHECKING:
@@ -22,11 +22,13 @@ def health_gate(
     spec: ToolSpec,
     replicas: int,
 ) -> None:
-    """GET the health path until 200 within the tool's health timeout (failing at once if
-    the instance dies); with several replicas on a runtime that lists them, every replica
-    must answer 200."""
+    """Probe the tool until healthy within its health timeout (failing at once when the
+    outcome cannot change: the instance died, the path keeps answering 404, the port is
+    refused while the tool listens on another); with several replicas on a runtime that
+    lists them, every replica must be healthy."""
     core = run.core
     timeout = spec.health_timeout or tool.health_timeout or core.settings.health_timeout
+    what = describe(spec.health_check)
     if replicas > 1 and isinstance(runtime, ReplicatedRuntime):
         replicated = runtime
         wait_replicas_healthy(
@@ -38,8 +40,12 @@ def health_gate(
             cancel=run.cancel,
             still_running=lambda: instance_problem(runtime, instance_id),
         )
-        run.log.write(f"healthy: all {replicas} replicas answer GET {spec.health_check}")
+        run.log.write(f"healthy: all {replicas} replicas give {what}")
         return
+    listening = None
+    if isinstance(runtime, ReportsListeningPorts):
+        reporter = runtime
+        listening = lambda: reporter.listening_ports(instance_id)  # noqa: E731
     result = wait_healthy(
         lambda: runtime.endpoint(instance_id, spec.port),
         spec.health_check,
@@ -47,5 +53,9 @@ def health_gate(
         interval=core.settings.health_interval,
         cancel=run.cancel,
         still_running=lambda: instance_problem(runtime, instance_id),
+        fail_fast=FailFast(
+            listening=listening, not_found_grace=core.settings.health_not_found_grace
+        ),
+        port=spec.port,
     )
-    run.log.write(f"healthy: GET {spec.health_check} -> {result.status_code}")
+    run.log.write(f"healthy: {what} -> HTTP {result.status_code}")

@@ -23,7 +23,9 @@ from machete_core.domain.operations import (
     OperationParams,
 )
 from machete_core.domain.records import CancelToken
+from machete_core.domain.spec import ToolOverrides
 from machete_core.errors import InvalidInputError, ToolBusyError, ToolExistsError
+from machete_core.manifest.inference import check_overrides
 from machete_core.manifest.loader import MAX_REPLICAS
 from machete_core.pipeline.abandon import end_abandoned
 from machete_core.secrets import Credentials
@@ -125,11 +127,17 @@ def check_not_busy(core: Core, tool_name: str) -> None:
 
 
 def _check_new_name(core: Core, name: str | None) -> str | None:
+    """An install under an explicit name: refused when a tool of that name ever ran (one whose
+    install never became healthy is retried instead)."""
     if name is None:
         return None
     name = choose_name(explicit=name)
-    if core.store.find_tool(name) is not None:
-        raise ToolExistsError(f"a tool named {name!r} already exists")
+    existing = core.store.find_tool(name)
+    if existing is not None and existing.current_release_id is not None:
+        raise ToolExistsError(
+            f"a tool named {name!r} already exists: use `machete deploy {name}` to update it, "
+            "or install this one under another name (--name)"
+        )
     return name
 
 
@@ -142,6 +150,7 @@ def submit_install(
     ref: str | None = None,
     source: str = "",
     credentials: Credentials | None = None,
+    overrides: ToolOverrides | None = None,
 ) -> OperationRecord:
     if url.startswith("upload:"):
         raise InvalidInputError("upload the archive itself instead of naming an upload")
@@ -153,6 +162,7 @@ def submit_install(
         source_kind=record.name,
         name=_check_new_name(core, name),
         credentials=core.secrets.seal_credentials(credentials) if credentials else None,
+        overrides=check_overrides(overrides or ToolOverrides()),
     )
     return new_operation(core, OperationKind.INSTALL, None, params, actor)
 
@@ -165,8 +175,10 @@ def submit_upload(
     tool: str | int | None = None,
     name: str | None = None,
     filename: str | None = None,
+    overrides: ToolOverrides | None = None,
 ) -> OperationRecord:
     """Store an uploaded archive (streamed, size-capped), then install or redeploy from it."""
+    checked = check_overrides(overrides or ToolOverrides())
     existing = core.store.get_tool(tool) if tool is not None else None
     if existing is not None:
         check_not_busy(core, existing.name)
@@ -177,7 +189,9 @@ def submit_upload(
     if existing is not None:
         params = DeployParams(url=locator, source_kind=source)
         return new_operation(core, OperationKind.DEPLOY, existing, params, actor)
-    install = InstallParams(url=locator, source_kind=source, name=name, name_hint=filename)
+    install = InstallParams(
+        url=locator, source_kind=source, name=name, name_hint=filename, overrides=checked
+    )
     return new_operation(core, OperationKind.INSTALL, None, install, actor)
 
 

@@ -14,6 +14,7 @@ from machete_core.plugins.protocols import (
     InspectsImages,
     ListsImages,
     ReplicatedRuntime,
+    ReportsListeningPorts,
     Runtime,
     Source,
     WatchesInstances,
@@ -50,7 +51,7 @@ KINDS: tuple[ProviderKind, ...] = (
         "machete_register_runtimes",
         RuntimeProvider,
         Runtime,
-        (ReplicatedRuntime, WatchesInstances, Closeable),
+        (ReplicatedRuntime, WatchesInstances, ReportsListeningPorts, Closeable),
     ),
 )
 KIND_NAMES: tuple[str, ...] = tuple(k.name for k in KINDS)

@@ -112,6 +112,15 @@ class ReplicatedRuntime(Protocol):
 
 
 @runtime_checkable
+class ReportsListeningPorts(Protocol):
+    """Optional runtime capability: which TCP ports an instance listens on, so the health
+    gate can say "the tool listens on 8501, not 8080" at once instead of timing out."""
+
+    def listening_ports(self, instance_id: str) -> set[int] | None:
+        """The ports, or None when they cannot be read (e.g. a remote engine)."""
+
+
+@runtime_checkable
 class ListsImages(Protocol):
     """Optional builder capability: list the images it made, so the reconciler can remove
     images no release records (built by a process that died before writing it down)."""

@@ -40,6 +40,8 @@ class ToolRow(Base):
     health_timeout: Mapped[float | None] = mapped_column(Float)
     #: Bumped on every configuration change; part of the release key.
     config_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: ToolOverrides as JSON: what an operator set, applied on every deploy.
+    overrides_json: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")
     current_release_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)

@@ -33,9 +33,16 @@ from machete_core.state.views import (
 class ToolStore(StoreBase):
     def create_tool(self, **fields: Any) -> ToolRecord:
         now = time.time()
-        check_fields(ToolRow, fields, extra=("spec",))
+        check_fields(ToolRow, fields, extra=("spec", "overrides"))
         spec = fields.pop("spec", {})
-        row = ToolRow(spec_json=json.dumps(spec), created_at=now, updated_at=now, **fields)
+        overrides = fields.pop("overrides", {})
+        row = ToolRow(
+            spec_json=json.dumps(spec),
+            overrides_json=json.dumps(overrides),
+            created_at=now,
+            updated_at=now,
+            **fields,
+        )
         row.enabled = fields.get("enabled", True)
         row.auto_start = fields.get("auto_start", True)
         row.status = fields.get("status", "pending")
@@ -75,9 +82,11 @@ class ToolStore(StoreBase):
             row = s.get(ToolRow, tool_id)
             if row is None:
                 raise ToolNotFoundError(f"tool {tool_id} no longer exists")
-            check_fields(ToolRow, fields, extra=("spec",))
+            check_fields(ToolRow, fields, extra=("spec", "overrides"))
             if "spec" in fields:
                 row.spec_json = json.dumps(fields.pop("spec"))
+            if "overrides" in fields:
+                row.overrides_json = json.dumps(fields.pop("overrides"))
             assign(row, fields)
             row.updated_at = time.time()
             return self._tool_view(row)

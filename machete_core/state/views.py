@@ -33,6 +33,8 @@ class ToolRecord:
     created_at: float
     updated_at: float
     replicas: int | None = None
+    #: As stored (ToolOverrides unstructured).
+    overrides: dict[str, Any] = attrs.field(factory=dict)
 
 
 @attrs.frozen

@@ -44,7 +44,7 @@ class PointingPlugin:
 
 
 def deployed(m: Machete, name: str, *, strip: bool = True, status: str = "running") -> None:
-    spec = {"port": 8080, "strip_prefix": strip}
+    spec = {"port": 8080, "health_check": "/health", "strip_prefix": strip}
     tool = m.store.create_tool(
         name=name, source_kind="git", source_url="https://x/t.git", spec=spec, status=status
     )

@@ -12,8 +12,8 @@ from machete_core.domain.records import CancelToken
 from machete_core.errors import MacheteError, UnsafeDockerfileError
 from machete_core.machete import create_machete
 from machete_core.manifest import load_manifest_text
+from machete_core.manifest.dockerfile import check_build_args
 from machete_core.pipeline.buildcheck import (
-    check_build_args,
     prescan_dockerfile,
 )
 from machete_core.settings import Settings
@@ -164,7 +164,7 @@ def test_engine_floors_are_read_from_the_engine_answer() -> None:
 
 
 def test_base_images_are_read_through_args_and_stages(tmp_path: Path) -> None:
-    from machete_core.pipeline.buildcheck import base_images
+    from machete_core.manifest.dockerfile import base_images
 
     path = tmp_path / "Dockerfile"
     path.write_text(

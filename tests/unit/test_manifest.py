@@ -80,7 +80,8 @@ def test_no_manifest_gives_defaults_and_readme_description(tmp_path: Path) -> No
     (tmp_path / "Dockerfile").write_text("FROM scratch\n")
     (tmp_path / "README.md").write_text("# t\n\nThis tool does something quite useful indeed.\n")
     spec = load_manifest(tmp_path).spec
-    assert spec.port == 8080 and spec.health_check == "/health"
+    # Nothing declared: the Dockerfile decides at deploy (inference), else the connect check.
+    assert spec.port == 8080 and spec.health_check is None and spec.declared == ()
     assert spec.manifest_format == "none"
     assert spec.description == "This tool does something quite useful indeed."
 

@@ -36,6 +36,16 @@ async def echo(request: web.Request) -> web.StreamResponse:
         return ws
     if request.path == "/missing":
         return web.Response(status=404, text="nope")
+    if request.path.startswith("/redirect/"):
+        # A tool that knows nothing of its prefix redirects to its own root.
+        where = {
+            "root": "/?x=1",
+            "absolute": f"http://{request.host}/login?next=%2F",
+            "relative": "next/page",
+            "elsewhere": "https://sso.example.com/login",
+            "prefixed": "/tools/app/done",
+        }[request.path.rsplit("/", 1)[1]]
+        return web.Response(status=302, headers={"Location": where, "Content-Location": where})
     size = 0
     async for chunk in request.content.iter_any():
         size += len(chunk)
@@ -80,6 +90,25 @@ async def test_paths_prefix_and_headers(client: TestClient, machete: Machete) ->
     assert headers["X-Forwarded-Proto"] == "http" and headers["X-Forwarded-For"]
     resp = await client.get("/tools/app/missing")
     assert resp.status == 404 and await resp.text() == "nope"  # the tool's own answer, as is
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        ("root", "/tools/app/?x=1"),
+        ("absolute", "/tools/app/login?next=%2F"),
+        ("relative", "next/page"),
+        ("elsewhere", "https://sso.example.com/login"),
+        ("prefixed", "/tools/app/done"),
+    ],
+)
+async def test_redirects_to_the_tool_s_root_stay_under_its_prefix(
+    client: TestClient, machete: Machete, kind: str, expected: str
+) -> None:
+    deployed(machete, "app")
+    resp = await client.get(f"/tools/app/redirect/{kind}", allow_redirects=False)
+    assert resp.status == 302
+    assert resp.headers["Location"] == expected == resp.headers["Content-Location"]
 
 
 async def test_full_path_when_the_tool_asks(client: TestClient, machete: Machete) -> None:

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
-from machete_cli.context import Context, json_option, output, pass_ctx
+from machete_cli.context import (
+    Context,
+    json_option,
+    output,
+    override_options,
+    overrides_from,
+    pass_ctx,
+)
 from machete_cli.operations_runner import run_op
 from machete_core.domain.operations import LOCAL_CLI
+from machete_core.domain.spec import ToolOverrides
 
 
 @click.command(name="config")
@@ -68,6 +77,13 @@ def config_command(obj: Context, args: tuple[str, ...], secret: bool, as_json: b
 @click.option("--builder", help="Builder for this tool (docker, buildx, auto; '' for the default).")
 @click.option("--enabled/--disabled", default=None, help="Whether the tool may run.")
 @click.option("--auto-start/--no-auto-start", default=None, help="Start it with the platform.")
+@override_options
+@click.option(
+    "--clear",
+    multiple=True,
+    metavar="SETTING",
+    help="Forget a setting (port, health_path, subdir, dockerfile, target, build_args).",
+)
 @json_option
 @pass_ctx
 def set_settings(
@@ -76,10 +92,16 @@ def set_settings(
     builder: str | None,
     enabled: bool | None,
     auto_start: bool | None,
+    clear: tuple[str, ...],
     as_json: bool,
+    **options: Any,
 ) -> None:
-    """Change a tool's settings; they apply from its next deploy."""
-    view = obj.machete.set_flags(name, enabled=enabled, auto_start=auto_start, builder=builder)
+    """Change a tool's settings; they apply from its next deploy (`machete deploy NAME`)."""
+    overrides = overrides_from(options)
+    m = obj.machete
+    if overrides != ToolOverrides() or clear:
+        m.set_overrides(name, overrides, clear=tuple(c.replace("-", "_") for c in clear))
+    view = m.set_flags(name, enabled=enabled, auto_start=auto_start, builder=builder)
 
     def text() -> None:
         state = "enabled" if view.enabled else "disabled"

@@ -13,6 +13,8 @@ from machete_cli.context import (
     archive_argument,
     credentials,
     json_option,
+    override_options,
+    overrides_from,
     pass_ctx,
     wait_option,
 )
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
 @click.option(
     "--password-env", metavar="VAR", help="Read the password or token from this variable."
 )
+@override_options
 @json_option
 @pass_ctx
 def install(
@@ -46,18 +49,24 @@ def install(
     password_stdin: bool,
     password_env: str | None,
     as_json: bool,
+    **options: Any,
 ) -> None:
     """Install a tool from a Git URL, an archive URL, or an archive file (- for stdin).
 
-    Fetch, build, start, and wait until the tool is healthy.
+    Fetch, build, start, and wait until the tool is healthy. What the manifest does not say is
+    read from the Dockerfile (EXPOSE, HEALTHCHECK); --port and the other options win over both
+    and stay with the tool for every deploy (change them with `machete set`).
     """
+    overrides = overrides_from(options)
     archive = archive_argument(source)
     if archive is not None:
         filename = None if source == "-" else os.path.basename(source)
 
         def submit(m: Machete) -> Any:
             with archive as stream:
-                return m.submit_upload(stream, name=name, filename=filename, actor=LOCAL_CLI)
+                return m.submit_upload(
+                    stream, name=name, filename=filename, overrides=overrides, actor=LOCAL_CLI
+                )
 
         final = run_op(obj, submit, as_json)
     else:
@@ -65,7 +74,12 @@ def install(
         final = run_op(
             obj,
             lambda m: m.submit_install(
-                source, name=name, ref=ref, credentials=creds, actor=LOCAL_CLI
+                source,
+                name=name,
+                ref=ref,
+                credentials=creds,
+                overrides=overrides,
+                actor=LOCAL_CLI,
             ),
             as_json,
         )

@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from machete_core.domain.operations import SYSTEM_API, OperationKind
+from machete_core.domain.spec import ToolOverrides
 from machete_core.errors import InvalidInputError, ToolBusyError
 from machete_core.secrets import Credentials
 from machete_core.state.views import OperationRecord
@@ -89,6 +90,7 @@ async def install_from(request: web.Request, data: dict[str, Any]) -> web.Respon
         name=given.name,
         ref=given.ref,
         credentials=_credentials(given),
+        overrides=given.record(),
         actor=SYSTEM_API,
     )
     return accepted(request, op, "installation started")
@@ -104,6 +106,16 @@ async def patch_tool(request: web.Request) -> web.Response:
     patch = parse(ToolPatch, data)
     # null asks for the installation's default builder; absent leaves it as it is.
     builder = "" if "builder" in data and data["builder"] is None else patch.builder
+    m = machete(request)
+    overrides = patch.record()
+    if overrides != ToolOverrides() or patch.clear:
+        await core(
+            request,
+            m.set_overrides,
+            request.match_info["tool"],
+            overrides,
+            clear=tuple(patch.clear or ()),
+        )
     view = await core(
         request,
         machete(request).set_flags,

@@ -108,17 +108,27 @@ async def _exchange(request: web.Request, target: Target, found: Route) -> web.S
         except (aiohttp.ClientError, ValueError):
             return problem(502, "bad_upstream_response", f"{target.tool} sent an invalid response")
         break
+    # Where the tool may think it is: its own address, or the host the client used.
+    own_hosts = frozenset(
+        {f"{found.endpoint.host}:{found.endpoint.port}".lower(), request.host.lower()}
+    )
+    prefix = target.prefix if found.strip_prefix else ""
     try:
-        return await _stream_back(request, upstream)
+        return await _stream_back(request, upstream, prefix, own_hosts)
     finally:
         upstream.release()
 
 
 async def _stream_back(
-    request: web.Request, upstream: aiohttp.ClientResponse
+    request: web.Request,
+    upstream: aiohttp.ClientResponse,
+    prefix: str,
+    own_hosts: frozenset[str],
 ) -> web.StreamResponse:
     response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
-    response.headers.extend(hdrs.response_headers(upstream.headers))
+    response.headers.extend(
+        hdrs.response_headers(upstream.headers, prefix=prefix, own_hosts=own_hosts)
+    )
     length = upstream.headers.get("Content-Length")
     if length is not None and length.isdigit():
         response.content_length = int(length)

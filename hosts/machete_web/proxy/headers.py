@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from http.cookies import CookieError, SimpleCookie
+from urllib.parse import urlsplit, urlunsplit
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
@@ -94,9 +95,13 @@ def request_headers(
     return out
 
 
-def response_headers(upstream: CIMultiDictProxy[str]) -> CIMultiDict[str]:
+def response_headers(
+    upstream: CIMultiDictProxy[str], *, prefix: str = "", own_hosts: frozenset[str] = frozenset()
+) -> CIMultiDict[str]:
     """The headers a client gets from a tool: less hop-by-hop ones and any attempt to set one
-    of MACHETE's cookies."""
+    of MACHETE's cookies; ``Location`` and ``Content-Location`` that point at the tool's own
+    root are put back under ``prefix`` (a tool served at ``/tools/<name>/`` that redirects to
+    ``/?x=1`` means ``/tools/<name>/?x=1``)."""
     drop = _drop(upstream)
     out: CIMultiDict[str] = CIMultiDict()
     for key, value in upstream.items():
@@ -105,8 +110,26 @@ def response_headers(upstream: CIMultiDictProxy[str]) -> CIMultiDict[str]:
             continue
         if lower == "set-cookie" and _sets_machete_cookie(value):
             continue
+        if lower in ("location", "content-location") and prefix:
+            value = under_prefix(value, prefix, own_hosts)
         out.add(key, value)
     return out
+
+
+def under_prefix(location: str, prefix: str, own_hosts: frozenset[str]) -> str:
+    """``location`` as the client must follow it when the tool is served under ``prefix``.
+    Only the tool's own root moves: a relative reference, another site, or a path already
+    under the prefix stays as it is."""
+    parts = urlsplit(location)
+    if parts.scheme or parts.netloc:
+        if parts.scheme not in ("http", "https", "") or parts.netloc.lower() not in own_hosts:
+            return location  # another site: not the tool's to move
+        location = urlunsplit(("", "", parts.path or "/", parts.query, parts.fragment))
+    if not location.startswith("/") or location.startswith("//"):
+        return location
+    if location == prefix or location.startswith((prefix + "/", prefix + "?", prefix + "#")):
+        return location
+    return prefix + location
 
 
 def _sets_machete_cookie(value: str) -> bool:
