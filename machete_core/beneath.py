@@ -86,6 +86,12 @@ def ensure_dir(root: Path, parts: Sequence[str]) -> Path:
     return path
 
 
+def chown_dir(root: Path, parts: Sequence[str], uid: int, gid: int) -> None:
+    """Give the directory ``root/parts...`` (reached without following links) to uid:gid."""
+    with open_dir(root, parts) as fd:
+        os.fchown(fd, uid, gid)
+
+
 def move_dir(
     src_root: Path, src_parts: Sequence[str], dst_root: Path, dst_parts: Sequence[str]
 ) -> str:

@@ -16,7 +16,13 @@ from machete_core.context import Core
 from machete_core.domain import labels
 from machete_core.domain.operations import BUILDING_KINDS, SYSTEM
 from machete_core.domain.spec import ToolSpec
-from machete_core.domain.status import Health, OperationStatus, ToolStatus, crash_loop_reason
+from machete_core.domain.status import (
+    Health,
+    OperationStatus,
+    ReleaseStatus,
+    ToolStatus,
+    crash_loop_reason,
+)
 from machete_core.errors import MacheteError, NotRunningError, ToolUnavailableError
 from machete_core.health import Probe, probe
 from machete_core.manifest.converter import spec_from_data
@@ -256,13 +262,29 @@ def tool_logs(
     tool = core.store.get_tool(ident)
     release = _current_release(core, tool)
     if release is None or not release.instance_id:
-        return iter(())
+        return iter(_failed_release_lines(core, tool))
     lines = core.runtime(release.runtime).logs(release.instance_id, tail=tail, follow=follow)
     secrets = tuple(sorted(core.config_secrets(tool.id), key=len, reverse=True))
     if not secrets:
         return lines
     # A tool that prints its environment must not show its secrets to whoever reads logs.
     return (redact(line, secrets) for line in lines)
+
+
+def _failed_release_lines(core: Core, tool: ToolRecord) -> list[str]:
+    """A tool with nothing running: the last lines its newest failed instance printed (kept
+    with the release when it failed), said to be that, or why there are none."""
+    failed = next(
+        (r for r in core.store.list_releases(tool.id) if r.status == ReleaseStatus.FAILED), None
+    )
+    if failed is None:
+        reason = f": {tool.status_reason}" if tool.status_reason else ""
+        return [f"--- machete: {tool.name} has no instance and printed nothing{reason}"]
+    head = (
+        f"--- machete: {tool.name} is not running; the last lines of release {failed.number}, "
+        f"which failed ({failed.error or 'no reason recorded'}):"
+    )
+    return [head, *(failed.logs_tail or "").splitlines()]
 
 
 def keep_observed(core: Core, stop: threading.Event) -> None:

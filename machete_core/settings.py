@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
+
+from machete_core.errors import InvalidInputError
+from machete_core.settings_file import read_settings_file
 
 ENV_PREFIX = "MACHETE_"
 
@@ -167,21 +171,44 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-        """Read ``MACHETE_*`` variables; keyword overrides win over the environment."""
+        """Read ``<home>/machete.toml``, then ``MACHETE_*`` variables (which win); keyword
+        overrides win over both."""
         env = os.environ if environ is None else environ
-        values: dict[str, Any] = {"home": default_home(env)}
+        home = Path(overrides["home"]) if "home" in overrides else default_home(env)
+        values: dict[str, Any] = {"home": home}
+        stored = read_settings_file(home)
         for field in attrs.fields(cls):
-            raw = env.get(ENV_PREFIX + field.name.upper())
-            if raw is None or field.name == "home":
+            if field.name == "home":
                 continue
-            values[field.name] = _coerce(field.type, raw, field.name)
+            raw = env.get(ENV_PREFIX + field.name.upper())
+            if raw is None:
+                raw = stored.get(field.name)
+            if raw is not None:
+                values[field.name] = _coerce(field.type, raw, field.name)
         values.update(overrides)
         return cls(**values)
 
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """The settings a file or a variable may set (all but ``home``)."""
+        return tuple(f.name for f in attrs.fields(cls) if f.name != "home")
+
+    @classmethod
+    def check_name(cls, name: str) -> None:
+        """Refuse a name that is no setting, suggesting the close one."""
+        if name not in cls.names():
+            close = difflib.get_close_matches(name, cls.names(), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise InvalidInputError(f"there is no setting {name!r}{hint}")
+
+    @classmethod
+    def check(cls, name: str, raw: str) -> Any:
+        """``raw`` as the value of setting ``name``, or a clear error."""
+        cls.check_name(name)
+        return _coerce(attrs.fields_dict(cls)[name].type, raw, name)
+
 
 def _coerce(type_: Any, raw: str, name: str) -> Any:
-    from machete_core.errors import InvalidInputError
-
     text = str(type_)
     try:
         if "frozenset" in text:

@@ -80,6 +80,12 @@ class DockerBuilder:
             stream=True,
             timeout=None,
         )
+        if 400 <= response.status_code < 500:
+            # The engine refused the build itself (a Dockerfile it cannot parse, a stage it
+            # cannot find): the tool's build failed, the engine is fine.
+            explanation = _explanation(response)
+            log(explanation)
+            raise BuildError(f"docker build failed: {explanation}", last_lines=[explanation])
         api._raise_for_status(response)
         stop_reason: list[str] = []
         raw = api._get_raw_response_socket(response)
@@ -214,3 +220,10 @@ def machete_register_builders() -> list[BuilderProvider]:
             availability=docker_engine.availability,
         )
     ]
+
+
+def _explanation(response: Any) -> str:
+    try:
+        return str(response.json().get("message", "")).strip() or response.reason
+    except ValueError:
+        return (response.text or response.reason or "").strip()

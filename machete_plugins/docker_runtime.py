@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import tarfile
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -23,6 +25,11 @@ _STATE = {
     "dead": "stopped",
     "removing": "stopped",
 }
+
+
+#: 127.0.0.11 as /proc/net/tcp writes it: Docker's embedded DNS server in every container on a
+#: user-defined network listens there, on a random port.
+DOCKER_DNS = "0B00007F"
 
 
 def listening_ports_of(pid: int, container_id: str) -> set[int] | None:
@@ -48,8 +55,42 @@ def listening_ports_of(pid: int, container_id: str) -> set[int] | None:
         for line in lines:
             fields = line.split()
             if len(fields) > 3 and fields[3] == "0A":  # TCP_LISTEN
-                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+                address, _colon, port = fields[1].rpartition(":")
+                if address == DOCKER_DNS:
+                    continue  # the engine's own resolver on user-defined networks
+                ports.add(int(port, 16))
     return ports if readable else None
+
+
+def resolve_user(name: str, group: str, passwd: str, groups: str) -> tuple[int, int] | None:
+    """``USER name[:group]`` as numbers, from the image's passwd and group files."""
+    uid = gid = None
+    if name.isdigit():
+        uid = int(name)
+    for line in passwd.splitlines():
+        fields = line.split(":")
+        if len(fields) >= 4 and (fields[0] == name or (uid is not None and fields[2] == name)):
+            if fields[2].isdigit() and fields[3].isdigit():
+                uid, gid = int(fields[2]), int(fields[3])
+                break
+    if group:
+        gid = int(group) if group.isdigit() else None
+        for line in groups.splitlines():
+            fields = line.split(":")
+            if len(fields) >= 3 and fields[0] == group and fields[2].isdigit():
+                gid = int(fields[2])
+    if uid is None:
+        return None
+    return uid, uid if gid is None else gid
+
+
+def _single_file_text(tar_bytes: bytes, limit: int = 1024 * 1024) -> str:
+    with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as tar:
+        member = next((m for m in tar.getmembers() if m.isfile() and m.size <= limit), None)
+        if member is None:
+            return ""
+        handle = tar.extractfile(member)
+        return handle.read().decode("utf-8", "replace") if handle else ""
 
 
 class DockerRuntime(docker_engine.EngineClient):
@@ -112,6 +153,40 @@ class DockerRuntime(docker_engine.EngineClient):
             container.remove(force=True)
             raise
         return Instance(id=container.id, name=plan.name)
+
+    def image_user(self, image: str) -> tuple[int, int] | None:
+        """The image's ``USER`` as ``(uid, gid)``; names are looked up in the image's own
+        /etc/passwd and /etc/group. None for root, or when it cannot be told."""
+        import docker
+
+        try:
+            user = (self.client.api.inspect_image(image).get("Config") or {}).get("User") or ""
+        except docker.errors.DockerException:
+            return None
+        name, _sep, group = user.partition(":")
+        if name in ("", "root", "0"):
+            return None
+        passwd = group_file = ""
+        if not (name.isdigit() and (not group or group.isdigit())):
+            passwd, group_file = self._image_files(image, ("/etc/passwd", "/etc/group"))
+        return resolve_user(name, group, passwd, group_file)
+
+    def _image_files(self, image: str, paths: tuple[str, ...]) -> tuple[str, ...]:
+        """Small text files of the image, read from a container that is never started."""
+        import docker
+
+        container = self.client.api.create_container(image, command=["true"], entrypoint=[])
+        try:
+            found = []
+            for path in paths:
+                try:
+                    stream, _stat = self.client.api.get_archive(container["Id"], path)
+                    found.append(_single_file_text(b"".join(stream)))
+                except docker.errors.NotFound:
+                    found.append("")
+            return tuple(found)
+        finally:
+            self.client.api.remove_container(container["Id"], force=True)
 
     def listening_ports(self, instance_id: str) -> set[int] | None:
         """TCP ports the container's processes listen on, read from its network namespace

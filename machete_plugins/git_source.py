@@ -233,11 +233,44 @@ def _git_errors(url: str) -> Iterator[None]:
     try:
         yield
     except (GitProtocolError, HangupException, NotGitRepository, OSError) as exc:
-        raise SourceError(f"cannot fetch {url}: {type(exc).__name__}: {exc}") from None
+        raise SourceError(f"cannot fetch {url}: {fetch_problem(exc)}") from None
     except Exception as exc:
         if type(exc).__module__.startswith(("urllib3", "dulwich")):
-            raise SourceError(f"cannot fetch {url}: {type(exc).__name__}: {exc}") from None
+            raise SourceError(f"cannot fetch {url}: {fetch_problem(exc)}") from None
         raise
+
+
+def fetch_problem(exc: BaseException) -> str:
+    """What the server (or the network) said, for a person: never a bare class name."""
+    import socket
+
+    from dulwich.errors import HangupException, NotGitRepository
+
+    name = type(exc).__name__
+    if isinstance(exc, NotGitRepository):
+        return "the server has no Git repository there (HTTP 404); check the URL"
+    if name == "HTTPUnauthorized":
+        return (
+            "the server asks for authentication (HTTP 401): pass --username with "
+            "--password-stdin or --password-env (a token works as the password)"
+        )
+    if name == "HTTPProxyUnauthorized":
+        return "the proxy asks for authentication (HTTP 407)"
+    if isinstance(exc, HangupException):
+        return "the server closed the connection (it may refuse this repository or be down)"
+    if isinstance(exc, socket.gaierror):
+        return f"the host name cannot be resolved ({exc.strerror})"
+    detail = str(exc).strip()
+    if isinstance(exc, ConnectionRefusedError) or "connection refused" in detail.lower():
+        return "nothing answers there (connection refused)"
+    if "name or service not known" in detail.lower():
+        return "the host name cannot be resolved"
+    if isinstance(exc, TimeoutError):
+        return "the server did not answer in time"
+    status = re.search(r"\b([45]\d\d)\b", detail)
+    if status and "HTTP" in detail.upper():
+        return f"the server answered HTTP {status.group(1)}: {detail}"
+    return detail or f"the connection failed ({name})"
 
 
 @hookimpl

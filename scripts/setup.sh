@@ -17,6 +17,8 @@ compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need_apt+=(postgresq
 # A real browser for the tests that open hostile tool pages (Playwright drives it through
 # executable_path; Playwright's own browser download is never used).
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+# The integration tests' Debian base for fixture tools (scripts/debian-base.sh).
+command -v debootstrap >/dev/null 2>&1 || need_apt+=(debootstrap)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -49,6 +49,7 @@ COMMANDS = {
     "restore": "machete_cli.commands.admin:restore",
     "validate": "machete_cli.commands.admin:validate",
     "plugins": "machete_cli.commands.admin:plugins",
+    "settings": "machete_cli.commands.platform:settings_command",
 }
 
 

@@ -33,6 +33,7 @@ from machete_core.domain.records import BuildRequest, Image, Locator, Mount, Rev
 from machete_core.domain.spec import ToolSpec
 from machete_core.domain.status import ReleaseStatus, ToolStatus
 from machete_core.errors import (
+    BuildError,
     DockerAccessRefusedError,
     HealthCheckError,
     InvalidInputError,
@@ -41,6 +42,7 @@ from machete_core.errors import (
 )
 from machete_core.manifest.converter import spec_from_data, spec_to_data
 from machete_core.manifest.dockerfile import base_images, check_build_args
+from machete_core.pipeline.build_failures import with_cause
 from machete_core.pipeline.buildcheck import (
     check_base_images,
     prescan_dockerfile,
@@ -50,7 +52,7 @@ from machete_core.pipeline.instances import discard_instance, instance_log_tail,
 from machete_core.pipeline.keys import image_key, release_key
 from machete_core.pipeline.tool_spec import read_tool
 from machete_core.pipeline.volumes import DATA, prepare_mounts, resolve_mounts
-from machete_core.plugins.protocols import InspectsImages, Source
+from machete_core.plugins.protocols import InspectsImages, KnowsImageUsers, Source
 from machete_core.state.views import ReleaseRecord, ToolRecord
 
 if TYPE_CHECKING:
@@ -79,7 +81,11 @@ def run_deploy(run: OperationRun) -> None:
     if run.kind == OperationKind.INSTALL:
         install = run.params(InstallParams)
         wanted = _Wanted(install.url, install.ref, install.source_kind, install=install)
-        _deploy(run, None, wanted)
+        try:
+            _deploy(run, None, wanted)
+        except MacheteError as exc:
+            _never_ran(run, exc)
+            raise
         return
     params = run.params(DeployParams)
     assert run.tool_id is not None
@@ -90,6 +96,18 @@ def run_deploy(run: OperationRun) -> None:
     _deploy(run, tool, _Wanted(url, tool.source_ref, source_kind, force=params.force))
     if params.url:
         core.store.update_tool(tool.id, source_url=url, source_kind=source_kind)
+
+
+def _never_ran(run: OperationRun, exc: MacheteError) -> None:
+    """An install that failed before a release existed: the tool (if it got that far) says
+    why, rather than staying ``pending`` in silence."""
+    if run.tool_id is None:
+        return
+    tool = run.core.store.find_tool(run.tool_id)
+    if tool is not None and tool.current_release_id is None and tool.status == ToolStatus.PENDING:
+        run.core.store.update_tool(
+            tool.id, status=ToolStatus.FAILED, status_reason=run.redact(exc.message)
+        )
 
 
 def run_build(run: OperationRun) -> None:
@@ -399,7 +417,10 @@ def _build(
             build_args=spec.build_args,
         )
         with core.build_slot(run.cancel, run.log.write):
-            image = builder.build(request, run.log)
+            try:
+                image = builder.build(request, run.log)
+            except BuildError as exc:
+                raise with_cause(exc, builder, root / spec.dockerfile, spec.build_args) from None
         core.store.update_release(release.id, image_id=image.id, image_tag=tag)
         run.log.write(f"built image {image.id[:19]} as {tag}")
     return image
@@ -426,7 +447,13 @@ def _start_and_promote(
         env["DATA_DIR"] = "/data"
         volumes = (*volumes, DATA)
         mounts = (*mounts, *resolve_mounts((DATA,), core.settings, tool.name))
-    prepare_mounts(volumes, core.settings, tool.name, run.log.write)
+    owner = runtime.image_user(image.id) if isinstance(runtime, KnowsImageUsers) else None
+    if owner is not None:
+        run.log.write(
+            f"the image runs as uid {owner[0]}, gid {owner[1]}: its data directories belong "
+            "to that user"
+        )
+    prepare_mounts(volumes, core.settings, tool.name, run.log.write, owner)
     settings = core.settings
     plan = RunPlan(
         tool=tool.name,

@@ -113,9 +113,10 @@ def new_operation_waiting(
             time.sleep(min(0.25, max(0.0, deadline - time.monotonic())))
 
 
-def check_not_busy(core: Core, tool_name: str) -> None:
+def check_not_busy(core: Core, tool_name: str, *, besides: str | None = None) -> None:
+    """Refuse while another operation (than ``besides``) of the tool is unfinished."""
     for op in core.store.list_operations(tool_name, limit=20):
-        if op.done:
+        if op.done or op.id == besides:
             continue
         if core.holder_alive(op):
             raise ToolBusyError(

@@ -74,15 +74,13 @@ def read_tool(
             loaded = load_manifest(root)
     for warning in loaded.warnings:
         run.log.write(f"warning: {warning}")
-    resolved = resolve(loaded.spec, root, overrides)
-    for note in resolved.notes:
-        run.log.write(note)
-    spec = resolved.spec
     if tool is None:
+        # Made before the Dockerfile is read, so an install that fails on it leaves a tool
+        # that says why (failed, with the reason), not nothing at all.
         assert install is not None
         name = choose_name(
             explicit=install.name,
-            manifest=spec.name,
+            manifest=loaded.spec.name,
             package_json=loaded.package_name,
             url=install.name_hint or url,
         )
@@ -91,7 +89,7 @@ def read_tool(
             "source_url": url,
             "source_ref": ref,
             "source_credentials": install.credentials,
-            "spec": spec_to_data(spec),
+            "spec": spec_to_data(loaded.spec),
             "overrides": converter().unstructure(install.overrides),
         }
         tool = _retry_of_failed_install(run, name, fields)
@@ -99,7 +97,10 @@ def read_tool(
             tool = run.core.store.create_tool(name=name, status=ToolStatus.PENDING, **fields)
         run.attach_tool(tool.id, tool.name)
         run.publish("tool.installed")
-    return ToolTree(tool, spec, root)
+    resolved = resolve(loaded.spec, root, overrides)
+    for note in resolved.notes:
+        run.log.write(note)
+    return ToolTree(tool, resolved.spec, root)
 
 
 def _retry_of_failed_install(
@@ -116,6 +117,6 @@ def _retry_of_failed_install(
             f"a tool named {name!r} already exists: use `machete deploy {name}` to update it, "
             "or install this one under another name (--name)"
         )
-    check_not_busy(run.core, name)
+    check_not_busy(run.core, name, besides=run.op.id)
     run.log.write(f"{name} was installed before but never became healthy: trying again")
     return store.update_tool(existing.id, status=ToolStatus.PENDING, status_reason=None, **fields)

@@ -97,10 +97,16 @@ DATA = VolumeSpec(DATA_VOLUME, "/data")
 
 
 def prepare_mounts(
-    volumes: tuple[VolumeSpec, ...], settings: Settings, tool: str, log: Callable[[str], None]
+    volumes: tuple[VolumeSpec, ...],
+    settings: Settings,
+    tool: str,
+    log: Callable[[str], None],
+    owner: tuple[int, int] | None = None,
 ) -> None:
     """Make the directory of every relative volume (moving old-layout data in once), never
-    through a link. Admin-allowed absolute paths are the admin's and are left as they are."""
+    through a link; with ``owner`` (the image's non-root user), give each to that uid:gid so
+    the tool can write it. Admin-allowed absolute paths are the admin's and are left as they
+    are."""
     legacy = legacy_root(settings, tool)
     for vol in volumes:
         if PurePosixPath(vol.host).is_absolute():
@@ -118,3 +124,5 @@ def prepare_mounts(
                     "the volume starts empty"
                 )
         beneath.ensure_dir(settings.home, target)
+        if owner is not None:
+            beneath.chown_dir(settings.home, target, *owner)

@@ -12,6 +12,7 @@ from machete_core.plugins.protocols import (
     Builder,
     Closeable,
     InspectsImages,
+    KnowsImageUsers,
     ListsImages,
     ReplicatedRuntime,
     ReportsListeningPorts,
@@ -51,7 +52,7 @@ KINDS: tuple[ProviderKind, ...] = (
         "machete_register_runtimes",
         RuntimeProvider,
         Runtime,
-        (ReplicatedRuntime, WatchesInstances, ReportsListeningPorts, Closeable),
+        (ReplicatedRuntime, WatchesInstances, ReportsListeningPorts, KnowsImageUsers, Closeable),
     ),
 )
 KIND_NAMES: tuple[str, ...] = tuple(k.name for k in KINDS)

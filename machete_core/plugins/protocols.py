@@ -121,6 +121,15 @@ class ReportsListeningPorts(Protocol):
 
 
 @runtime_checkable
+class KnowsImageUsers(Protocol):
+    """Optional runtime capability: the user an image runs as, so the tool's data
+    directories can belong to it (a non-root ``USER`` must be able to write ``/data``)."""
+
+    def image_user(self, image: str) -> tuple[int, int] | None:
+        """``(uid, gid)`` of the image's ``USER``; None for root or when it cannot be told."""
+
+
+@runtime_checkable
 class ListsImages(Protocol):
     """Optional builder capability: list the images it made, so the reconciler can remove
     images no release records (built by a process that died before writing it down)."""

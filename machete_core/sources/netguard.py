@@ -49,7 +49,8 @@ class AddressPolicy:
         if not self.permits(address):
             raise AddressNotAllowedError(
                 f"connections to {host} are not allowed: it resolves to a non-public address "
-                "(an admin can allow networks with MACHETE_ALLOWED_NETWORKS)"
+                "(an admin can allow networks with `machete settings set allowed_networks "
+                "CIDR,...`, or MACHETE_ALLOWED_NETWORKS)"
             )
 
     def resolve(self, host: str, port: int) -> list[AddrInfo]:

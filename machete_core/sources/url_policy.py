@@ -37,7 +37,8 @@ def check_source_url(url: str, allowed: frozenset[str] | set[str]) -> str:
         if url.startswith(("/", "./", "../", "~")) or url in (".", ".."):
             if "file" not in allowed:
                 raise SourcePolicyError(
-                    "local paths are not allowed here (set MACHETE_ALLOWED_SCHEMES to include file)"
+                    "local paths are not allowed here: an admin allows them with `machete settings "
+                    "set allowed_schemes` including file (or MACHETE_ALLOWED_SCHEMES)"
                 )
             return Path(url).expanduser().resolve().as_uri()
         raise SourcePolicyError(f"{url!r} is not a URL; expected e.g. https://host/team/tool.git")
@@ -50,7 +51,9 @@ def check_source_url(url: str, allowed: frozenset[str] | set[str]) -> str:
         raise SourcePolicyError(f"the URL scheme {scheme!r} is not supported")
     if scheme not in allowed:
         raise SourcePolicyError(
-            f"the URL scheme {scheme!r} is not allowed (allowed: {', '.join(sorted(allowed))})"
+            f"the URL scheme {scheme!r} is not allowed (allowed: {', '.join(sorted(allowed))}); "
+            f"an admin allows it with `machete settings set allowed_schemes "
+            f"{','.join(sorted({*allowed, scheme}))}` (or MACHETE_ALLOWED_SCHEMES)"
         )
     if scheme == "file":
         if parts.netloc not in ("", "localhost"):

@@ -126,3 +126,43 @@ def websocket_tool_files(port: int = 8080) -> dict[str, str]:
             f"name: ws-tool\nversion: 1.0.0\nmachete:\n  port: {port}\n  health_check: /health\n"
         ),
     }
+
+
+DEBIAN_IMAGE = "machete-test/debian-python:bookworm"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def ensure_debian_image() -> str:
+    """A Debian bookworm base with Python, Flask and curl (scripts/debian-base.sh builds it
+    with debootstrap and caches it on this machine), imported into the engine once."""
+    import docker
+
+    client = docker.from_env()
+    try:
+        try:
+            client.images.get(DEBIAN_IMAGE)
+            return DEBIAN_IMAGE
+        except docker.errors.ImageNotFound:
+            pass
+        tarball = (
+            subprocess.run(
+                ["bash", str(ROOT / "scripts" / "debian-base.sh")],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
+        repo, tag = DEBIAN_IMAGE.rsplit(":", 1)
+        with open(tarball, "rb") as fh:
+            client.api.import_image_from_data(
+                fh.read(),
+                repository=repo,
+                tag=tag,
+                changes=["ENV PATH=/usr/local/bin:/usr/bin:/bin", "ENV LANG=C.UTF-8"],
+            )
+        client.images.get(DEBIAN_IMAGE)
+        return DEBIAN_IMAGE
+    finally:
+        client.close()

@@ -45,14 +45,31 @@ def test_version() -> None:
 def test_validate_prints_the_normalized_spec(tmp_path: Path) -> None:
     for f in TEMPLATE.iterdir():
         shutil.copy(f, tmp_path / f.name)
+    # The template ships no Dockerfile; a tool folder needs one (see the test below).
+    (tmp_path / "Dockerfile").write_text("FROM node:20\nEXPOSE 3000\n")
     out = run_cli("validate", str(tmp_path), "--json")
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["name"] == "my-tool"
     assert data["spec"]["port"] == 8080
     assert data["spec"]["volumes"] == ["./data:/app/data:rw", "./config:/app/config:rw"]
+    # The manifest's port wins over the Dockerfile's EXPOSE, and validate says so.
+    assert "port 8080 (from the manifest)" in data["inferred"]
     text = run_cli("validate", str(tmp_path))
     assert "will be named 'my-tool'" in text.stdout and "health_check: /health" in text.stdout
+    assert "# port 8080 (from the manifest)" in text.stdout
+
+
+def test_validate_reports_a_missing_dockerfile_and_what_it_infers(tmp_path: Path) -> None:
+    out = run_cli("validate", str(tmp_path))
+    assert out.returncode == 1 and "no Dockerfile or dockerfile" in out.stderr
+    (tmp_path / "dockerfile").write_text("FROM x\nEXPOSE 5000\n")
+    text = run_cli("validate", str(tmp_path)).stdout
+    assert "# port 5000 (from EXPOSE)" in text
+    assert "# dockerfile dockerfile (found as Docker's CLI finds it)" in text
+    assert "anything but a 5xx" in text
+    over = run_cli("validate", str(tmp_path), "--port", "5001", "--health-path", "/hc").stdout
+    assert "# port 5001 (set for the tool)" in over and "health_check: /hc" in over
 
 
 def test_validate_reports_every_problem_without_a_traceback(tmp_path: Path) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -91,8 +93,44 @@ def test_unknown_ref_lists_branches(
 def test_missing_repository_is_a_source_error(
     server: GitHTTPServer, source: GitSource, tmp_path: Path
 ) -> None:
-    with pytest.raises(SourceError):
+    with pytest.raises(SourceError) as info:
         fetch(source, server.url("missing.git"), tmp_path / "w")
+    # What the server said, for a person, never a bare library class name.
+    assert "no Git repository there (HTTP 404)" in info.value.message
+    assert "NotGitRepository" not in info.value.message
+
+
+class _AsksForPassword(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # the standard library's name
+        self.send_response(401)
+        self.send_header("WWW-Authenticate", 'Basic realm="git"')
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_server_asking_for_credentials_says_how_to_give_them(
+    source: GitSource, tmp_path: Path
+) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _AsksForPassword)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(SourceError) as info:
+            fetch(source, f"http://127.0.0.1:{server.server_address[1]}/p.git", tmp_path / "w")
+    finally:
+        server.shutdown()
+    assert "asks for authentication (HTTP 401)" in info.value.message
+    assert "--password-stdin" in info.value.message
+
+
+def test_nothing_listening_is_said_plainly(source: GitSource, tmp_path: Path) -> None:
+    probe = ThreadingHTTPServer(("127.0.0.1", 0), _AsksForPassword)
+    port = probe.server_address[1]
+    probe.server_close()
+    with pytest.raises(SourceError, match="connection refused"):
+        fetch(source, f"http://127.0.0.1:{port}/p.git", tmp_path / "w")
 
 
 def test_redeploy_fetch_reuses_the_cache(

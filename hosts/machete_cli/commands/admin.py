@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import click
 
-from machete_cli.context import Context, json_option, output, pass_ctx
+from machete_cli.context import (
+    Context,
+    json_option,
+    output,
+    override_options,
+    overrides_from,
+    pass_ctx,
+)
 from machete_cli.render import emit_json, table
 
 
@@ -90,20 +98,37 @@ def restore(obj: Context, file: Path, force: bool, as_json: bool) -> None:
 
 @click.command()
 @click.argument("path", type=click.Path(exists=True, file_okay=False))
+@override_options
 @json_option
-def validate(path: str, as_json: bool) -> None:
-    """Check the manifest in a tool folder and print the normalized spec."""
+def validate(path: str, as_json: bool, **options: Any) -> None:
+    """Check a tool folder as a deploy would: its manifest, its Dockerfile, and what MACHETE
+    reads from the Dockerfile where the manifest is silent; print the spec it would run."""
     from machete_core.domain.naming import choose_name
     from machete_core.manifest import load_manifest
     from machete_core.manifest.converter import spec_to_data
+    from machete_core.manifest.inference import check_overrides, resolve
 
+    overrides = check_overrides(overrides_from(options))
     loaded = load_manifest(Path(path))
+    root = Path(path) / (overrides.subdir or loaded.spec.path)
+    if not root.is_dir():
+        raise click.ClickException(f"no folder {root} (set by --subdir or machete.path)")
+    if root.resolve() != Path(path).resolve() and any(
+        (root / n).is_file() for n in ("machete.yml", "machete.yaml", "tool.json")
+    ):
+        loaded = load_manifest(root)
+    resolved = resolve(loaded.spec, root, overrides)
     name = choose_name(
         manifest=loaded.spec.name,
         package_json=loaded.package_name,
         url=os.path.basename(os.path.abspath(path)),
     )
-    data = {"name": name, "spec": spec_to_data(loaded.spec), "warnings": list(loaded.warnings)}
+    data = {
+        "name": name,
+        "spec": spec_to_data(resolved.spec),
+        "warnings": list(loaded.warnings),
+        "inferred": list(resolved.notes),
+    }
     if as_json:
         emit_json(data)
         return
@@ -112,6 +137,8 @@ def validate(path: str, as_json: bool) -> None:
     for warning in loaded.warnings:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
     click.echo(f"# valid; the tool will be named {name!r}")
+    for note in resolved.notes:
+        click.echo(f"# {note}")
     click.echo(yaml.safe_dump(data["spec"], sort_keys=False, allow_unicode=True).rstrip())
 
 
