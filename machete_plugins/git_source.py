@@ -201,15 +201,29 @@ def _mirror_refs(repo: Any, refs: Mapping[bytes, bytes | None]) -> None:
                 repo.refs[name] = sha
 
 
+_PERCENT = re.compile(r"^(.*?):\s+(\d{1,3})%")
+
+
 def _progress(log: LogSink) -> Any:
+    """The server's progress, a few lines per phase (its start, each quarter, its end) rather
+    than one per update: hundreds of "Receiving objects: 41%" lines help no one."""
     pending = [b""]
+    shown: dict[str, int] = {}
 
     def progress(data: bytes) -> None:
         pending[0] += data
         *lines, pending[0] = re.split(rb"[\r\n]", pending[0])
-        for line in lines:
-            if line.strip():
-                log("remote: " + line.decode("utf-8", errors="replace").strip())
+        for raw in lines:
+            line = raw.decode("utf-8", errors="replace").strip()
+            if not line:
+                continue
+            found = _PERCENT.match(line)
+            if found and not line.endswith("done."):
+                phase, percent = found.group(1), int(found.group(2))
+                if phase in shown and percent // 25 == shown[phase] // 25:
+                    continue
+                shown[phase] = percent
+            log("remote: " + line)
 
     return progress
 

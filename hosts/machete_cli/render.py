@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import sys
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -53,6 +55,10 @@ def status_text(status: str | None) -> str:
     return click.style(status, fg=STATUS_COLOURS.get(status))
 
 
+#: A line that only says how far something has got (it replaces the one before it).
+PROGRESS = re.compile(r"^remote: .*\d{1,3}% \(\d+/\d+\)")
+
+
 class ProgressPrinter:
     """Prints an operation's progress as it happens: each step as a numbered header (from the
     run's structured step reports, never parsed from log text), the log lines beneath."""
@@ -60,10 +66,14 @@ class ProgressPrinter:
     def __init__(self, *, err: bool = False) -> None:
         self.err = err
         self.started = time.monotonic()
+        #: On a terminal, progress lines (``remote: Receiving objects: 41%``) update in place.
+        self.terminal = (sys.stderr if err else sys.stdout).isatty()
+        self._in_place = False
 
     def step(self, progress: StepProgress) -> None:
         if progress.state != StepState.STARTED:
             return
+        self._end_in_place()
         elapsed = time.monotonic() - self.started
         click.secho(
             f"[{progress.index}/{progress.total}] {progress.step}  ({elapsed:.1f}s)",
@@ -72,5 +82,16 @@ class ProgressPrinter:
         )
 
     def line(self, line: str) -> None:
-        if not line.startswith("==> "):  # the log's own step marker: shown by step()
-            click.echo(f"    {line}", err=self.err)
+        if line.startswith("==> "):  # the log's own step marker: shown by step()
+            return
+        if self.terminal and PROGRESS.match(line):
+            click.echo(f"\r\033[K    {line}", nl=False, err=self.err)
+            self._in_place = True
+            return
+        self._end_in_place()
+        click.echo(f"    {line}", err=self.err)
+
+    def _end_in_place(self) -> None:
+        if self._in_place:
+            click.echo("", err=self.err)
+            self._in_place = False

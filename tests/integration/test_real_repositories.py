@@ -4,8 +4,10 @@ the ones that cannot fail fast with their fix (issue 12). The base is made with 
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import attrs
 import pytest
@@ -16,9 +18,10 @@ from machete_core.machete import Machete, create_machete
 from machete_core.settings import Settings
 from machete_plugins import BUILTIN_PLUGINS
 from tests.support import repos
-from tests.support.git_server import GitHTTPServer, make_repo
+from tests.support.cli import run_cli
+from tests.support.git_server import GitHTTPServer, git, make_repo, write_files
 from tests.support.http import request
-from tests.support.images import DEBIAN_IMAGE, ensure_debian_image
+from tests.support.images import DEBIAN_IMAGE, ensure_debian_image, http_tool_files
 
 pytestmark = pytest.mark.slow
 
@@ -191,3 +194,23 @@ def test_build_failures_lead_with_their_cause(
         assert caught.value.message.splitlines()[0] == (
             "unknown instruction RUNN at line 2 of the Dockerfile"
         )
+
+
+def test_a_plain_folder_and_a_dirty_working_tree_install_from_the_cli(
+    env: dict[str, str], tmp_path: Path, busybox_image: str
+) -> None:
+    plain = tmp_path / "plain-tool"
+    write_files(plain, http_tool_files("from a plain folder"))
+    run_cli(env, "install", str(plain), "--name", "plain")
+    url = json.loads(run_cli(env, "status", "plain", "--json").stdout)["url"]
+    assert request(url + "/", follow=0) == (200, b"from a plain folder\n")
+    # A working tree with an uncommitted change: --dirty deploys the files as they are.
+    tree = tmp_path / "tree"
+    write_files(tree, http_tool_files("committed"))
+    git("init", "-q", "-b", "main", ".", cwd=tree)
+    git("add", "-A", cwd=tree)
+    git("commit", "-q", "-m", "one", cwd=tree)
+    write_files(tree, {"www/index.html": "uncommitted\n"})
+    run_cli(env, "install", str(tree), "--name", "dirty", "--dirty")
+    url = json.loads(run_cli(env, "status", "dirty", "--json").stdout)["url"]
+    assert request(url + "/", follow=0) == (200, b"uncommitted\n")

@@ -18,6 +18,7 @@ from machete_cli.context import (
     pass_ctx,
     wait_option,
 )
+from machete_cli.local_sources import folder_to_send
 from machete_cli.operations_runner import run_op, submit_change
 from machete_cli.render import status_text
 from machete_core.domain.operations import LOCAL_CLI
@@ -37,6 +38,11 @@ if TYPE_CHECKING:
 @click.option(
     "--password-env", metavar="VAR", help="Read the password or token from this variable."
 )
+@click.option(
+    "--dirty",
+    is_flag=True,
+    help="For a Git working tree: deploy its files as they are, uncommitted changes included.",
+)
 @override_options
 @json_option
 @pass_ctx
@@ -48,6 +54,7 @@ def install(
     username: str | None,
     password_stdin: bool,
     password_env: str | None,
+    dirty: bool,
     as_json: bool,
     **options: Any,
 ) -> None:
@@ -58,9 +65,9 @@ def install(
     and stay with the tool for every deploy (change them with `machete set`).
     """
     overrides = overrides_from(options)
-    archive = archive_argument(source)
+    archive = archive_argument(source) or folder_to_send(source, dirty)
     if archive is not None:
-        filename = None if source == "-" else os.path.basename(source)
+        filename = None if source == "-" else os.path.basename(os.path.abspath(source))
 
         def submit(m: Machete) -> Any:
             with archive as stream:
