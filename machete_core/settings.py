@@ -76,6 +76,17 @@ class Settings:
     allowed_base_images: tuple[str, ...] = ()
     #: Allow ``# syntax=`` frontends in Dockerfiles (they run code of the author's choosing).
     allow_dockerfile_frontends: bool = False
+    #: Frontends (repositories) a Dockerfile's ``# syntax=`` line may name; each is pinned by
+    #: digest for the build. Docker's official ones by default.
+    allowed_dockerfile_frontends: tuple[str, ...] = ("docker/dockerfile",)
+    #: A company proxy for builds: passed to every build as Docker's predefined proxy build
+    #: arguments (which never end up in the image unless its Dockerfile copies them).
+    build_http_proxy: str = ""
+    build_https_proxy: str = ""
+    build_no_proxy: str = ""
+    #: A PEM file of extra CA certificates builds may trust: offered to BuildKit builds as the
+    #: secret ``machete_ca`` (mounted only where a ``RUN --mount=type=secret`` asks for it).
+    build_ca_bundle: str = ""
     #: ``auto`` picks ``buildx`` where it is installed, else ``docker``.
     default_builder: str = "auto"
     default_runtime: str = "docker"

@@ -80,6 +80,8 @@ def buildx_command(cli: str, request: BuildRequest, metadata_file: Path) -> list
         cmd += ["--label", f"{key}={value}"]
     for key, value in sorted(request.build_args.items()):
         cmd += ["--build-arg", f"{key}={value}"]
+    for secret_id, path in sorted(request.secrets.items()):
+        cmd += ["--secret", f"id={secret_id},src={path}"]
     # With the engine's docker driver, layers of earlier builds are reused from the engine's own
     # store; the inline cache metadata also lets a registry copy of the image serve as cache.
     cmd += ["--build-arg", "BUILDKIT_INLINE_CACHE=1"]

@@ -45,6 +45,11 @@ class DockerBuilder:
 
         request.cancel.raise_if_cancelled()
         check_build_args(request.build_args, request.labels)
+        if request.secrets:
+            log(
+                f"note: the classic builder cannot offer build secrets "
+                f"({', '.join(sorted(request.secrets))}); the buildx builder can"
+            )
         api = docker_engine.client().api
         try:
             docker_engine.check_floors(self.settings, api)
@@ -164,6 +169,39 @@ class DockerBuilder:
             return False
         finally:
             c.close()
+
+    def image_digest(self, reference: str) -> str:
+        """``reference`` pinned: a local copy's repository digest, else the registry's answer
+        through the engine."""
+        import docker
+
+        repository = reference.split("@", 1)[0]
+        last = repository.rsplit("/", 1)[-1]
+        if ":" in last:
+            repository = repository[: len(repository) - len(last)] + last.split(":", 1)[0]
+        c = docker_engine.client()
+        try:
+            try:
+                local = c.api.inspect_image(reference)
+                for digest in local.get("RepoDigests") or ():
+                    name, _at, sha = digest.partition("@")
+                    if name.endswith(repository.split("/", 1)[-1]) and sha:
+                        return f"{repository}@{sha}"
+            except docker.errors.APIError:
+                pass  # not here: ask its registry
+            try:
+                found = c.api.inspect_distribution(reference)
+            except docker.errors.APIError as exc:
+                detail = exc.explanation or str(exc)
+                raise BuildError(
+                    f"the Dockerfile's frontend {reference} (# syntax=) cannot be fetched: its "
+                    f"registry cannot be reached from this machine ({detail}). Remove the line "
+                    "(the built-in Dockerfile frontend builds the same file), or make the "
+                    "registry reachable"
+                ) from None
+        finally:
+            c.close()
+        return f"{repository}@{found['Descriptor']['digest']}"
 
     def image_labels(self, image: str) -> dict[str, str] | None:
         import docker

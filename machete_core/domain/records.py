@@ -84,6 +84,8 @@ class BuildRequest:
     cancel: CancelToken = attrs.field(factory=CancelToken, eq=False)
     #: The stage to build (``--target``); None builds the last one.
     target: str | None = None
+    #: Files offered to the build as BuildKit secrets, by id (never part of any layer).
+    secrets: Mapping[str, Path] = attrs.field(factory=dict)
 
 
 @attrs.frozen

@@ -12,8 +12,24 @@ from machete_core.errors import BaseImageRefusedError, UnsafeDockerfileError
 from machete_core.manifest.dockerfile import arg, global_args, logical_lines, substitute, unquote
 
 
+def frontend_repository(reference: str) -> str:
+    """``docker.io/docker/dockerfile:1.7@sha256:...`` -> ``docker/dockerfile``."""
+    name = reference.strip().split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    if ":" in last:
+        name = name[: len(name) - len(last)] + last.split(":", 1)[0]
+    for prefix in ("docker.io/library/", "docker.io/", "index.docker.io/"):
+        if name.startswith(prefix):
+            return name[len(prefix) :]
+    return name
+
+
 def prescan_dockerfile(
-    path: Path, *, allow_frontends: bool, build_args: Mapping[str, str] | None = None
+    path: Path,
+    *,
+    allow_frontends: bool,
+    build_args: Mapping[str, str] | None = None,
+    allowed_frontends: tuple[str, ...] = (),
 ) -> None:
     """Refuse what has let Dockerfiles escape builders.
 
@@ -23,11 +39,17 @@ def prescan_dockerfile(
     """
     text = path.read_text(encoding="utf-8", errors="replace")
     directives, instructions = logical_lines(text)
-    if "syntax" in directives and not allow_frontends:
+    syntax = directives.get("syntax")
+    if (
+        syntax is not None
+        and not allow_frontends
+        and frontend_repository(syntax) not in allowed_frontends
+    ):
         raise UnsafeDockerfileError(
-            f"the Dockerfile asks for the build frontend {directives['syntax']!r} (# syntax=), "
-            "which would run code of the author's choosing in the builder; remove the line "
-            "or have an admin set MACHETE_ALLOW_DOCKERFILE_FRONTENDS"
+            f"the Dockerfile asks for the build frontend {syntax!r} (# syntax=), which would "
+            "run code of the author's choosing in the builder; remove the line, or have an "
+            "admin allow that frontend with `machete settings set allowed_dockerfile_frontends "
+            f"{','.join([*allowed_frontends, frontend_repository(syntax)])}`"
         )
     args = dict(build_args or {})
     globals_ = global_args(instructions, args)

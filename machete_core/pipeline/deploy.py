@@ -42,11 +42,13 @@ from machete_core.errors import (
 )
 from machete_core.manifest.converter import spec_from_data, spec_to_data
 from machete_core.manifest.dockerfile import base_images, check_build_args
+from machete_core.pipeline.build_env import build_secrets, proxy_build_args
 from machete_core.pipeline.build_failures import with_cause
 from machete_core.pipeline.buildcheck import (
     check_base_images,
     prescan_dockerfile,
 )
+from machete_core.pipeline.frontends import pin_frontend
 from machete_core.pipeline.gate import health_gate
 from machete_core.pipeline.instances import discard_instance, instance_log_tail, instance_running
 from machete_core.pipeline.keys import image_key, release_key
@@ -393,7 +395,9 @@ def _build(
             root / spec.dockerfile,
             allow_frontends=core.settings.allow_dockerfile_frontends,
             build_args=spec.build_args,
+            allowed_frontends=core.settings.allowed_dockerfile_frontends,
         )
+        pin_frontend(root / spec.dockerfile, builder, run.log.write)
         if isinstance(builder, InspectsImages):
             check_base_images(
                 base_images(root / spec.dockerfile, spec.build_args),
@@ -414,7 +418,8 @@ def _build(
             labels=labels.for_release(core.settings.installation, tool.name, release.number),
             timeout=spec.build_timeout or core.settings.build_timeout,
             cancel=run.cancel,
-            build_args=spec.build_args,
+            build_args={**proxy_build_args(core.settings, spec.build_args), **spec.build_args},
+            secrets=build_secrets(core.settings, run.log.write),
         )
         with core.build_slot(run.cancel, run.log.write):
             try:

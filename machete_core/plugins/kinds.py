@@ -16,6 +16,7 @@ from machete_core.plugins.protocols import (
     ListsImages,
     ReplicatedRuntime,
     ReportsListeningPorts,
+    ResolvesImageDigests,
     Runtime,
     Source,
     WatchesInstances,
@@ -45,7 +46,7 @@ KINDS: tuple[ProviderKind, ...] = (
         "machete_register_builders",
         BuilderProvider,
         Builder,
-        (InspectsImages, ListsImages, Closeable),
+        (InspectsImages, ListsImages, ResolvesImageDigests, Closeable),
     ),
     ProviderKind(
         "runtime",

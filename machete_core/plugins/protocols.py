@@ -130,6 +130,15 @@ class KnowsImageUsers(Protocol):
 
 
 @runtime_checkable
+class ResolvesImageDigests(Protocol):
+    """Optional builder capability: a tag as ``repository@sha256:...`` (from a local copy,
+    else from its registry), so an allowed ``# syntax=`` frontend is pinned for the build."""
+
+    def image_digest(self, reference: str) -> str:
+        """The pinned reference; raises ``BuildError`` saying why when it cannot be had."""
+
+
+@runtime_checkable
 class ListsImages(Protocol):
     """Optional builder capability: list the images it made, so the reconciler can remove
     images no release records (built by a process that died before writing it down)."""

@@ -22,6 +22,7 @@ from tests.support.cli import run_cli
 from tests.support.git_server import GitHTTPServer, git, make_repo, write_files
 from tests.support.http import request
 from tests.support.images import DEBIAN_IMAGE, ensure_debian_image, http_tool_files
+from tests.support.registry import LocalRegistry
 
 pytestmark = pytest.mark.slow
 
@@ -214,3 +215,90 @@ def test_a_plain_folder_and_a_dirty_working_tree_install_from_the_cli(
     run_cli(env, "install", str(tree), "--name", "dirty", "--dirty")
     url = json.loads(run_cli(env, "status", "dirty", "--json").stdout)["url"]
     assert request(url + "/", follow=0) == (200, b"uncommitted\n")
+
+
+def test_an_official_frontend_that_cannot_be_fetched_says_exactly_that(
+    settings: Settings, git_server: GitHTTPServer, busybox_image: str
+) -> None:
+    with create_machete(
+        attrs.evolve(settings, default_builder="buildx"), builtins=BUILTIN_PLUGINS
+    ) as m:
+        files = http_tool_files("x")
+        files["Dockerfile"] = "# syntax=docker/dockerfile:1\n" + files["Dockerfile"]
+        with pytest.raises(BuildError) as caught:
+            m.install(_repo(git_server, files), name="syntax")
+    message = caught.value.message
+    assert "the Dockerfile's frontend docker/dockerfile:1 (# syntax=) cannot be fetched" in message
+    assert "registry cannot be reached" in message
+
+
+def test_an_allowed_frontend_is_pinned_by_digest_from_its_registry(
+    settings: Settings, git_server: GitHTTPServer, busybox_image: str, registry: LocalRegistry
+) -> None:
+    import docker
+
+    frontend = f"{registry.address}/team/dockerfile"
+    client = docker.from_env()
+    try:
+        client.images.get(busybox_image).tag(frontend, "1")
+        client.images.push(frontend, tag="1")
+    finally:
+        client.close()
+    allowed = attrs.evolve(
+        settings, default_builder="buildx", allowed_dockerfile_frontends=(frontend,)
+    )
+    lines: list[str] = []
+    with create_machete(allowed, builtins=BUILTIN_PLUGINS) as m:
+        files = http_tool_files("x")
+        files["Dockerfile"] = f"# syntax={frontend}:1\n" + files["Dockerfile"]
+        with pytest.raises(BuildError):  # busybox is no frontend: the pin is what is shown
+            m.install(_repo(git_server, files), name="pinned", on_line=lines.append)
+    pinned = [line for line in lines if "is pinned to" in line]
+    assert pinned and f"{frontend}@sha256:" in pinned[0]
+
+
+def test_builds_behind_a_company_proxy_with_an_extra_ca(
+    settings: Settings, git_server: GitHTTPServer, busybox_image: str, tmp_path: Path
+) -> None:
+    import docker
+
+    bundle = tmp_path / "company-ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\nMIIcompany\n-----END CERTIFICATE-----\n")
+    behind = attrs.evolve(
+        settings,
+        default_builder="buildx",
+        build_http_proxy="http://proxy.example.internal:3128",
+        build_no_proxy="localhost,.internal",
+        build_ca_bundle=str(bundle),
+    )
+    files = http_tool_files("behind a proxy")
+    files["Dockerfile"] = files["Dockerfile"].replace(
+        "COPY www /www\n",
+        "COPY www /www\n"
+        'RUN echo "$HTTP_PROXY $no_proxy" > /proxy-seen\n'
+        "RUN --mount=type=secret,id=machete_ca cp /run/secrets/machete_ca /ca-asked-for\n",
+    )
+    lines: list[str] = []
+    with create_machete(behind, builtins=BUILTIN_PLUGINS) as m:
+        m.install(_repo(git_server, files), name="proxied", on_line=lines.append)
+        image = m.releases("proxied")[0].image_id
+    assert "the extra CA bundle is offered to the build as the secret machete_ca" in lines
+    client = docker.from_env()
+    try:
+
+        def read(path: str) -> str:
+            out = client.containers.run(image, ["cat", path], remove=True, entrypoint=[])
+            return bytes(out).decode()
+
+        assert (
+            read("/proxy-seen").strip() == "http://proxy.example.internal:3128 localhost,.internal"
+        )
+        # The tool asked for the bundle (copied it): only then is it in the image.
+        assert "MIIcompany" in read("/ca-asked-for")
+        config = client.api.inspect_image(image)["Config"]
+        assert not any("proxy.example" in e for e in config.get("Env") or [])
+        history = client.api.history(image)
+        assert not any("proxy.example" in (h.get("CreatedBy") or "") for h in history)
+        assert not any("MIIcompany" in (h.get("CreatedBy") or "") for h in history)
+    finally:
+        client.close()
