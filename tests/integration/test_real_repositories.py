@@ -23,6 +23,7 @@ from tests.support.git_server import GitHTTPServer, git, make_repo, write_files
 from tests.support.http import request
 from tests.support.images import DEBIAN_IMAGE, ensure_debian_image, http_tool_files
 from tests.support.registry import LocalRegistry
+from tests.support.server import call, running_server, tools_base, wait_op
 
 pytestmark = pytest.mark.slow
 
@@ -302,3 +303,27 @@ def test_builds_behind_a_company_proxy_with_an_extra_ca(
         assert not any("MIIcompany" in (h.get("CreatedBy") or "") for h in history)
     finally:
         client.close()
+
+
+def test_a_redirect_to_the_tool_s_root_stays_under_its_path(
+    env: dict[str, str], git_server: GitHTTPServer
+) -> None:
+    import http.client
+
+    with running_server(env) as (base, _proc):
+        _status, body = call(
+            "POST",
+            f"{base}/api/tools",
+            {"url": _repo(git_server, repos.hard_coded_5000()), "name": "redir"},
+        )
+        assert wait_op(base, body["operation_id"])["status"] == "succeeded"
+        tools = tools_base(base).removeprefix("http://")
+        host, port = tools.split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=10)
+        try:
+            conn.request("GET", "/tools/redir/redirect")
+            resp = conn.getresponse()
+            resp.read()
+        finally:
+            conn.close()
+    assert resp.status == 302 and resp.getheader("Location") == "/tools/redir/?x=1"

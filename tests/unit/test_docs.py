@@ -72,3 +72,28 @@ def _setting_names() -> list[str]:
 @pytest.mark.parametrize("field", _setting_names())
 def test_every_setting_is_in_the_settings_reference(field: str) -> None:
     assert f"MACHETE_{field.upper()}" in (ROOT / "docs" / "settings.md").read_text()
+
+
+def _doc_fields(cls: type, prefix: str = "") -> list[str]:
+    import attrs
+
+    from machete_core.manifest.documents import _attrs_class_of
+
+    names = []
+    for field in attrs.fields(cls):
+        inner = _attrs_class_of(field.type)
+        if inner is not None and field.name not in ("ui", "resources", "permissions", "setup"):
+            names += _doc_fields(inner, f"{prefix}{field.name}.")
+        else:
+            names.append(prefix + field.name)
+    return names
+
+
+def test_every_manifest_field_the_loader_accepts_is_documented() -> None:
+    from machete_core.manifest.documents import MacheteYmlDoc, ToolJsonDoc
+
+    text = (ROOT / "docs" / "manifest.md").read_text()
+    missing = [name for name in _doc_fields(MacheteYmlDoc) if f"`{name}" not in text]
+    assert missing == []
+    tool_json = [n for n in _doc_fields(ToolJsonDoc) if n.split(".")[-1] not in text]
+    assert tool_json == []
