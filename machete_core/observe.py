@@ -146,6 +146,7 @@ def tool_view(
         or core.settings.default_runtime,
         replicas=tool.replicas or spec.replicas or 1,
         restart_count=restarts,
+        overrides={k: v for k, v in tool.overrides.items() if v not in (None, {}, "")},
     )
 
 

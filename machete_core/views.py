@@ -44,6 +44,8 @@ class ToolView:
     replicas: int = 1
     #: Times the engine restarted the live instance after it exited.
     restart_count: int = 0
+    #: What the operator set for the tool (``--port``, ``machete set``), only the set fields.
+    overrides: dict[str, Any] = attrs.field(factory=dict)
 
 
 @attrs.frozen

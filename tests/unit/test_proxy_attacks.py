@@ -222,6 +222,15 @@ async def test_a_body_cut_short_aborts_the_connection_instead_of_a_second_respon
         await resp.read()
 
 
+async def _until(condition: Callable[[], bool], limit: float = 10.0) -> None:
+    """Wait (bounded) for what the test needs in place, rather than a fixed sleep that a busy
+    machine can outrun."""
+    deadline = asyncio.get_running_loop().time() + limit
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "never happened"
+        await asyncio.sleep(0.02)
+
+
 async def test_one_hanging_tool_does_not_take_the_others_and_leaves_no_replay(
     tools: TestClient, machete: Machete, raw_upstream: Any
 ) -> None:
@@ -248,7 +257,7 @@ async def test_one_hanging_tool_does_not_take_the_others_and_leaves_no_replay(
     started = loop.time()
     # Four slots for "slow" (the fixture's limit): the fifth waits 0.5 s, then gets 503.
     hanging = [asyncio.create_task(tools.get(f"/tools/slow/hang{i}")) for i in range(4)]
-    await asyncio.sleep(0.2)
+    await _until(lambda: len(arrived) == 4)  # all four hold their slots at the tool
     queued = await tools.get("/tools/slow/queued")
     assert queued.status == 503 and (await queued.json())["error"]["code"] == "tool_busy"
     # Another tool is served meanwhile.
@@ -260,7 +269,7 @@ async def test_one_hanging_tool_does_not_take_the_others_and_leaves_no_replay(
     assert loop.time() - started < 10
     # A client that leaves while queued is never replayed at the tool.
     blockers = [asyncio.create_task(tools.get(f"/tools/slow/block{i}")) for i in range(4)]
-    await asyncio.sleep(0.2)
+    await _until(lambda: sum(b"/block" in a for a in arrived) == 4)
     leaver = asyncio.create_task(tools.get("/tools/slow/left"))
     await asyncio.sleep(0.1)
     leaver.cancel()

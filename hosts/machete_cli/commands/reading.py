@@ -52,6 +52,7 @@ def status(obj: Context, name: str, as_json: bool) -> None:
             ("health check", view.health_check),
             ("runtime", view.runtime + replicas),
             ("restarts", view.restart_count or None),
+            ("set", ", ".join(f"{k}={v}" for k, v in sorted(view.overrides.items())) or None),
         ]
         for key, value in rows:
             if value not in (None, ""):
