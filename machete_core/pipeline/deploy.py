@@ -52,6 +52,7 @@ from machete_core.pipeline.frontends import pin_frontend
 from machete_core.pipeline.gate import health_gate
 from machete_core.pipeline.instances import discard_instance, instance_log_tail, instance_running
 from machete_core.pipeline.keys import image_key, release_key
+from machete_core.pipeline.retention import prune_images
 from machete_core.pipeline.tool_spec import read_tool
 from machete_core.pipeline.volumes import DATA, prepare_mounts, resolve_mounts
 from machete_core.plugins.protocols import InspectsImages, KnowsImageUsers, Source
@@ -301,30 +302,6 @@ def run_rollback(run: OperationRun) -> None:
         runtime_name,
         revision,
     )
-
-
-def prune_images(run: OperationRun, tool: ToolRecord) -> None:
-    """Keep the images of the tool's newest releases (and the live one); remove older ones.
-
-    Only images recorded for this tool's releases are touched: never anything MACHETE does not
-    own, never the shared build cache.
-    """
-    core = run.core
-    keep_n = core.settings.keep_images
-    releases = core.store.list_releases(tool.id)
-    current = core.store.get_tool(tool.id).current_release_id
-    kept: set[str] = set()
-    for rel in releases:
-        if rel.image_id and (len(kept) < keep_n or rel.id == current):
-            kept.add(rel.image_id)
-    for rel in releases:
-        if rel.image_id and rel.image_id not in kept:
-            builder = core.builder(rel.builder)
-            if builder.image_exists(rel.image_id):
-                builder.remove_image(rel.image_tag or rel.image_id)
-                if rel.image_tag and builder.image_exists(rel.image_id):
-                    builder.remove_image(rel.image_id)
-                run.log.write(f"pruned the image of release {rel.number} (keeping {keep_n})")
 
 
 def _unchanged_upstream(
