@@ -72,29 +72,28 @@ def flask_honouring_port() -> dict[str, str]:
     }
 
 
+def _served(port: int, *, before: str = "", expose: bool = True) -> str:
+    """A Dockerfile running SERVER on ``port`` (``before``: instructions ahead of it)."""
+    return (
+        f"FROM {DEBIAN_IMAGE}\n{before}COPY server.py /srv/server.py\n"
+        + (f"EXPOSE {port}\n" if expose else "")
+        + f'CMD ["python3", "/srv/server.py", "{port}"]\n'
+    )
+
+
 def hard_coded_5000() -> dict[str, str]:
     """Ignores $PORT: listens on 5000, as its EXPOSE says."""
-    return {
-        "server.py": SERVER,
-        "Dockerfile": (
-            f"FROM {DEBIAN_IMAGE}\nCOPY server.py /srv/server.py\nEXPOSE 5000\n"
-            'CMD ["python3", "/srv/server.py", "5000"]\n'
-        ),
-    }
+    return {"server.py": SERVER, "Dockerfile": _served(5000)}
 
 
 def streamlit_like_healthcheck() -> dict[str, str]:
     """Listens on 8501 with a health path only its HEALTHCHECK names (no EXPOSE)."""
-    return {
-        "server.py": SERVER,
-        "Dockerfile": (
-            f"FROM {DEBIAN_IMAGE}\nCOPY server.py /srv/server.py\n"
-            "ENV OK_PATHS=/_stcore/health\n"
-            "HEALTHCHECK --interval=5s --timeout=2s --retries=3 "
-            "CMD curl -f http://localhost:8501/_stcore/health || exit 1\n"
-            'CMD ["python3", "/srv/server.py", "8501"]\n'
-        ),
-    }
+    check = (
+        "ENV OK_PATHS=/_stcore/health\n"
+        "HEALTHCHECK --interval=5s --timeout=2s --retries=3 "
+        "CMD curl -f http://localhost:8501/_stcore/health || exit 1\n"
+    )
+    return {"server.py": SERVER, "Dockerfile": _served(8501, before=check, expose=False)}
 
 
 def monorepo() -> dict[str, str]:
@@ -102,10 +101,7 @@ def monorepo() -> dict[str, str]:
     return {
         "README.md": "A monorepo.\n",
         "services/api/server.py": SERVER,
-        "services/api/Dockerfile": (
-            f"FROM {DEBIAN_IMAGE}\nCOPY server.py /srv/server.py\nEXPOSE 7000\n"
-            'CMD ["python3", "/srv/server.py", "7000"]\n'
-        ),
+        "services/api/Dockerfile": _served(7000),
         "services/worker/Dockerfile": f'FROM {DEBIAN_IMAGE}\nCMD ["sleep", "infinity"]\n',
     }
 
@@ -126,10 +122,7 @@ def dev_stage_last() -> dict[str, str]:
 def lower_case_dockerfile() -> dict[str, str]:
     return {
         "server.py": SERVER,
-        "dockerfile": (
-            f"FROM {DEBIAN_IMAGE}\nCOPY server.py /srv/server.py\nEXPOSE 6100\n"
-            'CMD ["python3", "/srv/server.py", "6100"]\n'
-        ),
+        "dockerfile": _served(6100),
     }
 
 
@@ -137,12 +130,10 @@ def non_root_writing_data() -> dict[str, str]:
     """Runs as a user of its own and writes a file under /data on every request to /."""
     return {
         "server.py": SERVER,
-        "Dockerfile": (
-            f"FROM {DEBIAN_IMAGE}\n"
-            "RUN echo 'app:x:1234:1234::/tmp:/bin/sh' >> /etc/passwd \\\n"
-            "    && echo 'app:x:1234:' >> /etc/group\n"
-            "COPY server.py /srv/server.py\nUSER app\nENV WRITE_TO=/data\nEXPOSE 6200\n"
-            'CMD ["python3", "/srv/server.py", "6200"]\n'
+        "Dockerfile": _served(
+            6200,
+            before="RUN echo 'app:x:1234:1234::/tmp:/bin/sh' >> /etc/passwd \\\n"
+            "    && echo 'app:x:1234:' >> /etc/group\nUSER app\nENV WRITE_TO=/data\n",
         ),
     }
 
@@ -151,8 +142,5 @@ def listens_on_8501() -> dict[str, str]:
     """EXPOSEs nothing and listens on 8501: MACHETE's default 8080 is wrong."""
     return {
         "server.py": SERVER,
-        "Dockerfile": (
-            f"FROM {DEBIAN_IMAGE}\nCOPY server.py /srv/server.py\n"
-            'CMD ["python3", "/srv/server.py", "8501"]\n'
-        ),
+        "Dockerfile": _served(8501, expose=False),
     }
