@@ -86,6 +86,7 @@ def wait_healthy(
     still_running: Callable[[], str | None] | None = None,
     fail_fast: FailFast | None = None,
     port: int | None = None,
+    probe_timeout: float = 5.0,
 ) -> Probe:
     """Poll until healthy; raise :class:`HealthCheckError` on timeout, or as soon as the
     outcome cannot change.
@@ -114,7 +115,8 @@ def wait_healthy(
         except Exception as exc:
             last = Probe(healthy=False, error=str(exc))
         else:
-            last = probe(target, path, timeout=min(5.0, max(0.5, deadline - time.monotonic())))
+            left = deadline - time.monotonic()
+            last = probe(target, path, timeout=min(probe_timeout, max(0.5, left)))
             if last.healthy:
                 return last
         now = time.monotonic()

@@ -94,6 +94,8 @@ class ToolSpec:
     #: From the Dockerfile's HEALTHCHECK: how often and how patiently to probe.
     health_interval: float | None = None
     health_retries: int | None = None
+    #: Seconds one probe may take (HEALTHCHECK's ``--timeout``); None: 5.
+    health_probe_timeout: float | None = None
     build_timeout: float | None = None
     #: Seconds the old instance keeps serving after the switch (None: the setting).
     drain_seconds: float | None = None

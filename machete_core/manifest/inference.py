@@ -80,6 +80,7 @@ def resolve(spec: ToolSpec, root: Path, overrides: ToolOverrides) -> Resolved:
         notes.append(f"health check GET {health} (from HEALTHCHECK)")
         fields["health_interval"] = spec.health_interval or hc.interval
         fields["health_retries"] = spec.health_retries or hc.retries
+        fields["health_probe_timeout"] = spec.health_probe_timeout or hc.timeout
         if spec.health_timeout is None:
             fields["health_timeout"] = (hc.start_period or 0.0) + (
                 hc.interval or DOCKER_INTERVAL_S

@@ -57,5 +57,6 @@ def health_gate(
             listening=listening, not_found_grace=core.settings.health_not_found_grace
         ),
         port=spec.port,
+        probe_timeout=spec.health_probe_timeout or 5.0,
     )
     run.log.write(f"healthy: {what} -> HTTP {result.status_code}")

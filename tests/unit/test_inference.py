@@ -51,6 +51,7 @@ def test_healthcheck_gives_path_interval_retries_and_a_timeout(tmp_path: Path) -
     spec = got.spec
     assert (spec.port, spec.health_check) == (8501, "/_stcore/health")
     assert (spec.health_interval, spec.health_retries, spec.health_timeout) == (10.0, 4, 60.0)
+    assert spec.health_probe_timeout == 3.0
     assert "health check GET /_stcore/health (from HEALTHCHECK)" in got.notes
     assert any("HEALTHCHECK is switched off in the container" in n for n in got.notes)
 
