@@ -13,7 +13,7 @@ from typing import Any
 
 from machete_core.domain.records import BuildRequest, Image, LogSink
 from machete_core.errors import BuildError, BuildTimeoutError, CancelledError
-from machete_core.manifest.dockerfile import check_build_args
+from machete_core.manifest.dockerfile import check_build_args, without_tag
 from machete_core.plugins import hookimpl
 from machete_core.plugins.records import BuilderProvider
 from machete_core.settings import Settings
@@ -175,10 +175,7 @@ class DockerBuilder:
         through the engine."""
         import docker
 
-        repository = reference.split("@", 1)[0]
-        last = repository.rsplit("/", 1)[-1]
-        if ":" in last:
-            repository = repository[: len(repository) - len(last)] + last.split(":", 1)[0]
+        repository = without_tag(reference)
         c = docker_engine.client()
         try:
             try:

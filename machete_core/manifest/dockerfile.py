@@ -42,6 +42,16 @@ def check_build_args(
             raise UnsafeDockerfileError(f"the build argument {key!r} contains NUL")
 
 
+def without_tag(reference: str) -> str:
+    """An image reference's repository: ``host:5000/team/x:1.2@sha256:...`` -> ``host:5000/team/x``
+    (a registry's port is not a tag)."""
+    name = reference.strip().split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    if ":" in last:
+        name = name[: len(name) - len(last)] + last.split(":", 1)[0]
+    return name
+
+
 def logical_lines(text: str) -> tuple[dict[str, str], list[str]]:
     """Parser directives, then instructions with line continuations joined (BuildKit's
     rules: directives only before the first instruction or comment; ``# escape=`` sets the

@@ -21,7 +21,14 @@ from machete_core.manifest.dockerfile import (
     check_build_args,
     read_facts,
 )
-from machete_core.manifest.loader import health_path, relative_path
+from machete_core.manifest.loader import (
+    JSON_NAME,
+    YAML_NAMES,
+    LoadedManifest,
+    health_path,
+    load_manifest,
+    relative_path,
+)
 
 _STAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _ARG = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
@@ -35,6 +42,27 @@ class Resolved:
     spec: ToolSpec
     facts: DockerfileFacts
     notes: tuple[str, ...]
+
+
+def tool_folder(src: Path, sub: str) -> Path:
+    """``sub`` inside the tree at ``src`` (never outside it, even through links)."""
+    folder = (src / sub).resolve()
+    if not folder.is_relative_to(src.resolve()) or not folder.is_dir():
+        raise InvalidInputError(
+            f"no folder {sub!r} in the repository (set by --subdir or machete.path)",
+            details={"missing": sub},
+        )
+    return folder
+
+
+def locate_tool(src: Path, overrides: ToolOverrides) -> tuple[Path, LoadedManifest]:
+    """The tool's folder in the tree (``--subdir``, else the root manifest's ``machete.path``)
+    and the manifest that applies: the folder's own if it has one, else the root's."""
+    loaded = load_manifest(src)
+    root = tool_folder(src, overrides.subdir or loaded.spec.path)
+    if root != src.resolve() and any((root / name).is_file() for name in (*YAML_NAMES, JSON_NAME)):
+        loaded = load_manifest(root)
+    return root, loaded
 
 
 def find_dockerfile(root: Path, name: str) -> str:

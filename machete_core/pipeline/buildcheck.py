@@ -9,15 +9,19 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from machete_core.errors import BaseImageRefusedError, UnsafeDockerfileError
-from machete_core.manifest.dockerfile import arg, global_args, logical_lines, substitute, unquote
+from machete_core.manifest.dockerfile import (
+    arg,
+    global_args,
+    logical_lines,
+    substitute,
+    unquote,
+    without_tag,
+)
 
 
 def frontend_repository(reference: str) -> str:
     """``docker.io/docker/dockerfile:1.7@sha256:...`` -> ``docker/dockerfile``."""
-    name = reference.strip().split("@", 1)[0]
-    last = name.rsplit("/", 1)[-1]
-    if ":" in last:
-        name = name[: len(name) - len(last)] + last.split(":", 1)[0]
+    name = without_tag(reference)
     for prefix in ("docker.io/library/", "docker.io/", "index.docker.io/"):
         if name.startswith(prefix):
             return name[len(prefix) :]

@@ -13,11 +13,9 @@ from machete_core.domain.naming import choose_name
 from machete_core.domain.operations import InstallParams
 from machete_core.domain.spec import ToolOverrides, ToolSpec
 from machete_core.domain.status import ToolStatus
-from machete_core.errors import InvalidInputError, ToolExistsError
-from machete_core.manifest import load_manifest
+from machete_core.errors import ToolExistsError
 from machete_core.manifest.converter import converter, spec_to_data
-from machete_core.manifest.inference import resolve
-from machete_core.manifest.loader import JSON_NAME, YAML_NAMES, LoadedManifest
+from machete_core.manifest.inference import locate_tool, resolve
 from machete_core.pipeline.submit import check_not_busy
 from machete_core.state.views import ToolRecord
 
@@ -41,21 +39,6 @@ def overrides_of(tool: ToolRecord | None, install: InstallParams | None) -> Tool
     return install.overrides if install is not None else ToolOverrides()
 
 
-def tool_folder(src: Path, sub: str) -> Path:
-    """``sub`` inside the fetched tree (never outside it, even through links)."""
-    folder = (src / sub).resolve()
-    if not folder.is_relative_to(src.resolve()) or not folder.is_dir():
-        raise InvalidInputError(
-            f"no folder {sub!r} in the repository (set by --subdir or machete.path)",
-            details={"missing": sub},
-        )
-    return folder
-
-
-def _has_manifest(folder: Path) -> bool:
-    return any((folder / name).is_file() for name in (*YAML_NAMES, JSON_NAME))
-
-
 def read_tool(
     run: OperationRun,
     src: Path,
@@ -66,12 +49,9 @@ def read_tool(
     source_kind: str,
 ) -> ToolTree:
     overrides = overrides_of(tool, install)
-    loaded: LoadedManifest = load_manifest(src)
-    root = tool_folder(src, overrides.subdir or loaded.spec.path)
+    root, loaded = locate_tool(src, overrides)
     if root != src.resolve():
         run.log.write(f"the tool is in the folder {root.relative_to(src.resolve())}")
-        if _has_manifest(root):
-            loaded = load_manifest(root)
     for warning in loaded.warnings:
         run.log.write(f"warning: {warning}")
     if tool is None:

@@ -104,19 +104,11 @@ def validate(path: str, as_json: bool, **options: Any) -> None:
     """Check a tool folder as a deploy would: its manifest, its Dockerfile, and what MACHETE
     reads from the Dockerfile where the manifest is silent; print the spec it would run."""
     from machete_core.domain.naming import choose_name
-    from machete_core.manifest import load_manifest
     from machete_core.manifest.converter import spec_to_data
-    from machete_core.manifest.inference import check_overrides, resolve
+    from machete_core.manifest.inference import check_overrides, locate_tool, resolve
 
     overrides = check_overrides(overrides_from(options))
-    loaded = load_manifest(Path(path))
-    root = Path(path) / (overrides.subdir or loaded.spec.path)
-    if not root.is_dir():
-        raise click.ClickException(f"no folder {root} (set by --subdir or machete.path)")
-    if root.resolve() != Path(path).resolve() and any(
-        (root / n).is_file() for n in ("machete.yml", "machete.yaml", "tool.json")
-    ):
-        loaded = load_manifest(root)
+    root, loaded = locate_tool(Path(path), overrides)
     resolved = resolve(loaded.spec, root, overrides)
     name = choose_name(
         manifest=loaded.spec.name,
