@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from functools import cached_property
 from typing import Any, cast
 
+from machete_core.access.service import Access
 from machete_core.domain.records import CancelToken, Event
 from machete_core.events import EventBus
 from machete_core.leases import LeaseKeeper, holder_process_gone, lease_expired, new_holder
@@ -53,6 +54,11 @@ class Core:
     def store(self) -> Store:
         self.settings.home.mkdir(parents=True, exist_ok=True)
         return Store.open(self.settings.effective_database_url)
+
+    @cached_property
+    def access(self) -> Access:
+        """Who may do what: the authorizer, the authenticator and the audit log."""
+        return Access(self.store, self.settings, lambda: self.secrets, self.plugins)
 
     @cached_property
     def leases(self) -> LeaseKeeper:

@@ -339,3 +339,74 @@ class InternalError(MacheteError):
 
     code = "internal_error"
     http_status = 500
+
+
+# -- People, sign-in and permissions --------------------------------------------------------
+
+
+class AuthenticationError(MacheteError):
+    """No credentials, or ones that are unknown, expired or revoked."""
+
+    code = "unauthenticated"
+    http_status = 401
+
+
+class TotpRequiredError(AuthenticationError):
+    """The password was right; the account's second factor code is missing or wrong."""
+
+    code = "totp_required"
+
+
+class ForbiddenError(MacheteError):
+    """Known credentials that do not allow this action (a hidden tool is a 404 instead)."""
+
+    code = "forbidden"
+    http_status = 403
+
+
+class RoleTooHighError(ForbiddenError):
+    """Granting or setting a role above the granter's own."""
+
+    code = "role_above_own"
+
+
+class TokenCannotCreateTokensError(ForbiddenError):
+    code = "token_cannot_create_tokens"
+
+
+class LastOwnerError(ConflictError):
+    code = "last_owner"
+
+
+class NameTakenError(ConflictError):
+    code = "name_taken"
+
+
+class WeakPasswordError(InvalidInputError):
+    code = "weak_password"
+
+
+class SetupClosedError(MacheteError):
+    """The one-time setup token is unknown, used, expired, or an owner exists already."""
+
+    code = "setup_closed"
+    http_status = 403
+
+
+class UserNotFoundError(NotFoundError):
+    code = "user_not_found"
+
+
+class TeamNotFoundError(NotFoundError):
+    code = "team_not_found"
+
+
+class TokenNotFoundError(NotFoundError):
+    code = "token_not_found"
+
+
+class TooManyAttemptsError(MacheteError):
+    """Sign-in failures for this name or address: wait ``details.retry_after`` seconds."""
+
+    code = "too_many_attempts"
+    http_status = 429

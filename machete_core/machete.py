@@ -13,6 +13,10 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from machete_core import observe, tool_config
+from machete_core.access.admin import AccessAdmin
+from machete_core.access.authn import Authenticator
+from machete_core.access.guard import Guard
+from machete_core.access.principal import Principal, PrincipalKind, local
 from machete_core.context import Core
 from machete_core.domain.operations import (
     LOCAL_PYTHON,
@@ -42,6 +46,7 @@ from machete_core.state.views import (
     HealthEventRecord,
     OperationRecord,
     ReleaseRecord,
+    ToolRecord,
 )
 from machete_core.views import ConfigView, HealthTarget, Route, ToolView
 
@@ -68,10 +73,69 @@ class Machete:
     validates and records an operation, :meth:`run` executes it. The convenience methods
     (:meth:`install`, :meth:`deploy`, ...) do both. Every operation names its :class:`Actor`;
     calls from Python default to the local Python actor.
+
+    Every call is authorized for the object's :class:`Principal`: the local one (the host
+    itself, which may do everything) unless :meth:`acting_as` bound another; the HTTP host
+    binds one per request, so every caller meets the same permission table.
     """
 
-    def __init__(self, settings: Settings, plugins: PluginManager) -> None:
+    def __init__(
+        self, settings: Settings, plugins: PluginManager, principal: Principal | None = None
+    ) -> None:
         self.core = Core(settings, plugins)
+        self._principal = principal or local()
+
+    def acting_as(self, principal: Principal) -> Machete:
+        """This installation, acting for ``principal`` (sharing everything else)."""
+        other = object.__new__(Machete)
+        other.core = self.core
+        other._principal = principal
+        return other
+
+    @property
+    def principal(self) -> Principal:
+        return self._principal
+
+    @property
+    def auth(self) -> Authenticator:
+        """Sign-in, sessions, tokens, tickets and the first owner's setup."""
+        return self.core.access.authenticator
+
+    @property
+    def access(self) -> AccessAdmin:
+        """Users, teams, grants, tokens and the audit log, as this object's principal."""
+        return self.core.access.admin(self._principal)
+
+    @cached_property
+    def _guard(self) -> Guard:
+        return Guard(self.core, self._principal)
+
+    def authorize(self, action: str, tool: str | int | None = None) -> ToolRecord | None:
+        """Raise unless the principal may take ``action`` (on ``tool``); a tool they may not
+        see is ``tool_not_found``. Denials are written to the audit log."""
+        return self._guard.authorize(action, tool)
+
+    def _tool(self, action: str, ident: str | int) -> ToolRecord:
+        return self._guard.tool(action, ident)
+
+    def _audited(self, action: str, tool: str | None, target: str | None = None) -> Any:
+        return self._guard.audited(action, tool, target)
+
+    def _actor(self, given: Actor) -> Actor:
+        return given if self._principal.kind == PrincipalKind.LOCAL else self._principal.actor()
+
+    def visible_tool_names(self) -> set[str] | None:
+        """The tools the principal may see; None when that is every tool."""
+        return self._guard.visible_tool_names()
+
+    def may_open(self, ident: str | int) -> bool:
+        """May the principal open the tool's pages (its access setting decides)?"""
+        return self._guard.may_open(ident)
+
+    def set_access(self, ident: str | int, access: str) -> ToolView:
+        """Who may open the tool's pages: ``public``, ``members`` or ``granted``."""
+        updated = self._guard.set_access(ident, access)
+        return observe.one_view(self.core, updated, probe_health=False)
 
     # The parts a host or an embedding program may read (the store for tests and tools).
     @property
@@ -129,10 +193,12 @@ class Machete:
     # -- plugins -------------------------------------------------------------------------
 
     def plugin_infos(self) -> list[PluginInfo]:
+        self.authorize("plugins.read")
         return self.plugins.plugins()
 
     def plugin_report(self) -> list[dict[str, Any]]:
         """Plugins as JSON-ready data, each provider with ``available`` and the reason if not."""
+        self.authorize("plugins.read")
         return plugin_report(self.plugins)
 
     def source_credentials(self, sealed: str | None) -> Credentials | None:
@@ -153,6 +219,7 @@ class Machete:
 
         ``forget_unknown`` lets it remove this installation's engine objects although the
         database has never known them (otherwise that is refused: ``state_missing``)."""
+        self.authorize("reconcile")
         return self._reconciler.run(forget_unknown=forget_unknown)
 
     def holder_alive(self, op: OperationRecord) -> bool:
@@ -171,16 +238,18 @@ class Machete:
     ) -> OperationRecord:
         """Record the install of a tool from ``url``; ``overrides`` (port, health path,
         folder, Dockerfile, stage, build arguments) are stored with the tool."""
-        return submit.submit_install(
-            self.core,
-            url,
-            actor,
-            name=name,
-            ref=ref,
-            source=source,
-            credentials=credentials,
-            overrides=overrides,
-        )
+        self.authorize("tools.install")
+        with self._audited("tools.install", name, target=name or url):
+            return submit.submit_install(
+                self.core,
+                url,
+                self._actor(actor),
+                name=name,
+                ref=ref,
+                source=source,
+                credentials=credentials,
+                overrides=overrides,
+            )
 
     def submit_upload(
         self,
@@ -197,9 +266,24 @@ class Machete:
         With ``tool`` the existing tool is redeployed from the archive; otherwise a new tool is
         installed (named by ``name``, its manifest, or ``filename``).
         """
-        return submit.submit_upload(
-            self.core, stream, actor, tool=tool, name=name, filename=filename, overrides=overrides
-        )
+        if tool is None:
+            self.authorize("tools.install")
+        else:
+            tool = self._tool("tools.operate", tool).name
+        with self._audited(
+            "tools.install" if tool is None else "tools.deploy",
+            None if tool is None else str(tool),
+            target=str(tool or name),
+        ):
+            return submit.submit_upload(
+                self.core,
+                stream,
+                self._actor(actor),
+                tool=tool,
+                name=name,
+                filename=filename,
+                overrides=overrides,
+            )
 
     def submit(
         self,
@@ -220,9 +304,12 @@ class Machete:
         """
         kind = OperationKind(kind)
         record = operation_params(kind, params)
-        return submit.submit_change(
-            self.core, kind, ident, record, actor, wait=wait, on_wait=on_wait
-        )
+        action = "tools.remove" if kind == OperationKind.REMOVE else "tools.operate"
+        tool = self._tool(action, ident)
+        with self._audited(f"tools.{kind.value}", tool.name):
+            return submit.submit_change(
+                self.core, kind, tool.id, record, self._actor(actor), wait=wait, on_wait=on_wait
+            )
 
     def run(
         self,
@@ -242,7 +329,9 @@ class Machete:
         (about a second). An operation whose holder died is ended and undone now. False
         when the operation had already ended.
         """
-        return runner.cancel_operation(self.core, op_id)
+        op = self._guard.operation(op_id, "tools.operate")
+        with self._audited("operations.cancel", op.tool_name, target=op_id):
+            return runner.cancel_operation(self.core, op_id)
 
     def cancel_all(self) -> None:
         """Cancel every operation this object holds (a host shutting down)."""
@@ -305,17 +394,24 @@ class Machete:
         return self.run(op.id, on_line=on_line, on_step=on_step)
 
     def operations(self, ident: str | int | None = None, limit: int = 50) -> list[OperationRecord]:
-        name = self.store.get_tool(ident).name if ident is not None else None
-        return self.store.list_operations(name, limit=limit)
+        if ident is not None:
+            return self.store.list_operations(self._tool("tools.read", ident).name, limit=limit)
+        self.authorize("tools.read")
+        visible = self.visible_tool_names()
+        ops = self.store.list_operations(None, limit=limit)
+        if visible is None:
+            return ops
+        return [op for op in ops if op.tool_name in visible or op.actor == self._principal.actor()]
 
     def operation(self, op_id: str) -> OperationRecord:
-        return self.store.get_operation(op_id)
+        return self._guard.operation(op_id, "tools.read")
 
     def operation_log(self, op_id: str, offset: int = 0) -> tuple[str, int]:
-        return read_log(Path(self.store.get_operation(op_id).log_path), offset)
+        return read_log(Path(self._guard.operation(op_id, "tools.read").log_path), offset)
 
     def operation_tail(self, op_id: str, offset: int = 0) -> OperationTail:
         """A non-blocking follower of an operation's log (hosts poll its ``read``)."""
+        self._guard.operation(op_id, "tools.read")
         return OperationTail(self.core, op_id, offset)
 
     def follow_operation(self, op_id: str, offset: int = 0, *, poll: float = 0.2) -> Iterator[str]:
@@ -326,34 +422,41 @@ class Machete:
     # -- tools: reading ------------------------------------------------------------------
 
     def list_tools(self) -> list[ToolView]:
-        return observe.list_views(self.core)
+        self.authorize("tools.read")
+        views = observe.list_views(self.core)
+        visible = self.visible_tool_names()
+        return views if visible is None else [v for v in views if v.name in visible]
 
     def get(self, ident: str | int, *, probe_health: bool = True) -> ToolView:
-        return observe.one_view(self.core, self.store.get_tool(ident), probe_health=probe_health)
+        return observe.one_view(
+            self.core, self._tool("tools.read", ident), probe_health=probe_health
+        )
 
     def route(self, ident: str | int) -> Route:
         """Where requests for the tool go now: its live release's endpoint."""
-        return observe.route(self.core, ident)
+        return observe.route(self.core, self._tool("tools.read", ident).name)
 
     def health(self, ident: str | int) -> Probe:
         """Probe the tool's health endpoint once, now."""
-        return observe.probe_now(self.core, ident)
+        return observe.probe_now(self.core, self._tool("tools.read", ident).name)
 
     def health_history(self, ident: str | int, limit: int = 100) -> list[HealthEventRecord]:
-        return self.store.health_history(self.store.get_tool(ident).id, limit)
+        return self.store.health_history(self._tool("tools.read", ident).id, limit)
 
     def releases(self, ident: str | int) -> list[ReleaseRecord]:
-        return self.store.list_releases(self.store.get_tool(ident).id)
+        return self.store.list_releases(self._tool("tools.read", ident).id)
 
     def logs(
         self, ident: str | int, *, tail: int | None = 100, follow: bool = False
     ) -> Iterator[str]:
-        return observe.tool_logs(self.core, ident, tail=tail, follow=follow)
+        return observe.tool_logs(
+            self.core, self._tool("tools.logs", ident).name, tail=tail, follow=follow
+        )
 
     def tool_log_follower(self, ident: str | int, *, tail: int = 100) -> ToolLogFollower:
         """A non-blocking follower of the tool's output across releases, with its lifecycle
         events in between (hosts poll its ``read``; close it when done)."""
-        return ToolLogFollower(self.core, ident, tail=tail)
+        return ToolLogFollower(self.core, self._tool("tools.logs", ident).name, tail=tail)
 
     def follow_tool(self, ident: str | int, *, tail: int = 100, poll: float = 0.3) -> Iterator[str]:
         follower = self.tool_log_follower(ident, tail=tail)
@@ -374,9 +477,11 @@ class Machete:
     ) -> ToolView:
         """Tool settings. ``builder``: a builder's name, ``auto``, or ``""`` for the default;
         it applies from the next deploy (a manifest's ``machete.builder`` still wins)."""
-        tool = tool_config.set_flags(
-            self.core, ident, enabled=enabled, auto_start=auto_start, builder=builder
-        )
+        name = self._tool("tools.config", ident).name
+        with self._audited("tools.settings", name):
+            tool = tool_config.set_flags(
+                self.core, name, enabled=enabled, auto_start=auto_start, builder=builder
+            )
         return observe.one_view(self.core, tool, probe_health=False)
 
     def set_overrides(
@@ -384,12 +489,14 @@ class Machete:
     ) -> ToolView:
         """Change what the operator set for the tool (port, health path, folder, Dockerfile,
         stage, build arguments); it applies from the next deploy."""
-        tool = tool_config.set_overrides(self.core, ident, overrides, clear=clear)
+        name = self._tool("tools.config", ident).name
+        with self._audited("tools.overrides", name):
+            tool = tool_config.set_overrides(self.core, name, overrides, clear=clear)
         return observe.one_view(self.core, tool, probe_health=False)
 
     def config(self, ident: str | int) -> list[ConfigView]:
         """The tool's configuration; secret values are shown as ``***``."""
-        return tool_config.config_views(self.core, ident)
+        return tool_config.config_views(self.core, self._tool("tools.config", ident).name)
 
     def change_config(
         self,
@@ -404,18 +511,31 @@ class Machete:
 
         Returns the deploy operation to run (None when the tool has never been deployed).
         """
-        return tool_config.change_config(
-            self.core, ident, values or {}, secret=secret, unset=unset, actor=actor
-        )
+        name = self._tool("tools.config", ident).name
+        if secret:
+            self._tool("tools.secrets", name)
+        # Names only: a configuration value never reaches the audit log.
+        keys = ",".join(sorted(values or {})) + ("; unset " + ",".join(unset) if unset else "")
+        with self._audited("tools.config", name, target=f"{name}: {keys}"):
+            return tool_config.change_config(
+                self.core,
+                name,
+                values or {},
+                secret=secret,
+                unset=unset,
+                actor=self._actor(actor),
+            )
 
     # -- health monitor and events ---------------------------------------------------------
 
     def health_targets(self) -> list[HealthTarget]:
         """What the monitor probes: every tool whose live release should be running."""
+        self._guard.system_only()
         return observe.health_targets(self.core)
 
     def record_health(self, target: HealthTarget, healthy: bool, detail: str | None) -> bool:
         """Keep a probe's result; a change of health is stored and published. True if changed."""
+        self._guard.system_only()
         return observe.record_health(self.core, target, healthy, detail)
 
     def forget_health_cache(self) -> None:
@@ -425,10 +545,12 @@ class Machete:
 
     def refresh_observed(self) -> int:
         """Observe every live instance again; returns how many were observed."""
+        self._guard.system_only()
         return observe.refresh_observed(self.core)
 
     def keep_observed(self, stop: threading.Event) -> None:
         """Follow the engine's events until ``stop`` (a server's watcher thread runs this)."""
+        self._guard.system_only()
         observe.keep_observed(self.core, stop)
 
     def refresh_instance(self, instance_id: str) -> None:
@@ -437,6 +559,9 @@ class Machete:
 
     def event_cursor(self, *, after: int | None = None, tool: str | None = None) -> EventCursor:
         """A non-blocking follower of lifecycle events (of every process on this state)."""
+        self.authorize("events.read")
+        if tool is not None and self.store.find_tool(tool) is not None:
+            self._tool("tools.read", tool)  # a tool not (yet) installed has no events to hide
         return EventCursor(self.core, after=after, tool=tool)
 
     def events_log(
@@ -449,12 +574,16 @@ class Machete:
     ) -> Iterator[EventRecord]:
         """The ``last`` recorded lifecycle events (of every process on this state), then, with
         ``follow``, new ones as they are recorded."""
+        self.authorize("events.read")
+        visible = self.visible_tool_names()
         recent = self.store.recent_events(last, tool=tool) if last > 0 else []
-        yield from recent
+        yield from (e for e in recent if visible is None or e.tool in visible)
         if follow:
             after = recent[-1].id if recent else self.store.last_event_id()
             cursor = self.event_cursor(after=after, tool=tool)
-            yield from iterate(cursor.read, poll)
+            for event in iterate(cursor.read, poll):
+                if visible is None or event.tool in visible:
+                    yield event
 
 
 __all__ = ["Machete", "ReleaseStatus", "create_machete"]

@@ -145,6 +145,29 @@ class Settings:
     public_url: str = ""
     #: Reverse proxies in front of MACHETE whose ``X-Forwarded-For`` is believed (0: none).
     trusted_proxies: int = 0
+    #: ``all``: every signed-in member sees every tool as a viewer (at least); ``granted``: people
+    #: below admin see only the tools they (or their teams) hold a grant on.
+    tool_visibility: str = "all"
+    #: A session ends after this many seconds without a request...
+    session_idle_seconds: float = 8 * 3600.0
+    #: ...and this many seconds after sign-in, whatever happens.
+    session_max_seconds: float = 7 * 86400.0
+    #: People at or above this role must use a TOTP second factor (empty: nobody must).
+    require_totp_from: str = ""
+    #: Days an API token lasts when its creator names none.
+    token_default_days: int = 90
+    #: Days audit rows are kept (pruned by the reconciler, apart from the events table).
+    audit_retention_days: int = 90
+    #: Failed sign-ins for one name or address before each further one must wait (doubling).
+    login_free_attempts: int = 5
+    #: Requests per second a token, session or address may make to the API, and the burst.
+    api_rate: float = 50.0
+    api_burst: int = 200
+    #: Origins allowed to call the API from a browser (CORS); empty: CORS stays off.
+    cors_origins: tuple[str, ...] = ()
+    #: Seconds between WebSocket heartbeats; a stream whose session or token is revoked closes
+    #: within one.
+    ws_heartbeat: float = 30.0
     #: Seconds the tool proxy waits for a tool's answer before a 504 (manifest: proxy_timeout).
     proxy_read_timeout: float = 60.0
     #: Connections to one tool at once; further requests wait for a slot...

@@ -44,10 +44,15 @@ class Context:
     @property
     def machete(self) -> Machete:
         if self._machete is None:
+            from machete_core.access.principal import local
+            from machete_core.domain.operations import LOCAL_CLI
             from machete_core.machete import create_machete
             from machete_plugins import BUILTIN_PLUGINS
 
-            self._machete = create_machete(self.settings(), builtins=BUILTIN_PLUGINS)
+            # The host's own CLI: the local actor (it holds the state and every key).
+            self._machete = create_machete(self.settings(), builtins=BUILTIN_PLUGINS).acting_as(
+                local(LOCAL_CLI)
+            )
         return self._machete
 
     def close(self) -> None:

@@ -50,6 +50,12 @@ COMMANDS = {
     "validate": "machete_cli.commands.admin:validate",
     "plugins": "machete_cli.commands.admin:plugins",
     "settings": "machete_cli.commands.platform:settings_command",
+    "users": "machete_cli.commands.people:users",
+    "teams": "machete_cli.commands.people:teams",
+    "grant": "machete_cli.commands.people:grant",
+    "revoke": "machete_cli.commands.people:revoke",
+    "tokens": "machete_cli.commands.people:tokens",
+    "audit": "machete_cli.commands.people:audit",
 }
 
 

@@ -18,7 +18,7 @@ from machete_core.errors import StateMissingError
 from machete_core.machete import Machete, create_machete
 from machete_core.settings import Settings
 from machete_plugins import BUILTIN_PLUGINS
-from machete_web import api, dashboard, hookspecs, hosts, problems, redirects
+from machete_web import api, authn, dashboard, hookspecs, hosts, problems, redirects, route_policy
 from machete_web.event_feed import EventFeed
 from machete_web.health_monitor import run_monitor
 from machete_web.keys import (
@@ -56,12 +56,16 @@ def create_app(
             hosts.allowed_host_middleware(tools=False),
             problems.error_middleware,
             problems.input_middleware,
+            authn.cors_middleware,
             problems.same_origin_middleware,
+            authn.auth_middleware,
         ],
         client_max_size=MAX_JSON_BODY,
     )
     app[MACHETE] = machete
     app[TOOLS_LISTENER] = ToolsListener()
+    app[authn.LIMITER] = authn.RateLimiter(machete.settings.api_rate, machete.settings.api_burst)
+    app[route_policy.PLUGIN_ROUTES] = {}
     app.cleanup_ctx.append(functools.partial(_machete_ctx, owned=owned))
     api.setup(app)
     dashboard.setup(app)
@@ -84,6 +88,7 @@ def _plugin_routes(app: web.Application, machete: Machete) -> None:
                 continue
             app.router.add_route(route.method, route.path, route.handler)
             taken.add((route.method, route.path))
+            app[route_policy.PLUGIN_ROUTES][(route.method, route.path)] = route.action
 
 
 async def _machete_ctx(app: web.Application, *, owned: bool) -> AsyncIterator[None]:
@@ -119,6 +124,13 @@ async def _machete_ctx(app: web.Application, *, owned: bool) -> AsyncIterator[No
     # Open the store (and run migrations) and reconcile once before serving, off the event loop.
     await loop.run_in_executor(executor, machete.check_database)
     await loop.run_in_executor(executor, _reconcile_logged, machete)
+    setup_token = await loop.run_in_executor(executor, machete.auth.write_setup_token)
+    if setup_token is not None:
+        log.warning(
+            "no owner yet: a one-time setup token (valid for an hour) is in %s; use it with "
+            "POST /api/auth/setup, or run `machete users add NAME --role owner` on this host",
+            setup_token,
+        )
     watcher = EngineWatcher(machete)
     watcher.start()
     periodic = asyncio.create_task(_reconcile_periodically(machete, executor))
@@ -162,3 +174,10 @@ async def _reconcile_periodically(machete: Machete, executor: ThreadPoolExecutor
     while True:
         await asyncio.sleep(interval)
         await loop.run_in_executor(executor, _reconcile_logged, machete)
+    setup_token = await loop.run_in_executor(executor, machete.auth.write_setup_token)
+    if setup_token is not None:
+        log.warning(
+            "no owner yet: a one-time setup token (valid for an hour) is in %s; use it with "
+            "POST /api/auth/setup, or run `machete users add NAME --role owner` on this host",
+            setup_token,
+        )

@@ -21,11 +21,15 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 @attrs.frozen
 class WebRoute:
     """One route a plugin adds: ``method`` (``GET``, ``POST``, ... or ``*``), ``path`` (an
-    aiohttp path pattern) and the handler coroutine."""
+    aiohttp path pattern), the handler coroutine, and what a caller needs: ``public``,
+    ``signed_in`` (the default; the handler authorizes more with
+    ``request.app[MACHETE].acting_as(principal).authorize(...)``), or an action's name, checked
+    before the handler runs (on the ``{tool}`` of the path, if it has one)."""
 
     method: str
     path: str
     handler: Handler
+    action: str = "signed_in"
 
 
 @hookspec

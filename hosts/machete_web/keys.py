@@ -58,9 +58,10 @@ def machete_of(request: web.Request) -> Machete:
 
 
 async def core(request: web.Request, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run one blocking core call in the bounded pool."""
+    """Run one blocking core call in the bounded pool (the platform's, on the tools listener)."""
+    app = request.app[PLATFORM] if PLATFORM in request.app else request.app
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(request.app[EXECUTOR], functools.partial(fn, *args, **kwargs))
+    return await loop.run_in_executor(app[EXECUTOR], functools.partial(fn, *args, **kwargs))
 
 
 def run_in_background(app: web.Application, fn: Callable[[], Any]) -> None:

@@ -35,7 +35,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except MacheteError as exc:
-        return problem(exc.http_status, exc.code, exc.message, **exc.details)
+        response = problem(exc.http_status, exc.code, exc.message, **exc.details)
+        if exc.http_status == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="machete"'
+        if exc.http_status == 429 and "retry_after" in exc.details:
+            response.headers["Retry-After"] = str(exc.details["retry_after"])
+        return response
     except web.HTTPException as exc:
         if exc.status < 400 or exc.content_type == "application/json":
             raise

@@ -11,19 +11,14 @@ from machete_web.server import serve as run_server
 
 
 @click.command()
-@click.option("--host", default=None, help="Address to bind (default 127.0.0.1).")
+@click.option("--host", default=None, help="Address to bind (default 127.0.0.1; 0.0.0.0 for all).")
 @click.option("--port", type=int, default=None, help="Port (default 8080).")
-@click.option(
-    "--allow-remote",
-    is_flag=True,
-    help="Allow binding a non-loopback address (the API has no authentication yet).",
-)
 @pass_ctx
-def serve(obj: Context, host: str | None, port: int | None, allow_remote: bool) -> None:
-    """Run the HTTP API and dashboard."""
+def serve(obj: Context, host: str | None, port: int | None) -> None:
+    """Run the HTTP API and dashboard (every request signs in; see docs/security.md)."""
     overrides: dict[str, Any] = {}
     if host:
         overrides["host"] = host
     if port:
         overrides["port"] = port
-    run_server(obj.settings(**overrides), allow_remote=allow_remote)
+    run_server(obj.settings(**overrides))

@@ -3,39 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import signal
-import socket
 
 from aiohttp import web
 
-from machete_core.errors import InvalidInputError
 from machete_core.settings import Settings
 from machete_web.app import create_app
 from machete_web.keys import TOOLS_LISTENER
 from machete_web.proxy.app import create_tools_app
 
 
-def is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        try:
-            return all(
-                ipaddress.ip_address(info[4][0]).is_loopback
-                for info in socket.getaddrinfo(host, None)
-            )
-        except OSError:
-            return False
-
-
-def serve(settings: Settings, *, allow_remote: bool = False) -> None:
-    if not is_loopback(settings.host) and not allow_remote:
-        raise InvalidInputError(
-            f"refusing to listen on {settings.host}: the API has no authentication yet, so it "
-            "binds loopback only (pass --allow-remote to override)"
-        )
+def serve(settings: Settings) -> None:
+    """Serve on ``settings.host``; every request is authenticated, so any address may be used
+    (put a TLS proxy in front for anything beyond loopback: docs/security.md)."""
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -12,9 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from machete_core.access.actions import Action, PermissionRule
+from machete_core.access.authn import Authenticator
+from machete_core.access.principal import Principal
 from machete_core.domain.records import Event
 from machete_core.plugins import hookspec
 from machete_core.plugins.records import BuilderProvider, RuntimeProvider, SourceProvider
+from machete_core.settings import Settings
 
 
 @hookspec
@@ -73,4 +77,55 @@ def machete_on_event(event: Event) -> None:
     the operation that emitted the event.
 
     .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def machete_register_actions() -> Sequence[Action]:
+    """Offer actions of your own for the permission table (e.g. ``reports.export``).
+
+    :return: a list of :class:`~machete_core.access.actions.Action`: a name, the least role
+        that may take it, the token scope it needs, and whether it concerns one tool. The
+        built-in actions cannot be replaced; an action named like one is ignored.
+
+    Check them with ``machete.authorize(action, tool)`` in your routes or commands.
+
+    .. versionadded:: 0.2
+    """
+
+
+@hookspec
+def machete_permission_rules(
+    principal: Principal, action: str, tool: str | None
+) -> Sequence[PermissionRule] | None:
+    """Add rules to one decision, as datasette's permission hooks do.
+
+    :param principal: who asks (:class:`~machete_core.access.principal.Principal`: kind, name,
+        current role, teams, token).
+    :param action: the action's name.
+    :param tool: the tool's name, or None for actions that concern no tool.
+    :return: :class:`~machete_core.access.actions.PermissionRule` records, or None.
+
+    The most specific matching rules decide (naming a tool beats not; naming the actor beats
+    not); among equals a deny beats an allow; nothing allowing means no. A token's scopes and
+    tool restriction cap every answer. A plugin that raises here makes the answer "no" and is
+    reported as failed: permission hooks fail closed.
+
+    .. versionadded:: 0.2
+    """
+
+
+@hookspec
+def machete_actor_from_credentials(
+    scheme: str, credentials: str, settings: Settings, auth: Authenticator
+) -> Principal | None:
+    """Recognise credentials MACHETE does not know (``Authorization: <scheme> <credentials>``
+    whose token is not a ``mch_`` token), e.g. a company's single sign-on proxy header.
+
+    :param auth: the :class:`~machete_core.access.authn.Authenticator`; build the principal
+        with ``auth.principal_for(name)``, so the user's current role and teams are read.
+    :return: a :class:`~machete_core.access.principal.Principal`, or None.
+        The first plugin that answers wins. A plugin that raises is reported and skipped.
+
+    .. versionadded:: 0.2
     """

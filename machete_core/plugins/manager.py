@@ -24,6 +24,7 @@ import pluggy
 from machete_core.domain.records import Event
 from machete_core.errors import (
     PluginConflictError,
+    PluginFailedError,
     ProviderNotFoundError,
     ProviderUnavailableError,
 )
@@ -312,9 +313,13 @@ class PluginManager:
         these, the host that calls them does."""
         self._pm.add_hookspecs(module)
 
-    def call_host_hook(self, name: str, **kwargs: Any) -> list[tuple[str, Any]]:
-        """Call a host hook on every plugin that implements it; returns ``(plugin, result)``
-        pairs. A plugin that raises is logged and reported as failed; the others still run."""
+    def call_host_hook(
+        self, name: str, *, fail_closed: bool = False, **kwargs: Any
+    ) -> list[tuple[str, Any]]:
+        """Call a hook on every plugin that implements it; returns ``(plugin, result)``
+        pairs. A plugin that raises is logged and reported as failed; the others still run,
+        unless ``fail_closed`` (permission rules), where the failure is raised as
+        ``plugin_failed`` so the caller can refuse."""
         self.load()
         results: list[tuple[str, Any]] = []
         for impl in reversed(getattr(self._pm.hook, name).get_hookimpls()):
@@ -323,6 +328,10 @@ class PluginManager:
             except Exception as exc:
                 log.warning("plugin %s failed in %s: %s", impl.plugin_name, name, exc)
                 self._mark_failed(impl.plugin_name, f"{name}: {type(exc).__name__}: {exc}")
+                if fail_closed:
+                    raise PluginFailedError(
+                        f"plugin {impl.plugin_name} failed in {name}: {exc}"
+                    ) from exc
         return results
 
     # -- events --------------------------------------------------------------------------

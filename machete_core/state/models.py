@@ -42,6 +42,8 @@ class ToolRow(Base):
     config_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     #: ToolOverrides as JSON: what an operator set, applied on every deploy.
     overrides_json: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")
+    #: Who may open the tool: ``public``, ``members`` (signed-in people) or ``granted``.
+    access: Mapped[str] = mapped_column(String(16), default="members", server_default="members")
     current_release_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
@@ -168,3 +170,135 @@ class LockRow(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     holder: Mapped[str] = mapped_column(String(128))
     expires_at: Mapped[float] = mapped_column(Float)
+
+
+# People and what they may do: users (and service accounts), teams, per-tool grants, API
+# tokens, sessions, sign-in failures and the audit log.
+
+
+class UserRow(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    #: ``person`` (signs in with a password) or ``service`` (a service account: tokens only).
+    kind: Mapped[str] = mapped_column(String(16), default="person")
+    role: Mapped[str] = mapped_column(String(16))
+    #: An argon2id hash (PHC string); None for service accounts.
+    password_hash: Mapped[str | None] = mapped_column(Text)
+    #: The TOTP secret, sealed with the installation's key; enabled once a code confirmed it.
+    totp_secret: Mapped[str | None] = mapped_column(Text)
+    totp_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+class TeamRow(Base):
+    __tablename__ = "teams"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class TeamMemberRow(Base):
+    __tablename__ = "team_members"
+
+    team_id: Mapped[int] = mapped_column(
+        ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class GrantRow(Base):
+    """A user's or a team's role on one tool (at most maintainer); goes with the tool."""
+
+    __tablename__ = "grants"
+    __table_args__ = (UniqueConstraint("tool_id", "subject_kind", "subject_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tool_id: Mapped[int] = mapped_column(ForeignKey("tools.id", ondelete="CASCADE"), index=True)
+    #: ``user`` or ``team``.
+    subject_kind: Mapped[str] = mapped_column(String(8))
+    subject_id: Mapped[int] = mapped_column(Integer, index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    granted_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class TokenRow(Base):
+    """An API token: only a SHA-256 of its secret is kept."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True)
+    #: ``personal``, ``service`` or ``cli``.
+    kind: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    #: The scopes, space-separated.
+    scopes: Mapped[str] = mapped_column(Text)
+    #: The tools it is restricted to, space-separated; empty: not restricted.
+    tools: Mapped[str] = mapped_column(Text, default="")
+    last_four: Mapped[str] = mapped_column(String(4))
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float | None] = mapped_column(Float)
+    revoked_at: Mapped[float | None] = mapped_column(Float)
+    last_used_at: Mapped[float | None] = mapped_column(Float)
+    last_used_from: Mapped[str | None] = mapped_column(String(64))
+
+
+class SessionRow(Base):
+    """A signed-in browser (``api`` origin or a tool's origin) or a one-time ``ticket`` that
+    carries a session to the tools' origin. Only a SHA-256 of the cookie value is kept."""
+
+    __tablename__ = "sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    origin: Mapped[str] = mapped_column(String(16))
+    #: The tool a ticket or a tools-origin session is for (None: the API origin).
+    tool: Mapped[str | None] = mapped_column(String(64))
+    #: Signed in but must still enrol a second factor: only the enrolment routes answer.
+    restricted: Mapped[bool] = mapped_column(Boolean, default=False)
+    address: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[float] = mapped_column(Float)
+    last_seen_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float)
+
+
+class LoginAttemptRow(Base):
+    """A failed sign-in, by name and by address: shared by every server on the database."""
+
+    __tablename__ = "login_failures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(200), index=True)
+    at: Mapped[float] = mapped_column(Float)
+
+
+class AuditRow(Base):
+    """Append-only: who did (or was refused) what, from where, and how it ended."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[float] = mapped_column(Float, index=True)
+    actor_kind: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[str] = mapped_column(String(64))
+    actor_name: Mapped[str] = mapped_column(String(100))
+    token_id: Mapped[str | None] = mapped_column(String(32))
+    address: Mapped[str | None] = mapped_column(String(64))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(String(200))
+    tool: Mapped[str | None] = mapped_column(String(64), index=True)
+    #: ``ok``, ``failed`` or ``denied``.
+    outcome: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)

@@ -35,6 +35,8 @@ class ToolRecord:
     replicas: int | None = None
     #: As stored (ToolOverrides unstructured).
     overrides: dict[str, Any] = attrs.field(factory=dict)
+    #: Who may open the tool: public, members or granted.
+    access: str = "members"
 
 
 @attrs.frozen

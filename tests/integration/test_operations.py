@@ -14,7 +14,7 @@ from machete_core.machete import Machete
 from tests.integration.conftest import owned_objects
 from tests.support.cli import run_cli
 from tests.support.git_server import GitHTTPServer, commit_and_push
-from tests.support.http import get_text
+from tests.support.http import auth_headers, get_text
 from tests.support.images import http_tool_files
 from tests.support.server import running_server
 from tests.support.tools import installed_tool
@@ -96,7 +96,8 @@ def test_the_event_stream_carries_the_cli_s_deploy(
             seen: list[dict[str, Any]] = []
             async with aiohttp.ClientSession() as session:
                 async with session.ws_connect(
-                    f"{base.replace('http', 'ws')}/api/events?tool=watched"
+                    f"{base.replace('http', 'ws')}/api/events?tool=watched",
+                    headers=auth_headers(base),
                 ) as ws:
                     deploy = await asyncio.create_subprocess_exec(
                         sys.executable,

@@ -20,7 +20,7 @@ from machete_plugins import BUILTIN_PLUGINS
 from tests.support import repos
 from tests.support.cli import run_cli
 from tests.support.git_server import GitHTTPServer, git, make_repo, write_files
-from tests.support.http import request
+from tests.support.http import auth_headers, request
 from tests.support.images import DEBIAN_IMAGE, ensure_debian_image, http_tool_files
 from tests.support.registry import LocalRegistry
 from tests.support.server import call, running_server, tools_base, wait_op
@@ -321,7 +321,7 @@ def test_a_redirect_to_the_tool_s_root_stays_under_its_path(
         host, port = tools.split(":")
         conn = http.client.HTTPConnection(host, int(port), timeout=10)
         try:
-            conn.request("GET", "/tools/redir/redirect")
+            conn.request("GET", "/tools/redir/redirect", headers=auth_headers(base))
             resp = conn.getresponse()
             resp.read()
         finally:

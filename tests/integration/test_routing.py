@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 
 from tests.support.git_server import GitHTTPServer, commit_and_push, make_repo
-from tests.support.http import request
+from tests.support.http import auth_headers, request
 from tests.support.images import http_tool_files, websocket_tool_files
 from tests.support.server import call, running_server, wait_op
 
@@ -54,7 +54,7 @@ def test_proxy_carries_websockets_to_a_container_tool(
         heard = []
         async with aiohttp.ClientSession() as session:
             url = server.replace("http://", "ws://") + "/tools/sockets/chat"
-            async with session.ws_connect(url) as ws:
+            async with session.ws_connect(url, headers=auth_headers(server)) as ws:
                 heard.append(await ws.receive_str(timeout=10))
                 for text in ("ping", "über alles"):
                     await ws.send_str(text)

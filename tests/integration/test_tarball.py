@@ -18,7 +18,7 @@ from machete_core.machete import Machete
 from tests.integration.conftest import owned_objects
 from tests.support.archives import file, tar_bytes, zip_bytes
 from tests.support.cli import run_cli as cli
-from tests.support.http import get_text
+from tests.support.http import auth_headers, get_text
 from tests.support.images import http_tool_files
 from tests.support.server import call, running_server, wait_op
 
@@ -141,6 +141,8 @@ def stream_upload(
     try:
         conn.putrequest("POST", path)
         conn.putheader("Content-Type", content_type)
+        for key, value in auth_headers(base).items():
+            conn.putheader(key, value)
         conn.putheader("Transfer-Encoding", "chunked")
         conn.endheaders()
         try:

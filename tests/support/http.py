@@ -7,6 +7,15 @@ import json
 from typing import Any
 from urllib.parse import urlsplit
 
+#: The bearer token to send to each server (``host:port``), for servers tests started.
+TOKENS: dict[str, str] = {}
+
+
+def auth_headers(url: str) -> dict[str, str]:
+    """The ``Authorization`` header of the server at ``url``, if a test registered one."""
+    token = TOKENS.get(urlsplit(url).netloc)
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
 
 def request(
     url: str, method: str = "GET", body: Any = None, timeout: float = 10, follow: int = 3
@@ -26,6 +35,7 @@ def _once(url: str, method: str, body: Any, timeout: float) -> tuple[int, str | 
     try:
         payload = None if body is None else json.dumps(body).encode()
         headers = {"Content-Type": "application/json"} if payload is not None else {}
+        headers.update(auth_headers(url))
         path = parts.path + (f"?{parts.query}" if parts.query else "")
         conn.request(method, path or "/", body=payload, headers=headers)
         resp = conn.getresponse()

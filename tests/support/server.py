@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from tests.support.http import request
+from tests.support.http import TOKENS, request
 
 #: The tools listener of each running server, by the server's API base URL.
 TOOLS_BASE: dict[str, str] = {}
@@ -42,6 +42,9 @@ def running_server(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[
         text=True,
     )
     base = f"http://127.0.0.1:{port}"
+    token = owner_token(env)
+    TOKENS[f"127.0.0.1:{port}"] = token
+    TOKENS[f"127.0.0.1:{env['MACHETE_TOOLS_PORT']}"] = token
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -59,6 +62,20 @@ def running_server(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[
     finally:
         proc.terminate()
         proc.wait(timeout=60)
+
+
+def owner_token(env: dict[str, str]) -> str:
+    """An owner and an all-scopes token on the server's state, made on the host (as an admin
+    would with `machete users add` and `machete tokens create`)."""
+    from machete_core.machete import create_machete
+    from machete_core.settings import Settings
+    from tests.support.people import token_for
+
+    machete = create_machete(Settings.from_env(env))
+    try:
+        return token_for(machete)
+    finally:
+        machete.close()
 
 
 def call(method: str, url: str, body: Any = None) -> tuple[int, Any]:

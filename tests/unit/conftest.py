@@ -12,6 +12,7 @@ from machete_core.machete import Machete, create_machete
 from machete_core.settings import Settings
 from machete_plugins import BUILTIN_PLUGINS
 from machete_web import create_app
+from tests.support.people import owner_headers
 from tests.support.pointing import pointing_machete
 
 __all__ = ["api_client", "bundled_machete", "pointing_machete"]
@@ -28,4 +29,4 @@ def bundled_machete(settings: Settings) -> Iterator[Machete]:
 @pytest.fixture
 async def api_client(aiohttp_client: Any, machete: Machete) -> TestClient:
     """The API application of the module's ``machete`` under aiohttp's test client."""
-    return await aiohttp_client(create_app(machete=machete))
+    return await aiohttp_client(create_app(machete=machete), headers=owner_headers(machete))

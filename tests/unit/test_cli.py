@@ -103,6 +103,47 @@ def test_ls_on_an_empty_state(tmp_path: Path) -> None:
     assert "no tools installed" in run_cli("ls", env=env).stdout
 
 
-def test_serve_refuses_a_public_address_without_opt_in(tmp_path: Path) -> None:
-    out = run_cli("serve", "--host", "0.0.0.0", env={**os.environ, "MACHETE_HOME": str(tmp_path)})
-    assert out.returncode == 1 and "loopback" in out.stderr
+def test_serve_listens_on_any_address_and_every_request_must_sign_in(tmp_path: Path) -> None:
+    """No --allow-remote any more: with sign-in on, 0.0.0.0 is allowed; the first start
+    writes a one-time setup token (0600) and says where."""
+    import stat
+    import subprocess
+    import sys
+    import time
+
+    from tests.support.http import request
+    from tests.support.server import free_port
+
+    port = free_port()
+    env = {
+        **os.environ,
+        "MACHETE_HOME": str(tmp_path),
+        "MACHETE_TOOLS_PORT": str(free_port()),
+        "MACHETE_RECONCILE_INTERVAL": "0",
+        "MACHETE_HEALTH_CHECK_INTERVAL": "0",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "machete_cli", "serve", "--host", "0.0.0.0", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if request(f"http://127.0.0.1:{port}/api/health", timeout=1)[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        status, body = request(f"http://127.0.0.1:{port}/api/tools")
+        assert status == 401 and b"unauthenticated" in body
+        token_file = tmp_path / "setup-token"
+        assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    finally:
+        proc.terminate()
+        _out, err = proc.communicate(timeout=60)
+    assert str(token_file) in err

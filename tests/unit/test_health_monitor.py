@@ -13,6 +13,7 @@ from machete_core.domain.records import Event
 from machete_core.machete import Machete
 from machete_web import create_app
 from machete_web.health_monitor import monitor_round
+from tests.support.people import owner_headers
 from tests.support.pointing import UPSTREAM, deployed
 
 STATE = {"code": 200}
@@ -37,7 +38,9 @@ async def test_changes_are_recorded_and_published(
     aiohttp_client: Any, pointing_machete: Machete, upstream: TestServer
 ) -> None:
     machete = pointing_machete
-    client: TestClient = await aiohttp_client(create_app(machete=machete))
+    client: TestClient = await aiohttp_client(
+        create_app(machete=machete), headers=owner_headers(machete)
+    )
     for name in ("one", "two", "three"):
         deployed(machete, name)
     seen: list[Event] = []

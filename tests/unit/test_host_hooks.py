@@ -20,6 +20,7 @@ from machete_core.settings import Settings
 from machete_plugins import BUILTIN_PLUGINS
 from machete_web import create_app
 from machete_web.hookspecs import WebRoute
+from tests.support.people import owner_headers
 
 CLI_PLUGIN = """
 from machete_cli.hookspecs import CliCommand, hookimpl
@@ -137,7 +138,7 @@ def machete(tmp_path: Path) -> Iterator[Machete]:
 
 
 async def test_a_plugin_adds_web_routes(aiohttp_client: Any, machete: Machete) -> None:
-    client = await aiohttp_client(create_app(machete=machete))
+    client = await aiohttp_client(create_app(machete=machete), headers=owner_headers(machete))
     resp = await client.get("/api/x-hello/team")
     assert resp.status == 200 and await resp.json() == {"hello": "team"}
     # A route the API serves stays the API's.

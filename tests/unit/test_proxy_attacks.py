@@ -21,6 +21,7 @@ from yarl import URL
 from machete_core.machete import Machete, create_machete
 from machete_core.settings import Settings
 from machete_plugins import BUILTIN_PLUGINS
+from tests.support.people import token_for
 from tests.support.pointing import UPSTREAM, PointingPlugin, deployed
 from tests.support.webapps import api_and_tools
 
@@ -109,7 +110,8 @@ async def test_machete_credentials_never_reach_a_tool_and_it_cannot_set_our_cook
         "/tools/app/",
         headers={
             "Cookie": "machete_session=abc; theirs=1; __Host-machete_csrf=x",
-            "Authorization": "Bearer mch_cli_1_secret",
+            # A real token: it lets the request open the (members-only) tool, then is dropped.
+            "Authorization": f"Bearer {token_for(machete)}",
             "Proxy-Authorization": "Basic Zm9vOmJhcg==",
         },
     )
@@ -121,7 +123,8 @@ async def test_machete_credentials_never_reach_a_tool_and_it_cannot_set_our_cook
     assert cookies == ["tool_pref=dark; Path=/"]
     # The hop-by-hop header the tool named in Connection stays between it and us.
     assert "X-Secret-Hop" not in resp.headers
-    # A tool's own Basic auth passes.
+    # A tool's own Basic auth passes (to a tool open to anyone: Basic is not a MACHETE sign-in).
+    machete.set_access("app", "public")
     await tools.get("/tools/app/", headers={"Authorization": "Basic dTpw"})
     assert echo_upstream[-1]["headers"]["Authorization"] == "Basic dTpw"
 

@@ -16,6 +16,7 @@ from machete_core.settings import Settings
 from machete_plugins import BUILTIN_PLUGINS
 from machete_web import create_app
 from tests.support.inprocess import InprocPlugin
+from tests.support.people import owner_headers
 
 FOLLOWERS = 8
 
@@ -43,7 +44,7 @@ def machete(tmp_path: Path) -> Iterator[Machete]:
 async def test_many_log_followers_leave_the_pool_free(
     aiohttp_client: Any, machete: Machete
 ) -> None:
-    client = await aiohttp_client(create_app(machete=machete))
+    client = await aiohttp_client(create_app(machete=machete), headers=owner_headers(machete))
     sockets = [
         await client.ws_connect("/api/tools/t/logs/follow?tail=10") for _ in range(FOLLOWERS)
     ]
@@ -63,7 +64,7 @@ async def test_many_log_followers_leave_the_pool_free(
 async def test_following_an_operation_log_ends_with_the_operation(
     aiohttp_client: Any, machete: Machete
 ) -> None:
-    client = await aiohttp_client(create_app(machete=machete))
+    client = await aiohttp_client(create_app(machete=machete), headers=owner_headers(machete))
     op = machete.operations("t")[0]
     ws = await client.ws_connect(f"/api/operations/{op.id}/log/follow")
     lines = await _until_closed(ws)
@@ -71,6 +72,6 @@ async def test_following_an_operation_log_ends_with_the_operation(
 
 
 async def test_streams_refuse_other_sites(aiohttp_client: Any, machete: Machete) -> None:
-    client = await aiohttp_client(create_app(machete=machete))
+    client = await aiohttp_client(create_app(machete=machete), headers=owner_headers(machete))
     resp = await client.get("/api/tools/t/logs/follow", headers={"Origin": "https://evil.example"})
     assert resp.status == 403 and (await resp.json())["error"]["code"] == "cross_origin"

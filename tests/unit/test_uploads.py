@@ -17,6 +17,7 @@ from machete_core.settings import Settings
 from machete_core.sources.uploads import sweep_uploads, uploads_dir
 from machete_plugins import BUILTIN_PLUGINS
 from machete_web import create_app
+from tests.support.people import owner_headers, token_for
 
 
 @pytest.fixture
@@ -32,12 +33,15 @@ def client(api_client: TestClient) -> TestClient:
     return api_client
 
 
-async def slow_upload(port: int) -> bytes:
+async def slow_upload(port: int, token: str) -> bytes:
     """An upload that sends its headers and ten bytes, then nothing."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(
         b"POST /api/tools HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/gzip\r\n"
-        b"Content-Length: 1000000\r\n\r\n" + b"\x1f\x8b" + b"\0" * 8
+        + f"Authorization: Bearer {token}\r\n".encode()
+        + b"Content-Length: 1000000\r\n\r\n"
+        + b"\x1f\x8b"
+        + b"\0" * 8
     )
     await writer.drain()
     try:
@@ -49,7 +53,8 @@ async def slow_upload(port: int) -> bytes:
 async def test_slow_uploads_do_not_freeze_the_api(client: TestClient, machete: Machete) -> None:
     port = client.server.port
     assert port is not None
-    stalled = [asyncio.create_task(slow_upload(port)) for _ in range(8)]  # twice the workers
+    token = token_for(machete)
+    stalled = [asyncio.create_task(slow_upload(port, token)) for _ in range(8)]  # twice the workers
     await asyncio.sleep(0.3)
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -68,7 +73,7 @@ async def test_an_upload_below_the_free_disk_threshold_is_refused(
 ) -> None:
     full = attrs.evolve(settings, min_free_disk_bytes=2**62)
     with create_machete(full, builtins=BUILTIN_PLUGINS) as m:
-        client = await aiohttp_client(create_app(machete=m))
+        client = await aiohttp_client(create_app(machete=m), headers=owner_headers(m))
         resp = await client.post(
             "/api/tools",
             data=b"\x1f\x8b" + b"\0" * 100,

@@ -6,9 +6,19 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from machete_web.api import config, events, legacy, operations, plugins, system, tools
+from machete_web.api import (
+    auth,
+    config,
+    events,
+    legacy,
+    operations,
+    people,
+    plugins,
+    system,
+    tools,
+)
 
 
 def setup(app: web.Application) -> None:
-    for module in (system, plugins, tools, config, operations, events, legacy):
+    for module in (system, auth, people, plugins, tools, config, operations, events, legacy):
         module.setup(app)

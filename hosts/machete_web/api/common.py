@@ -7,9 +7,11 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from machete_core.access.principal import ANONYMOUS
 from machete_core.errors import InvalidInputError, MacheteError
 from machete_core.machete import Machete
 from machete_core.state.views import OperationRecord
+from machete_web.authn import PRINCIPAL
 from machete_web.keys import MACHETE, run_in_background
 from machete_web.schemas import Accepted, Links, parse, render
 
@@ -17,7 +19,8 @@ T = TypeVar("T")
 
 
 def machete(request: web.Request) -> Machete:
-    return request.app[MACHETE]
+    """The installation, acting for the request's principal (anonymous when none)."""
+    return request.app[MACHETE].acting_as(request.get(PRINCIPAL, ANONYMOUS))
 
 
 async def body(request: web.Request) -> dict[str, Any]:

@@ -7,8 +7,9 @@ import asyncio
 
 from aiohttp import web
 
+from machete_core.machete import Machete
 from machete_web.api.common import int_query, machete
-from machete_web.api.streams import cross_site, pump
+from machete_web.api.streams import cross_site, pump, watch_credentials, websocket
 from machete_web.keys import EVENT_FEED, core
 from machete_web.problems import problem
 from machete_web.schemas import render
@@ -33,16 +34,19 @@ async def events(request: web.Request) -> web.StreamResponse:
     except ValueError:
         return problem(422, "invalid_input", "'after' must be an event id")
     tool = request.query.get("tool")
+    m = machete(request)
     feed = request.app[EVENT_FEED]
-    ws = web.WebSocketResponse(heartbeat=30)
+    ws = websocket(request)
     await ws.prepare(request)
     queue = feed.subscribe()
     reader = asyncio.create_task(ws.receive())  # notices the client closing
+    watch = watch_credentials(request, ws)
+    visible = Visible(request, m)
     try:
         sent = after or 0
         if after is not None:
             for event in await feed.backlog(after):
-                if tool is None or event.tool == tool:
+                if (tool is None or event.tool == tool) and await visible.sees(event.tool):
                     await ws.send_json(render(event))
                 sent = event.id
         while not ws.closed:
@@ -56,12 +60,32 @@ async def events(request: web.Request) -> web.StreamResponse:
             event = getter.result()
             if event.id <= sent or (tool is not None and event.tool != tool):
                 continue  # already replayed, or another tool's
-            await ws.send_json(render(event))
+            if await visible.sees(event.tool):
+                await ws.send_json(render(event))
     finally:
+        watch.cancel()
         feed.unsubscribe(queue)
         reader.cancel()
         await ws.close()
     return ws
+
+
+class Visible:
+    """The tools whose events a stream's principal may see, re-read every few seconds."""
+
+    REFRESH_S = 5.0
+
+    def __init__(self, request: web.Request, machete: Machete) -> None:
+        self._request, self._machete = request, machete
+        self._names: set[str] | None = None
+        self._at = -1e9
+
+    async def sees(self, tool: str | None) -> bool:
+        loop = asyncio.get_running_loop()
+        if loop.time() - self._at > self.REFRESH_S:
+            self._names = await core(self._request, self._machete.visible_tool_names)
+            self._at = loop.time()
+        return self._names is None or (tool is not None and tool in self._names)
 
 
 async def follow_tool_logs(request: web.Request) -> web.StreamResponse:
@@ -74,11 +98,13 @@ async def follow_tool_logs(request: web.Request) -> web.StreamResponse:
     follower = await core(
         request, machete(request).tool_log_follower, request.match_info["tool"], tail=tail
     )
-    ws = web.WebSocketResponse(heartbeat=30)
+    ws = websocket(request)
     await ws.prepare(request)
+    watch = watch_credentials(request, ws)
     try:
         await pump(request, ws, follower.read, ws.send_str)
     finally:
+        watch.cancel()
         follower.close()
         await ws.close()
     return ws

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from machete_web.api.common import int_query, machete, respond
-from machete_web.api.streams import cross_site, pump
+from machete_web.api.streams import cross_site, pump, watch_credentials, websocket
 from machete_web.keys import core
 from machete_web.problems import problem
 from machete_web.schemas import Cancelling, OperationEnvelope, OperationLogChunk, Operations
@@ -51,11 +51,13 @@ async def follow_log(request: web.Request) -> web.StreamResponse:
     except ValueError:
         return problem(422, "invalid_input", "'offset' must be an integer")
     tail = await core(request, m.operation_tail, request.match_info["op"], offset)
-    ws = web.WebSocketResponse(heartbeat=30)
+    ws = websocket(request)
     await ws.prepare(request)
+    watch = watch_credentials(request, ws)
     try:
         await pump(request, ws, tail.read, ws.send_str)
     finally:
+        watch.cancel()
         await ws.close()
     return ws
 

@@ -9,7 +9,8 @@ from typing import TypeVar
 
 from aiohttp import web
 
-from machete_web.keys import core
+from machete_web.authn import PRINCIPAL
+from machete_web.keys import MACHETE, core
 from machete_web.problems import problem
 
 T = TypeVar("T")
@@ -44,3 +45,23 @@ async def pump(
                 await asyncio.wait({closed}, timeout=poll)
     finally:
         closed.cancel()
+
+
+def websocket(request: web.Request) -> web.WebSocketResponse:
+    return web.WebSocketResponse(heartbeat=request.app[MACHETE].settings.ws_heartbeat)
+
+
+def watch_credentials(request: web.Request, ws: web.WebSocketResponse) -> asyncio.Task[None]:
+    """Close the stream within one heartbeat once its session or token stops being good
+    (revoked, expired, signed out, the user disabled or their role changed)."""
+    principal = request[PRINCIPAL]
+    machete = request.app[MACHETE]
+
+    async def run() -> None:
+        while not ws.closed:
+            await asyncio.sleep(machete.settings.ws_heartbeat)
+            if not await core(request, machete.auth.still_valid, principal):
+                await ws.close(code=4401, message=b"credentials no longer valid")
+                return
+
+    return asyncio.create_task(run())

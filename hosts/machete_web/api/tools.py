@@ -12,6 +12,7 @@ from machete_core.domain.spec import ToolOverrides
 from machete_core.errors import InvalidInputError, ToolBusyError
 from machete_core.secrets import Credentials
 from machete_core.state.views import OperationRecord
+from machete_core.views import to_data
 from machete_web.api.common import accepted, body, body_as, int_query, machete, respond
 from machete_web.api.uploads import is_upload, upload
 from machete_web.keys import LISTING, core
@@ -51,12 +52,28 @@ def setup(app: web.Application) -> None:
     r.add_get("/api/tools/{tool}/logs", tool_logs)
     r.add_get("/api/tools/{tool}/releases", tool_releases)
     r.add_get("/api/tools/{tool}/operations", tool_operations)
+    r.add_put("/api/tools/{tool}/access", put_access)
     r.add_post("/api/tools/{tool}/{action}", tool_action)
 
 
 async def list_tools(request: web.Request) -> web.Response:
-    body_bytes = await request.app[LISTING].body()
-    return web.Response(body=body_bytes, content_type="application/json")
+    m = machete(request)
+    if await core(request, m.visible_tool_names) is None:
+        # Sees every tool: the shared rendered listing.
+        body_bytes = await request.app[LISTING].body()
+        return web.Response(body=body_bytes, content_type="application/json")
+    views = await core(request, m.list_tools)
+    return web.json_response({"tools": to_data(views)})
+
+
+async def put_access(request: web.Request) -> web.Response:
+    """``{"access": "public" | "members" | "granted"}``: who may open the tool's pages."""
+    data = await body(request)
+    access = data.get("access")
+    if not isinstance(access, str):
+        raise InvalidInputError("'access' must be a string", details={"path": "access"})
+    view = await core(request, machete(request).set_access, request.match_info["tool"], access)
+    return respond(ToolEnvelope(view))
 
 
 def _credentials(given: InstallRequest) -> Credentials | None:

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from machete_web import hosts, problems
 from machete_web.keys import LIMITS, MACHETE, PLATFORM, WS_CLIENT
-from machete_web.proxy import forward, websocket
+from machete_web.proxy import access, forward, websocket
 from machete_web.proxy.limits import ToolLimits
 from machete_web.proxy.routing import target_for
 
@@ -68,6 +68,11 @@ async def handle(request: web.Request) -> web.StreamResponse:
         # Each tool has an origin of its own: a page never runs on the shared path origin.
         url = hosts.tool_url(request, settings, target.tool, target.raw_path)
         raise web.HTTPTemporaryRedirect(url)
+    if target.raw_path.partition("?")[0] == access.SESSION_PATH:
+        return await access.redeem(request, target)
+    refused = await access.check(request, target)
+    if refused is not None:
+        return refused
     if request.headers.get("Upgrade", "").lower() == "websocket":
         return await websocket.proxy_websocket(request, target)
     return await forward.proxy_http(request, target)

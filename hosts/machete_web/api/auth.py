@@ -1,0 +1,147 @@
+"""``/api/auth``: sign in and out (session cookies), who am I, the first owner's setup, a
+password change, and enrolling a TOTP second factor."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from machete_core.access.authn import SignedIn
+from machete_core.errors import InvalidInputError
+from machete_web.api.common import body, machete
+from machete_web.authn import (
+    PRINCIPAL,
+    REQUEST_ID,
+    clear_session_cookie,
+    client_address,
+    set_session_cookie,
+)
+from machete_web.keys import MACHETE, core
+
+
+def setup(app: web.Application) -> None:
+    r = app.router
+    r.add_post("/api/auth/login", login)
+    r.add_post("/api/auth/setup", first_owner)
+    r.add_post("/api/auth/logout", logout)
+    r.add_get("/api/auth/me", me)
+    r.add_post("/api/auth/password", change_password)
+    r.add_post("/api/auth/totp", start_totp)
+    r.add_post("/api/auth/totp/confirm", confirm_totp)
+
+
+def _text(data: dict[str, Any], key: str, *, required: bool = True, limit: int = 4096) -> str:
+    value = data.get(key)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or (required and not value):
+        raise InvalidInputError(f"'{key}' must be a non-empty string", details={"path": key})
+    if len(value) > limit:
+        raise InvalidInputError(f"'{key}' is too long", details={"path": key})
+    return value
+
+
+def _signed_in(request: web.Request, signed: SignedIn, status: int = 200) -> web.Response:
+    response = web.json_response(
+        {"user": signed.user, "role": signed.role, "must_enrol_totp": signed.restricted},
+        status=status,
+    )
+    set_session_cookie(response, request, request.app[MACHETE].settings, signed.session)
+    return response
+
+
+async def login(request: web.Request) -> web.Response:
+    """``{"username", "password", "totp"?}``: a session cookie (the id changes every sign-in)."""
+    data = await body(request)
+    m = request.app[MACHETE]
+    signed = await core(
+        request,
+        m.auth.login,
+        _text(data, "username", limit=200),
+        _text(data, "password"),
+        totp=_text(data, "totp", required=False, limit=16) or None,
+        address=client_address(request, m.settings),
+        request_id=request.get(REQUEST_ID),
+    )
+    response = _signed_in(request, signed)
+    return response
+
+
+async def first_owner(request: web.Request) -> web.Response:
+    """``{"token", "username", "password"}``: the one-time setup token makes the first owner."""
+    data = await body(request)
+    m = request.app[MACHETE]
+    signed = await core(
+        request,
+        m.auth.setup,
+        _text(data, "token", limit=200),
+        _text(data, "username", limit=200),
+        _text(data, "password"),
+        address=client_address(request, m.settings),
+    )
+    return _signed_in(request, signed, status=201)
+
+
+async def logout(request: web.Request) -> web.Response:
+    m = request.app[MACHETE]
+    await core(request, m.auth.logout, request[PRINCIPAL])
+    response = web.json_response({"signed_out": True})
+    clear_session_cookie(response, request, m.settings)
+    return response
+
+
+async def me(request: web.Request) -> web.Response:
+    p = request[PRINCIPAL]
+    return web.json_response(
+        {
+            "name": p.name,
+            "kind": p.kind.value,
+            "role": p.role.label if p.role else None,
+            "token": None
+            if p.token is None
+            else {
+                "id": p.token.public_id,
+                "scopes": sorted(p.token.scopes),
+                "tools": sorted(p.token.tools),
+            },
+            "must_enrol_totp": p.restricted,
+        }
+    )
+
+
+async def change_password(request: web.Request) -> web.Response:
+    """``{"current", "new"}``: ends the user's other sessions and CLI sign-ins."""
+    data = await body(request)
+    m = request.app[MACHETE]
+    await core(
+        request,
+        m.auth.change_password,
+        request[PRINCIPAL],
+        _text(data, "current"),
+        _text(data, "new"),
+    )
+    rotated = await core(request, m.auth.rotate, request[PRINCIPAL])
+    response = web.json_response({"changed": True})
+    if rotated is not None:
+        set_session_cookie(response, request, m.settings, rotated.session)
+    return response
+
+
+async def start_totp(request: web.Request) -> web.Response:
+    """A new TOTP secret (as an ``otpauth://`` URI for an authenticator app), not yet on."""
+    uri = await core(request, machete(request).auth.start_totp, request[PRINCIPAL])
+    return web.json_response({"otpauth_uri": uri})
+
+
+async def confirm_totp(request: web.Request) -> web.Response:
+    """``{"code"}``: turns the second factor on (and renews the session id)."""
+    data = await body(request)
+    m = request.app[MACHETE]
+    rotated = await core(
+        request, m.auth.confirm_totp, request[PRINCIPAL], _text(data, "code", limit=16)
+    )
+    response = web.json_response({"totp_enabled": True})
+    if rotated is not None:
+        set_session_cookie(response, request, m.settings, rotated.session)
+    return response

@@ -1,0 +1,105 @@
+"""What each route of the API needs: ``public``, any signed-in principal, or an action of the
+core's permission table (checked by ``authorize`` before the handler runs, on the URL's tool
+when it names one). A route without an entry is refused: default deny. The route-walking
+tests read this table and the app's router and fail when either has something the other has
+not."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+#: Anyone, signed in or not.
+PUBLIC = "public"
+#: Any signed-in principal, even a session that must still enrol a second factor.
+ENROL = "enrol"
+#: Any signed-in principal.
+SIGNED_IN = "signed_in"
+
+T = "/api/tools/{tool}"
+ROUTES: dict[tuple[str, str], str] = {
+    ("GET", "/"): PUBLIC,
+    ("GET", "/health"): PUBLIC,
+    ("GET", "/api/health"): PUBLIC,
+    ("GET", "/api/health/"): PUBLIC,
+    ("GET", "/api/health/db"): SIGNED_IN,
+    ("*", "/tools/{tool}"): PUBLIC,
+    ("*", "/tools/{tool}/{tail}"): PUBLIC,
+    # sign-in
+    ("POST", "/api/auth/login"): PUBLIC,
+    ("POST", "/api/auth/setup"): PUBLIC,
+    ("POST", "/api/auth/logout"): ENROL,
+    ("GET", "/api/auth/me"): ENROL,
+    ("POST", "/api/auth/password"): SIGNED_IN,
+    ("POST", "/api/auth/totp"): ENROL,
+    ("POST", "/api/auth/totp/confirm"): ENROL,
+    # tools
+    ("GET", "/api/plugins"): "plugins.read",
+    ("GET", "/api/tools"): "tools.read",
+    ("GET", "/api/tools/"): "tools.read",
+    ("POST", "/api/tools"): "tools.install",
+    ("POST", "/api/tools/"): "tools.install",
+    ("POST", "/api/tools/install"): "tools.install",
+    ("GET", T): "tools.read",
+    ("PATCH", T): "tools.config",
+    ("DELETE", T): "tools.remove",
+    ("GET", T + "/status"): "tools.read",
+    ("GET", T + "/health"): "tools.read",
+    ("GET", T + "/health/history"): "tools.read",
+    ("GET", T + "/releases"): "tools.read",
+    ("GET", T + "/operations"): "tools.read",
+    ("GET", T + "/logs"): "tools.logs",
+    ("GET", T + "/logs/follow"): "tools.logs",
+    ("POST", T + "/{action}"): "tools.operate",
+    ("GET", T + "/config"): "tools.config",
+    ("PUT", T + "/config"): "tools.config",
+    ("DELETE", T + "/config/{key}"): "tools.config",
+    ("PUT", T + "/access"): "tools.access",
+    ("GET", T + "/grants"): "tools.grants",
+    ("PUT", T + "/grants"): "tools.grants",
+    ("DELETE", T + "/grants/{kind}/{name}"): "tools.grants",
+    # operations and events
+    ("GET", "/api/operations"): "tools.read",
+    ("GET", "/api/operations/{op}"): "tools.read",
+    ("GET", "/api/operations/{op}/log"): "tools.read",
+    ("GET", "/api/operations/{op}/log/follow"): "tools.read",
+    ("POST", "/api/operations/{op}/cancel"): "tools.operate",
+    ("GET", "/api/events"): "events.read",
+    # people and programs
+    ("GET", "/api/users"): "users.read",
+    ("POST", "/api/users"): "users.manage",
+    ("PATCH", "/api/users/{user}"): "users.manage",
+    ("POST", "/api/users/{user}/password"): "users.manage",
+    ("GET", "/api/teams"): "users.read",
+    ("POST", "/api/teams"): "users.manage",
+    ("DELETE", "/api/teams/{team}"): "users.manage",
+    ("PUT", "/api/teams/{team}/members/{user}"): "users.manage",
+    ("DELETE", "/api/teams/{team}/members/{user}"): "users.manage",
+    ("GET", "/api/tokens"): "tokens.own",
+    ("POST", "/api/tokens"): "tokens.own",
+    ("DELETE", "/api/tokens/{token}"): "tokens.own",
+    ("GET", "/api/audit"): "audit.read",
+}
+
+#: Plugin routes that say nothing need a signed-in principal (their handlers authorize more).
+PLUGIN_DEFAULT = SIGNED_IN
+#: What plugins' routes declared, filled in by the app factory.
+PLUGIN_ROUTES = web.AppKey("plugin_route_policy", dict)
+
+
+def route_key(request: web.Request) -> tuple[str, str] | None:
+    info = request.match_info
+    route = getattr(info, "route", None)
+    if route is None or route.resource is None:
+        return None
+    canonical = route.resource.canonical.replace("{tail:.*}", "{tail}")
+    return (route.method, canonical)
+
+
+def policy_for(request: web.Request) -> str | None:
+    key = route_key(request)
+    if key is None:
+        return PUBLIC  # no route matched: the 404/405 answer reveals nothing
+    if key in ROUTES:
+        return ROUTES[key]
+    plugin = request.app.get(PLUGIN_ROUTES, {})
+    return plugin.get(key)

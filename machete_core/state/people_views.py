@@ -1,0 +1,87 @@
+"""Frozen views of the people tables (no session ever leaks, no secret is ever in a repr)."""
+
+from __future__ import annotations
+
+import attrs
+
+
+@attrs.frozen
+class UserRecord:
+    id: int
+    name: str
+    kind: str
+    role: str
+    password_hash: str | None = attrs.field(repr=False)
+    totp_secret: str | None = attrs.field(repr=False)
+    totp_enabled: bool
+    disabled: bool
+    created_at: float
+    updated_at: float
+
+
+@attrs.frozen
+class TeamRecord:
+    id: int
+    name: str
+    created_at: float
+    members: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class GrantRecord:
+    tool: str
+    subject_kind: str
+    subject: str
+    role: str
+    granted_by: str
+    created_at: float
+
+
+@attrs.frozen
+class TokenRecord:
+    id: int
+    public_id: str
+    kind: str
+    user_id: int
+    user: str
+    name: str
+    secret_hash: str = attrs.field(repr=False)
+    scopes: tuple[str, ...]
+    tools: tuple[str, ...]
+    last_four: str
+    created_by: str
+    created_at: float
+    expires_at: float | None
+    revoked_at: float | None
+    last_used_at: float | None
+    last_used_from: str | None
+
+
+@attrs.frozen
+class SessionRecord:
+    id_hash: str = attrs.field(repr=False)
+    user_id: int
+    origin: str
+    tool: str | None
+    restricted: bool
+    address: str | None
+    created_at: float
+    last_seen_at: float
+    expires_at: float
+
+
+@attrs.frozen
+class AuditRecord:
+    id: int
+    at: float
+    actor_kind: str
+    actor_id: str
+    actor_name: str
+    token_id: str | None
+    address: str | None
+    request_id: str | None
+    action: str
+    target: str | None
+    tool: str | None
+    outcome: str
+    reason: str | None
