@@ -229,6 +229,10 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         return problem(403, "forbidden", "this route has no permission entry")
     if not principal.signed_in:
         return unauthenticated("sign in, or send an API token")
+    if policy == route_policy.PERSON:
+        if principal.session is None:
+            return problem(403, "forbidden", "sign in as a person for this (not with a token)")
+        return await handler(request)
     if principal.restricted and policy != route_policy.ENROL:
         return problem(
             403,

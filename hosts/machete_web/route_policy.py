@@ -14,6 +14,8 @@ PUBLIC = "public"
 ENROL = "enrol"
 #: Any signed-in principal.
 SIGNED_IN = "signed_in"
+#: A person signed in with a session (never a token), even one that must still enrol.
+PERSON = "person"
 
 T = "/api/tools/{tool}"
 ROUTES: dict[tuple[str, str], str] = {
@@ -29,9 +31,9 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/api/auth/setup"): PUBLIC,
     ("POST", "/api/auth/logout"): ENROL,
     ("GET", "/api/auth/me"): ENROL,
-    ("POST", "/api/auth/password"): SIGNED_IN,
-    ("POST", "/api/auth/totp"): ENROL,
-    ("POST", "/api/auth/totp/confirm"): ENROL,
+    ("POST", "/api/auth/password"): PERSON,
+    ("POST", "/api/auth/totp"): PERSON,
+    ("POST", "/api/auth/totp/confirm"): PERSON,
     # tools
     ("GET", "/api/plugins"): "plugins.read",
     ("GET", "/api/tools"): "tools.read",

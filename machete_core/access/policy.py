@@ -113,7 +113,10 @@ class Authorizer:
         self, principal: Principal, action_name: str, tool: str | int | ToolRecord | None = None
     ) -> ToolRecord | None:
         """Return (for tool actions) the tool, or raise: ``unauthenticated`` without a
-        principal, ``tool_not_found`` for a tool they may not see, ``forbidden`` otherwise."""
+        principal, ``tool_not_found`` for a tool they may not see, ``forbidden`` otherwise.
+
+        A tool action without a tool checks only what the principal's token allows: callers
+        that list or find things by id check each tool (``tool_role``, ``visible_tools``)."""
         record = None
         if tool is not None:
             record = tool if isinstance(tool, ToolRecord) else self._store.get_tool(tool)
@@ -130,7 +133,11 @@ class Authorizer:
             )
         role: Role | None = principal.role
         from_grant = False
-        if action.on_tool and record is not None:
+        if action.on_tool and record is None:
+            # A tool action asked of no one tool (a listing, an operation found by id): the
+            # caller checks each tool it touches; here only the token's scope counts.
+            role = Role.OWNER
+        elif action.on_tool and record is not None:
             role = self.tool_role(principal, record)
             if role is None:
                 shown = record.name if isinstance(tool, ToolRecord) else tool

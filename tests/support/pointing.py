@@ -7,6 +7,7 @@ without containers; the real runtime is tested in tests/integration.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from typing import Any
 
 import pytest
 
@@ -35,6 +36,9 @@ class PointingRuntime:
 
     def list(self, selector: Mapping[str, str]) -> list[InstanceState]:
         return []
+
+    def logs(self, instance_id: str, tail: int | None = None, follow: bool = False) -> Any:
+        return iter(())
 
 
 class PointingPlugin:

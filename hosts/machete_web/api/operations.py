@@ -63,7 +63,6 @@ async def follow_log(request: web.Request) -> web.StreamResponse:
 
 
 async def cancel_operation(request: web.Request) -> web.Response:
-    m = machete(request)
-    op = await core(request, m.operation, request.match_info["op"])
-    cancelled = await core(request, m.cancel, op.id)
-    return respond(Cancelling(op.id, cancelled), status=202 if cancelled else 409)
+    op_id = request.match_info["op"]
+    cancelled = await core(request, machete(request).cancel, op_id)
+    return respond(Cancelling(op_id, cancelled), status=202 if cancelled else 409)
