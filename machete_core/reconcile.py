@@ -77,6 +77,8 @@ class Reconciler:
             # Views read observed state: each round brings it up to date (observe.py).
             refresh_observed(self.core)
             store.prune_events(self.core.settings.events_kept)
+            # The audit log keeps its own retention; ended sessions and old sign-in failures go.
+            self.core.access.prune()
         finally:
             store.unlock(LOCK, holder)
         return report

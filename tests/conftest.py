@@ -8,7 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 
+from machete_core.access import passwords
 from machete_core.settings import Settings
 from tests.support.postgres import PostgresServer
 
@@ -48,6 +50,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "integration" in item.path.parts:
             item.add_marker(pytest.mark.docker)
+
+
+#: A cheap argon2id profile for the suite's many sign-ins (the real profile is the default;
+#: tests marked ``real_argon2`` keep it, e.g. the rehash-on-parameter-change test).
+CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+@pytest.fixture(autouse=True)
+def _cheap_password_hashing(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if request.node.get_closest_marker("real_argon2") is None:
+        monkeypatch.setattr(passwords, "_hasher", CHEAP_HASHER)
 
 
 @pytest.fixture

@@ -57,8 +57,9 @@ def create_app(
             problems.error_middleware,
             problems.input_middleware,
             authn.cors_middleware,
-            problems.same_origin_middleware,
+            # Before the plain same-origin check: a signed-in cross-site attempt is audited.
             authn.auth_middleware,
+            problems.same_origin_middleware,
         ],
         client_max_size=MAX_JSON_BODY,
     )

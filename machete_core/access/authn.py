@@ -269,6 +269,7 @@ class Authenticator:
         self._store.update_user(
             user.id, totp_secret=self._secrets().seal({"totp": secret}), totp_enabled=False
         )
+        self._audit.record(principal, "auth.totp.start", target=user.name)
         return pyotp.TOTP(secret).provisioning_uri(name=user.name, issuer_name="MACHETE")
 
     def confirm_totp(self, principal: Principal, code: str) -> SignedIn | None:

@@ -28,25 +28,29 @@ def check_strength(password: str) -> None:
         raise WeakPasswordError(f"a password may have at most {MAX_LENGTH} characters")
 
 
-def hash_password(password: str, hasher: PasswordHasher = _hasher) -> str:
+def hasher() -> PasswordHasher:
+    """The installation's profile (argon2-cffi's RFC 9106 low-memory one, argon2id)."""
+    return _hasher
+
+
+def hash_password(password: str) -> str:
     check_strength(password)
     with _slots:
-        return hasher.hash(password)
+        return hasher().hash(password)
 
 
-def verify_password(
-    stored: str | None, password: str, hasher: PasswordHasher = _hasher
-) -> tuple[bool, bool]:
+def verify_password(stored: str | None, password: str) -> tuple[bool, bool]:
     """(matches, needs_rehash). A missing hash still costs one hash, so timing does not say
     whether the user exists."""
     if len(password) > MAX_LENGTH:
         return False, False
+    current = hasher()
     with _slots:
         if stored is None:
-            hasher.hash(password)
+            current.hash(password)
             return False, False
         try:
-            hasher.verify(stored, password)
+            current.verify(stored, password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False, False
-    return True, hasher.check_needs_rehash(stored)
+    return True, current.check_needs_rehash(stored)

@@ -4,9 +4,11 @@ plugins' actions and rules), the authenticator and the auditor."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable
 from functools import cached_property
 
+from machete_core.access import throttle
 from machete_core.access.actions import Action, PermissionRule, action_table
 from machete_core.access.admin import AccessAdmin
 from machete_core.access.audit import Auditor
@@ -65,6 +67,14 @@ class Access:
             for rule in rules or ():
                 if isinstance(rule, PermissionRule):
                     yield rule
+
+    def prune(self, now: float | None = None) -> None:
+        """Audit rows past their retention, expired sessions, sign-in failures past the
+        throttle's window."""
+        now = time.time() if now is None else now
+        self.auditor.prune(now)
+        self._store.prune_sessions(now)
+        self._store.prune_failures(now - throttle.WINDOW_S)
 
     def admin(self, principal: Principal) -> AccessAdmin:
         return AccessAdmin(principal, self._store, self._settings, self.authorizer, self.auditor)

@@ -103,12 +103,17 @@ class PeopleStore(StoreBase):
         """Change a user; with ``keep_an_owner`` a change that would leave no active owner is
         refused (``last_owner``), checked in the same transaction."""
         with self._tx() as s:
+            if keep_an_owner:
+                # Lock every owner row first: two demotions of two owners at once must not
+                # both see "another owner remains" (PostgreSQL; SQLite serializes writers).
+                s.execute(select(UserRow.id).where(UserRow.role == "owner").with_for_update())
             row = s.get(UserRow, user_id, with_for_update=True)
             if row is None:
                 raise UserNotFoundError(f"no user with id {user_id}")
+            was_owner = row.role == "owner" and not row.disabled
             assign(row, {**fields, "updated_at": time.time()})
             s.flush()
-            if keep_an_owner and self._owners(s) == 0:
+            if keep_an_owner and was_owner and self._owners(s) == 0:
                 raise LastOwnerError("the last owner cannot be removed, disabled or demoted")
             return view_of(UserRecord, row)
 
