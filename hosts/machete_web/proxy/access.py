@@ -67,7 +67,8 @@ async def redeem(request: web.Request, target: Target) -> web.StreamResponse:
         )
     except AuthenticationError as exc:
         return unauthenticated(exc.message)
-    response = web.HTTPFound(target.prefix + _safe_next(request.query.get("next", "/")))
+    where = target.prefix + _safe_next(request.query.get("next", "/"))
+    response = web.Response(status=302, headers={"Location": where})
     set_session_cookie(
         response,
         request,
