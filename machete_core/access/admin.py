@@ -149,8 +149,12 @@ class AccessAdmin:
             wanted = Role.parse(role)
             self._not_above_own(wanted, "make someone")
             updated = self._store.update_user(user.id, role=wanted.label, keep_an_owner=True)
+            if wanted != Role.parse(user.role):
+                # Any change of privilege signs the user in afresh (a new session id); a
+                # demotion also ends their CLI sign-ins. Personal tokens follow the new role.
+                self._store.end_sessions(user.id)
             if wanted < Role.parse(user.role):
-                self._end_everything(user.id)
+                self._store.revoke_tokens_of(user.id, ("cli",))
             return updated
 
     def set_disabled(self, name: str, disabled: bool = True) -> UserRecord:

@@ -32,6 +32,9 @@ def test_there_are_hooks() -> None:
         "machete_on_event",
         "machete_cli_commands",
         "machete_web_routes",
+        "machete_register_actions",
+        "machete_permission_rules",
+        "machete_actor_from_credentials",
     }
 
 
@@ -97,3 +100,13 @@ def test_every_manifest_field_the_loader_accepts_is_documented() -> None:
     assert missing == []
     tool_json = [n for n in _doc_fields(ToolJsonDoc) if n.split(".")[-1] not in text]
     assert tool_json == []
+
+
+def test_every_action_is_in_the_security_guide_with_its_role_and_scope() -> None:
+    from machete_core.access.actions import BUILTIN_ACTIONS
+
+    text = (ROOT / "docs" / "security.md").read_text()
+    for action in BUILTIN_ACTIONS:
+        scope = "(people only)" if action.people_only else f"`{action.scope}`"
+        row = f"| `{action.name}` | {action.role.label} | {scope} |"
+        assert row in text, row
