@@ -175,10 +175,3 @@ async def _reconcile_periodically(machete: Machete, executor: ThreadPoolExecutor
     while True:
         await asyncio.sleep(interval)
         await loop.run_in_executor(executor, _reconcile_logged, machete)
-    setup_token = await loop.run_in_executor(executor, machete.auth.write_setup_token)
-    if setup_token is not None:
-        log.warning(
-            "no owner yet: a one-time setup token (valid for an hour) is in %s; use it with "
-            "POST /api/auth/setup, or run `machete users add NAME --role owner` on this host",
-            setup_token,
-        )

@@ -85,3 +85,35 @@ class AuditRecord:
     tool: str | None
     outcome: str
     reason: str | None
+
+
+def user_summary(user: UserRecord) -> dict[str, object]:
+    """What hosts show of a user (never the password hash or the TOTP secret)."""
+    return {
+        "name": user.name,
+        "kind": user.kind,
+        "role": user.role,
+        "disabled": user.disabled,
+        "totp_enabled": user.totp_enabled,
+        "created_at": user.created_at,
+    }
+
+
+def token_summary(token: TokenRecord) -> dict[str, object]:
+    """What hosts show of a token: its id, last four characters and rights, never its secret
+    or the secret's hash."""
+    return {
+        "id": token.public_id,
+        "kind": token.kind,
+        "user": token.user,
+        "name": token.name,
+        "last_four": token.last_four,
+        "scopes": list(token.scopes),
+        "tools": list(token.tools),
+        "created_by": token.created_by,
+        "created_at": token.created_at,
+        "expires_at": token.expires_at,
+        "revoked_at": token.revoked_at,
+        "last_used_at": token.last_used_at,
+        "last_used_from": token.last_used_from,
+    }

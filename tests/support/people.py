@@ -29,3 +29,10 @@ def token_for(
 
 def owner_headers(machete: Machete) -> dict[str, str]:
     return {"Authorization": f"Bearer {token_for(machete)}"}
+
+
+def as_user(machete: Machete, name: str) -> Machete:
+    """The installation acting for an existing user (their current role and teams)."""
+    principal = machete.auth.principal_for(name)
+    assert principal is not None, name
+    return machete.acting_as(principal)

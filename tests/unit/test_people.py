@@ -33,7 +33,7 @@ from machete_core.errors import (
 )
 from machete_core.machete import Machete, create_machete
 from machete_core.settings import Settings
-from tests.support.people import PASSWORD
+from tests.support.people import PASSWORD, as_user
 from tests.support.pointing import deployed
 
 
@@ -42,12 +42,6 @@ def machete(settings: Settings) -> Iterator[Machete]:
     m = create_machete(settings)
     yield m
     m.close()
-
-
-def as_user(m: Machete, name: str) -> Machete:
-    principal = m.auth.principal_for(name)
-    assert principal is not None
-    return m.acting_as(principal)
 
 
 def test_nobody_grants_or_sets_a_role_above_their_own(machete: Machete) -> None:

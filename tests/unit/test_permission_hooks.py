@@ -21,7 +21,7 @@ from machete_core.settings import Settings
 from machete_plugins import BUILTIN_PLUGINS
 from machete_web import create_app
 from machete_web.hookspecs import WebRoute
-from tests.support.people import PASSWORD
+from tests.support.people import PASSWORD, as_user
 from tests.support.pointing import deployed
 
 
@@ -77,12 +77,6 @@ def machete(settings: Settings, plugin: ReportsPlugin) -> Iterator[Machete]:
     m.access.add_user("ops", "operator", password=PASSWORD)
     yield m
     m.close()
-
-
-def as_user(m: Machete, name: str) -> Machete:
-    principal = m.auth.principal_for(name)
-    assert principal is not None
-    return m.acting_as(principal)
 
 
 def test_a_plugin_action_is_in_the_table_and_built_ins_stay(machete: Machete) -> None:

@@ -26,14 +26,9 @@ def _password(prompt: bool) -> str:
 
 
 def _user(u: Any) -> dict[str, Any]:
-    return {
-        "name": u.name,
-        "kind": u.kind,
-        "role": u.role,
-        "disabled": u.disabled,
-        "totp_enabled": u.totp_enabled,
-        "created_at": u.created_at,
-    }
+    from machete_core.state.people_views import user_summary
+
+    return user_summary(u)
 
 
 @click.group()
@@ -217,20 +212,9 @@ def revoke(obj: Context, name: str, tool: str, team: bool, as_json: bool) -> Non
 
 
 def _token(t: Any) -> dict[str, Any]:
-    return {
-        "id": t.public_id,
-        "kind": t.kind,
-        "user": t.user,
-        "name": t.name,
-        "last_four": t.last_four,
-        "scopes": list(t.scopes),
-        "tools": list(t.tools),
-        "created_at": t.created_at,
-        "expires_at": t.expires_at,
-        "revoked_at": t.revoked_at,
-        "last_used_at": t.last_used_at,
-        "last_used_from": t.last_used_from,
-    }
+    from machete_core.state.people_views import token_summary
+
+    return token_summary(t)
 
 
 @click.group()

@@ -12,7 +12,12 @@ from aiohttp import web
 
 from machete_core.access.audit import as_data, json_lines
 from machete_core.errors import InvalidInputError
-from machete_core.state.people_views import TokenRecord, UserRecord
+from machete_core.state.people_views import (
+    TokenRecord,
+    UserRecord,
+    token_summary,
+    user_summary,
+)
 from machete_web.api.common import body, int_query, machete
 from machete_web.keys import core
 
@@ -38,34 +43,13 @@ def setup(app: web.Application) -> None:
 
 
 def user_data(user: UserRecord) -> dict[str, Any]:
-    return {
-        "name": user.name,
-        "kind": user.kind,
-        "role": user.role,
-        "disabled": user.disabled,
-        "totp_enabled": user.totp_enabled,
-        "created_at": user.created_at,
-    }
+    return user_summary(user)
 
 
 def token_data(token: TokenRecord) -> dict[str, Any]:
-    """Never the secret or its hash: the id, the last four characters, and what it may do."""
-    return {
-        "id": token.public_id,
-        "kind": token.kind,
-        "user": token.user,
-        "name": token.name,
-        "prefix": f"mch_{'pat' if token.kind == 'personal' else token.kind[:3]}_{token.public_id}_",
-        "last_four": token.last_four,
-        "scopes": list(token.scopes),
-        "tools": list(token.tools),
-        "created_by": token.created_by,
-        "created_at": token.created_at,
-        "expires_at": token.expires_at,
-        "revoked_at": token.revoked_at,
-        "last_used_at": token.last_used_at,
-        "last_used_from": token.last_used_from,
-    }
+    """The summary, plus the prefix a person recognises the token by."""
+    code = {"personal": "pat", "service": "sat"}.get(token.kind, token.kind)
+    return {**token_summary(token), "prefix": f"mch_{code}_{token.public_id}_"}
 
 
 def _str(data: dict[str, Any], key: str, required: bool = True) -> str | None:
