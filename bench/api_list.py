@@ -25,6 +25,7 @@ from pathlib import Path
 from aiohttp import ClientSession, TCPConnector, web
 
 from bench.fake_tools import populate
+from machete_core.access.actions import SCOPES
 from machete_core.domain.records import Endpoint, InstanceState
 from machete_core.machete import Machete, create_machete
 from machete_core.plugins import hookimpl
@@ -57,11 +58,13 @@ class MemoryPlugin:
         return [RuntimeProvider(name="memory", factory=MemoryRuntime)]  # type: ignore[arg-type]
 
 
-async def hammer(url: str, seconds: float) -> float:
+async def hammer(url: str, seconds: float, headers: dict[str, str] | None = None) -> float:
     """Requests per second over ``seconds`` with CONNECTIONS clients."""
     done = 0
     deadline = time.monotonic() + seconds
-    async with ClientSession(connector=TCPConnector(limit=CONNECTIONS)) as session:
+    async with ClientSession(
+        connector=TCPConnector(limit=CONNECTIONS), headers=headers or {}
+    ) as session:
 
         async def client() -> None:
             nonlocal done
@@ -79,6 +82,9 @@ async def hammer(url: str, seconds: float) -> float:
 async def measure(m: Machete, rounds: int, seconds: float) -> tuple[list[float], list[float]]:
     from machete_web import create_app
 
+    # Signed in as every real request is: an owner's token (resolved and authorized per request).
+    token, _record = m.access.create_token("bench", SCOPES, user="owner")
+    auth = {"Authorization": f"Bearer {token}"}
     api = web.AppRunner(create_app(machete=m), access_log=None)
     await api.setup()
     m.observed.watched = True  # as while machete serve follows the engine's events
@@ -98,7 +104,7 @@ async def measure(m: Machete, rounds: int, seconds: float) -> tuple[list[float],
     ours, theirs = [], []
     try:
         for _ in range(rounds):
-            ours.append(await hammer(f"http://127.0.0.1:{ports[0]}/api/tools", seconds))
+            ours.append(await hammer(f"http://127.0.0.1:{ports[0]}/api/tools", seconds, auth))
             theirs.append(await hammer(f"http://127.0.0.1:{ports[1]}/api/tools", seconds))
     finally:
         await api.cleanup()
@@ -125,9 +131,12 @@ def main() -> int:
                 reconcile_interval=0,
                 health_check_interval=0,
                 default_runtime="memory",
+                # The per-client rate limit is a policy, not the cost being measured.
+                api_rate=0.0,
             )
             m = create_machete(settings, builtins=BUILTIN_PLUGINS)
             m.plugins.register(MemoryPlugin(), "memory")
+            m.access.add_user("owner", "owner", password="bench owner password")
             populate(m, count, runtime="memory", instance_id=lambda i: f"i-{i}")
             ours, theirs = asyncio.run(measure(m, args.rounds, args.seconds))
             m.close()

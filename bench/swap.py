@@ -28,6 +28,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from tests.support.git_server import GitHTTPServer, commit_and_push, make_repo
+from tests.support.http import auth_headers
 from tests.support.images import ensure_busybox_image, http_tool_files
 from tests.support.server import call, running_server, tools_base, wait_op
 
@@ -40,7 +41,7 @@ def one_request(url: str) -> tuple[bool, float]:
     started = time.perf_counter()
     try:
         conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
-        conn.request("GET", parts.path or "/")
+        conn.request("GET", parts.path or "/", headers=auth_headers(url))
         resp = conn.getresponse()
         body = resp.read()
         conn.close()

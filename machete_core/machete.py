@@ -14,6 +14,7 @@ from typing import Any, BinaryIO
 
 from machete_core import observe, tool_config
 from machete_core.access.admin import AccessAdmin
+from machete_core.access.audit import shown_url
 from machete_core.access.authn import Authenticator
 from machete_core.access.guard import Guard
 from machete_core.access.principal import Principal, PrincipalKind, local
@@ -239,7 +240,7 @@ class Machete:
         """Record the install of a tool from ``url``; ``overrides`` (port, health path,
         folder, Dockerfile, stage, build arguments) are stored with the tool."""
         self.authorize("tools.install")
-        with self._audited("tools.install", name, target=name or url):
+        with self._audited("tools.install", name, target=name or shown_url(url)):
             return submit.submit_install(
                 self.core,
                 url,

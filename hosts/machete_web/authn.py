@@ -218,7 +218,10 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
                 "cross_origin",
                 "a signed-in request that changes state must come from this site",
             )
-    wait = request.app[LIMITER].take(_limit_key(principal))
+    # The API's limit: the dashboard page and the /tools/ redirects are not the API.
+    wait = (
+        request.app[LIMITER].take(_limit_key(principal)) if request.path.startswith("/api/") else 0
+    )
     if wait > 0:
         response = problem(429, "rate_limited", "too many requests; slow down")
         response.headers["Retry-After"] = str(max(1, math.ceil(wait)))

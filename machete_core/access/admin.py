@@ -283,6 +283,12 @@ class AccessAdmin:
             owner = self._store.get_user(owner_name)
             if not own and Role.parse(owner.role) > self.own_role:
                 raise RoleTooHighError(f"{owner_name} holds a role above yours")
+            if not own and owner.kind != "service" and not self.principal.trusted:
+                # A token for another person would let an admin act as them.
+                raise ForbiddenError(
+                    "people make their own tokens; admins make them for service accounts "
+                    "(and the host's machete CLI for anyone)"
+                )
             kind = kind or ("service" if owner.kind == "service" else "personal")
             if kind not in tokens.CODES:
                 raise InvalidInputError(f"there is no token kind {kind!r}")

@@ -7,6 +7,7 @@ import json
 import logging
 import time
 from collections.abc import Iterator
+from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 
@@ -59,6 +60,19 @@ class Auditor:
             return 0
         now = time.time() if now is None else now
         return self._store.prune_audit(now - self._retention_days * DAY_S)
+
+
+def shown_url(url: str) -> str:
+    """A source URL as the audit log may keep it: any ``user:password@`` removed (a URL with
+    credentials in it is refused, but the refusal is audited too)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(unreadable URL)"
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit((parts.scheme, "***@" + host, parts.path, parts.query, ""))
 
 
 def as_data(record: AuditRecord) -> dict[str, object]:

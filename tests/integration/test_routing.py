@@ -14,7 +14,7 @@ import pytest
 from tests.support.git_server import GitHTTPServer, commit_and_push, make_repo
 from tests.support.http import auth_headers, request
 from tests.support.images import http_tool_files, websocket_tool_files
-from tests.support.server import call, running_server, wait_op
+from tests.support.server import call, running_server, tools_base, wait_op
 
 
 @pytest.fixture
@@ -53,7 +53,8 @@ def test_proxy_carries_websockets_to_a_container_tool(
     async def talk() -> list[str]:
         heard = []
         async with aiohttp.ClientSession() as session:
-            url = server.replace("http://", "ws://") + "/tools/sockets/chat"
+            # Straight to the tools' listener (a redirect would drop the token: another origin).
+            url = tools_base(server).replace("http://", "ws://") + "/tools/sockets/chat"
             async with session.ws_connect(url, headers=auth_headers(server)) as ws:
                 heard.append(await ws.receive_str(timeout=10))
                 for text in ("ping", "über alles"):

@@ -197,3 +197,15 @@ def test_audit_cli_json_lines_and_retention(machete: Machete, env: dict[str, str
     machete.core.access.prune()
     assert "ancient" not in {r.action for r in machete.store.audit()}
     assert "users.add" in {r.action for r in machete.store.audit()}
+
+
+def test_a_refused_install_with_credentials_in_its_url_is_audited_without_them(
+    machete: Machete,
+) -> None:
+    from machete_core.errors import MacheteError
+
+    with pytest.raises(MacheteError):
+        machete.submit_install("https://alice:hunter2-secret@git.example.com/t.git")
+    row = machete.store.audit()[-1]
+    assert row.action == "tools.install" and row.outcome == "failed"
+    assert "hunter2-secret" not in str(row) and row.target == "https://***@git.example.com/t.git"

@@ -358,3 +358,19 @@ def test_a_setup_token_expires_and_must_match(machete: Machete) -> None:
     with pytest.raises(SetupClosedError, match="expired"):
         machete.auth.setup(token, "ann", PASSWORD)
     assert machete.store.count_users() == 0
+
+
+def test_admins_make_tokens_for_service_accounts_not_for_other_people(machete: Machete) -> None:
+    machete.access.add_user("boss", "admin", password=PASSWORD)
+    machete.access.add_user("dev", "operator", password=PASSWORD)
+    machete.access.add_user("ci", "operator", service=True)
+    boss = as_user(machete, "boss")
+    with pytest.raises(ForbiddenError, match="make their own"):
+        boss.access.create_token("act-as-dev", ("tools:read",), user="dev")
+    text, record = boss.access.create_token("pipeline", ("tools:operate",), user="ci")
+    assert text.startswith("mch_sat_") and record.created_by == "boss"
+    # A token cannot make tokens, even its owner's.
+    with pytest.raises(ForbiddenError):
+        machete.acting_as(machete.auth.from_token(text)).access.create_token("x", ("tools:read",))
+    # The host makes one for anyone (it holds the state anyway).
+    machete.access.create_token("laptop", ("tools:read",), user="dev")

@@ -64,8 +64,11 @@ async def login(request: web.Request) -> web.Response:
         address=client_address(request, m.settings),
         request_id=request.get(REQUEST_ID),
     )
-    response = _signed_in(request, signed)
-    return response
+    previous = request[PRINCIPAL]
+    if previous.session is not None:
+        # Signing in again replaces the session this browser had (no two ids for one sign-in).
+        await core(request, m.auth.logout, previous)
+    return _signed_in(request, signed)
 
 
 async def first_owner(request: web.Request) -> web.Response:

@@ -68,7 +68,11 @@ async def redeem(request: web.Request, target: Target) -> web.StreamResponse:
     except AuthenticationError as exc:
         return unauthenticated(exc.message)
     where = target.prefix + _safe_next(request.query.get("next", "/"))
-    response = web.Response(status=302, headers={"Location": where})
+    # The ticket was in this URL: nothing of it may be kept or sent on.
+    response = web.Response(
+        status=302,
+        headers={"Location": where, "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+    )
     set_session_cookie(
         response,
         request,
