@@ -58,7 +58,7 @@ class Core:
     @cached_property
     def access(self) -> Access:
         """Who may do what: the authorizer, the authenticator and the audit log."""
-        return Access(self.store, self.settings, lambda: self.secrets, self.plugins)
+        return Access(self.store, self.settings, lambda: self.secrets, self.plugins, self.events)
 
     @cached_property
     def leases(self) -> LeaseKeeper:

@@ -125,6 +125,16 @@ class Machete:
     def _actor(self, given: Actor) -> Actor:
         return given if self._principal.kind == PrincipalKind.LOCAL else self._principal.actor()
 
+    def sees_every_tool(self) -> bool:
+        """Answered without the database: may the principal see every tool?"""
+        return self.core.access.authorizer.sees_every_tool(self._principal)
+
+    def allows_at_once(self, action: str) -> bool:
+        """True when ``action`` (on no one tool) is allowed without the database or a rules
+        plugin; False means "ask :meth:`authorize`", not "no"."""
+        access = self.core.access
+        return not access.has_rules() and access.authorizer.allows_at_once(self._principal, action)
+
     def visible_tool_names(self) -> set[str] | None:
         """The tools the principal may see; None when that is every tool."""
         return self._guard.visible_tool_names()

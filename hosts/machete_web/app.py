@@ -112,6 +112,8 @@ async def _machete_ctx(app: web.Application, *, owned: bool) -> AsyncIterator[No
     app[LISTING] = ListingCache(machete, executor)
     # This process's changes bump the store's generation; other processes' reach us as events.
     app[EVENT_FEED].listen(app[LISTING].changed)
+    # Another process changed roles, tokens or sessions: drop the principals resolved here.
+    app[EVENT_FEED].listen(functools.partial(_access_changed, machete))
     # Tools answer on loopback; never through a proxy from the environment.
     app[HTTP_CLIENT] = aiohttp.ClientSession(
         trust_env=False,
@@ -153,6 +155,11 @@ async def _machete_ctx(app: web.Application, *, owned: bool) -> AsyncIterator[No
     await app[HTTP_CLIENT].close()
     if owned:
         machete.close()
+
+
+def _access_changed(machete: Machete, event: Any) -> None:
+    if getattr(event, "kind", "") == "access.changed":
+        machete.auth.signals.heard()
 
 
 def _reconcile_logged(machete: Machete) -> None:

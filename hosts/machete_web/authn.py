@@ -109,7 +109,9 @@ async def resolve(request: web.Request) -> Principal:
         scheme, _, value = header.strip().partition(" ")
         value = value.strip()
         if scheme.lower() == "bearer" and tokens.looks_like_token(value):
-            found = await core(request, machete.auth.from_token, value, address=address)
+            found = machete.auth.peek_token(value)
+            if found is None:
+                found = await core(request, machete.auth.from_token, value, address=address)
             return found.with_request(address, rid)
         answers = await core(
             request,
@@ -125,7 +127,7 @@ async def resolve(request: web.Request) -> Principal:
                 return principal.with_request(address, rid)
         raise AuthenticationError("unknown credentials")
     if cookie:
-        session: Principal | None = await core(
+        session: Principal | None = machete.auth.peek_session(cookie) or await core(
             request, machete.auth.from_session, cookie, address=address
         )
         if session is not None:
@@ -245,6 +247,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if policy not in (route_policy.SIGNED_IN, route_policy.ENROL):
         acting = machete.acting_as(principal)
         tool = request.match_info.get("tool")
+        if tool is None and acting.allows_at_once(policy):
+            return await handler(request)  # nothing to look up: no thread needed
         try:
             await core(request, acting.authorize, policy, tool)
         except MacheteError as exc:

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from machete_core.access import passwords, tokens
 from machete_core.access.actions import SCOPES
 from machete_core.access.audit import Auditor
+from machete_core.access.authn import AccessSignals
 from machete_core.access.policy import Authorizer
 from machete_core.access.principal import Principal, PrincipalKind
 from machete_core.access.roles import MAX_GRANT, Role
@@ -48,12 +49,14 @@ class AccessAdmin:
         settings: Settings,
         authorizer: Authorizer,
         auditor: Auditor,
+        signals: AccessSignals | None = None,
     ) -> None:
         self.principal = principal
         self._store = store
         self._settings = settings
         self._authz = authorizer
         self._audit = auditor
+        self._signals = signals or AccessSignals()
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -81,6 +84,8 @@ class AccessAdmin:
                 reason=f"{exc.code}: {exc.message}",
             )
             raise
+        # Roles, teams, accounts or tokens changed: resolved principals are stale now.
+        self._signals.changed()
         self._audit.record(self.principal, action, target=target, tool=tool)
 
     @property

@@ -27,6 +27,7 @@ from machete_core.errors import (
     SetupClosedError,
     TotpRequiredError,
 )
+from machete_core.events import EventBus
 from machete_core.secrets import SecretBox
 from machete_core.settings import Settings
 from machete_core.state.people_views import UserRecord
@@ -38,6 +39,30 @@ TICKET_S = 60.0
 TOUCH_EVERY_S = 60.0
 #: A token's last use is written at most this often.
 TOKEN_TOUCH_EVERY_S = 60.0
+#: A resolved principal is reused for at most this long, and never past a change of access
+#: (see AccessSignals) or its token's or session's expiry.
+CACHE_S = 5.0
+CACHE_MAX = 10_000
+
+
+class AccessSignals:
+    """Says when anything a principal is made of changed (a role, a team, a disabled user, a
+    revoked token, an ended session): cached principals are then dropped. Changes in this
+    process bump the generation at once; they are also published as ``access.changed`` events,
+    which servers on the same database follow (their event feed) to drop theirs."""
+
+    def __init__(self, events: EventBus | None = None) -> None:
+        self.generation = 0
+        self._events = events
+
+    def changed(self) -> None:
+        self.generation += 1
+        if self._events is not None:
+            self._events.publish("access.changed")
+
+    def heard(self) -> None:
+        """Another process changed access (its ``access.changed`` event arrived)."""
+        self.generation += 1
 
 
 def _hash(value: str) -> str:
@@ -62,12 +87,41 @@ class Authenticator:
         secrets_box: Callable[[], SecretBox],
         auditor: Auditor,
         clock: Callable[[], float] = time.time,
+        signals: AccessSignals | None = None,
     ) -> None:
         self._store = store
         self._settings = settings
         self._secrets = secrets_box
         self._audit = auditor
         self.clock = clock
+        self.signals = signals or AccessSignals()
+        self._cache: dict[str, tuple[Principal, float, int]] = {}
+
+    # -- the cache of resolved principals --------------------------------------------------
+
+    def _cached(self, key: str) -> Principal | None:
+        hit = self._cache.get(key)
+        if hit is None:
+            return None
+        principal, until, generation = hit
+        if generation != self.signals.generation or self.clock() >= until:
+            self._cache.pop(key, None)
+            return None
+        return principal
+
+    def _keep(self, key: str, principal: Principal, until: float, generation: int) -> None:
+        if len(self._cache) >= CACHE_MAX:
+            self._cache.clear()  # bounded memory; a flood of credentials only costs lookups
+        self._cache[key] = (principal, min(until, self.clock() + CACHE_S), generation)
+
+    def peek_token(self, text: str) -> Principal | None:
+        """A recently resolved token's principal, without touching the database (or None)."""
+        return self._cached("t:" + _hash(text))
+
+    def peek_session(
+        self, cookie: str, *, origin: str = "api", tool: str | None = None
+    ) -> Principal | None:
+        return self._cached(f"s:{origin}:{tool}:" + _hash(cookie))
 
     # -- principals ----------------------------------------------------------------------
 
@@ -100,6 +154,11 @@ class Authenticator:
         """The signed-in person of a session cookie, or None (unknown, expired, ended)."""
         if not cookie or len(cookie) > 200:
             return None
+        key = f"s:{origin}:{tool}:" + _hash(cookie)
+        cached = self._cached(key)
+        if cached is not None:
+            return cached
+        generation = self.signals.generation
         id_hash = _hash(cookie)
         session = self._store.session(id_hash)
         now = self.clock()
@@ -116,15 +175,23 @@ class Authenticator:
             return None
         if now - session.last_seen_at > TOUCH_EVERY_S:
             self._store.touch_session(id_hash, now)
-        return self._principal(
+        principal = self._principal(
             user, session=id_hash, restricted=session.restricted, address=address
         )
+        until = min(session.expires_at, now + self._settings.session_idle_seconds)
+        self._keep(key, principal, until, generation)
+        return principal
 
     def from_token(self, text: str, *, address: str | None = None) -> Principal:
         """The principal of an API token; ``unauthenticated`` for anything else."""
         parsed = tokens.parse(text)
         if parsed is None:
             raise AuthenticationError("that is not a valid MACHETE token")
+        key = "t:" + _hash(text)
+        cached = self._cached(key)
+        if cached is not None:
+            return cached
+        generation = self.signals.generation
         row = self._store.token(parsed.public_id)
         now = self.clock()
         if row is None or not tokens.matches(row.secret_hash, parsed.secret):
@@ -139,7 +206,9 @@ class Authenticator:
         if row.last_used_at is None or now - row.last_used_at > TOKEN_TOUCH_EVERY_S:
             self._store.token_used(row.public_id, now, address)
         grant = TokenGrant(row.public_id, row.kind, frozenset(row.scopes), frozenset(row.tools))
-        return self._principal(user, token=grant, address=address)
+        principal = self._principal(user, token=grant, address=address)
+        self._keep(key, principal, row.expires_at or now + CACHE_S, generation)
+        return principal
 
     def still_valid(self, principal: Principal) -> bool:
         """Is this principal's session or token still good (long streams ask every beat)?"""
@@ -242,6 +311,7 @@ class Authenticator:
     def logout(self, principal: Principal) -> None:
         if principal.session is not None:
             self._store.take_session(principal.session)
+            self.signals.changed()
             self._audit.record(principal, "auth.logout", target=principal.name)
 
     def rotate(self, principal: Principal) -> SignedIn | None:
@@ -249,6 +319,7 @@ class Authenticator:
         if principal.session is None or principal.user_id is None:
             return None
         old = self._store.take_session(principal.session)
+        self.signals.changed()
         user = self._store.user_by_id(principal.user_id)
         if old is None or user is None:
             return None
@@ -296,6 +367,7 @@ class Authenticator:
         self._store.update_user(user.id, password_hash=passwords.hash_password(new))
         self._store.end_sessions(user.id, keep=principal.session)
         self._store.revoke_tokens_of(user.id, ("cli",))
+        self.signals.changed()
         self._audit.record(principal, "auth.password", target=user.name)
 
     # -- the tools' origin ---------------------------------------------------------------

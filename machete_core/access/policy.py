@@ -165,6 +165,20 @@ class Authorizer:
             )
         return record
 
+    def allows_at_once(self, principal: Principal, action_name: str) -> bool:
+        """True when ``action_name`` (on no one tool) is allowed without asking the database
+        or a plugin: the common case a host can answer on its event loop. False means "ask
+        ``authorize``", not "no"."""
+        action = self.action(action_name)
+        if action is None or not principal.signed_in or principal.role is None:
+            return False
+        if principal.token is not None:
+            if action.people_only or action.scope not in principal.token.scopes:
+                return False
+            if principal.token.tools and not action.on_tool and action.name != "events.read":
+                return False
+        return action.on_tool or principal.role >= action.role
+
     def allows(
         self, principal: Principal, action_name: str, tool: str | int | ToolRecord | None = None
     ) -> bool:

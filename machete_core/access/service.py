@@ -12,9 +12,10 @@ from machete_core.access import throttle
 from machete_core.access.actions import Action, PermissionRule, action_table
 from machete_core.access.admin import AccessAdmin
 from machete_core.access.audit import Auditor
-from machete_core.access.authn import Authenticator
+from machete_core.access.authn import AccessSignals, Authenticator
 from machete_core.access.policy import Authorizer
 from machete_core.access.principal import Principal
+from machete_core.events import EventBus
 from machete_core.plugins.manager import PluginManager
 from machete_core.secrets import SecretBox
 from machete_core.settings import Settings
@@ -30,13 +31,21 @@ class Access:
         settings: Settings,
         secrets_box: Callable[[], SecretBox],
         plugins: PluginManager,
+        events: EventBus | None = None,
     ) -> None:
         self._store = store
         self._settings = settings
         self._plugins = plugins
+        self.signals = AccessSignals(events)
         self.auditor = Auditor(store, settings.audit_retention_days)
         self.authorizer = Authorizer(store, settings, self.actions, self._rules)
-        self.authenticator = Authenticator(store, settings, secrets_box, self.auditor)
+        self.authenticator = Authenticator(
+            store, settings, secrets_box, self.auditor, signals=self.signals
+        )
+
+    def has_rules(self) -> bool:
+        """Does any plugin add permission rules (which may do I/O)?"""
+        return self._plugins.implements("machete_permission_rules")
 
     def actions(self) -> dict[str, Action]:
         return self._actions
@@ -77,4 +86,6 @@ class Access:
         self._store.prune_failures(now - throttle.WINDOW_S)
 
     def admin(self, principal: Principal) -> AccessAdmin:
-        return AccessAdmin(principal, self._store, self._settings, self.authorizer, self.auditor)
+        return AccessAdmin(
+            principal, self._store, self._settings, self.authorizer, self.auditor, self.signals
+        )

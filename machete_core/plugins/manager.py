@@ -313,6 +313,11 @@ class PluginManager:
         these, the host that calls them does."""
         self._pm.add_hookspecs(module)
 
+    def implements(self, name: str) -> bool:
+        """Does any loaded plugin implement the hook ``name``?"""
+        self.load()
+        return bool(getattr(self._pm.hook, name).get_hookimpls())
+
     def call_host_hook(
         self, name: str, *, fail_closed: bool = False, **kwargs: Any
     ) -> list[tuple[str, Any]]:

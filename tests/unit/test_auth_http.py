@@ -454,3 +454,24 @@ async def test_required_totp_restricts_the_session_to_enrolment(
         assert (await client.get("/api/tools")).status == 200  # the renewed session is whole
     finally:
         m.close()
+
+
+async def test_a_revocation_by_another_process_reaches_this_server_within_a_poll(
+    client: TestClient, machete: Machete, settings: Settings
+) -> None:
+    """The server keeps resolved principals a few seconds; a change made elsewhere (the CLI on
+    the host, another server on the same PostgreSQL) reaches it through the event log."""
+    text_ = token_for(machete, "ann", "admin")
+    headers = {"Authorization": f"Bearer {text_}"}
+    assert (await client.get("/api/tools", headers=headers)).status == 200  # now cached
+    other = create_machete(settings)  # another process's view of the same state
+    try:
+        other.access.revoke_token(text_.split("_")[2])
+    finally:
+        other.close()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    while (await client.get("/api/tools", headers=headers)).status == 200:
+        assert loop.time() - started < 3, "the revocation never arrived"
+        await asyncio.sleep(0.05)
+    assert loop.time() - started < 1.5  # the event feed polls every 0.3 s

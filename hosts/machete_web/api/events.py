@@ -46,7 +46,9 @@ async def events(request: web.Request) -> web.StreamResponse:
         sent = after or 0
         if after is not None:
             for event in await feed.backlog(after):
-                if (tool is None or event.tool == tool) and await visible.sees(event.tool):
+                if (tool is None or event.tool == tool) and await visible.sees(
+                    event.tool, event.kind
+                ):
                     await ws.send_json(render(event))
                 sent = event.id
         while not ws.closed:
@@ -60,7 +62,7 @@ async def events(request: web.Request) -> web.StreamResponse:
             event = getter.result()
             if event.id <= sent or (tool is not None and event.tool != tool):
                 continue  # already replayed, or another tool's
-            if await visible.sees(event.tool):
+            if await visible.sees(event.tool, event.kind):
                 await ws.send_json(render(event))
     finally:
         watch.cancel()
@@ -80,7 +82,9 @@ class Visible:
         self._names: set[str] | None = None
         self._at = -1e9
 
-    async def sees(self, tool: str | None) -> bool:
+    async def sees(self, tool: str | None, kind: str = "") -> bool:
+        if kind.startswith("access."):
+            return False  # internal signals between servers, not for watchers
         loop = asyncio.get_running_loop()
         if loop.time() - self._at > self.REFRESH_S:
             self._names = await core(self._request, self._machete.visible_tool_names)

@@ -58,7 +58,7 @@ def setup(app: web.Application) -> None:
 
 async def list_tools(request: web.Request) -> web.Response:
     m = machete(request)
-    if await core(request, m.visible_tool_names) is None:
+    if m.sees_every_tool():
         # Sees every tool: the shared rendered listing.
         body_bytes = await request.app[LISTING].body()
         return web.Response(body=body_bytes, content_type="application/json")
