@@ -13,10 +13,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from machete_core import observe, tool_config
-from machete_core.access.admin import AccessAdmin
 from machete_core.access.audit import shown_url
-from machete_core.access.authn import Authenticator
-from machete_core.access.guard import Guard
+from machete_core.access.facade import AccessMethods
 from machete_core.access.principal import Principal, PrincipalKind, local
 from machete_core.context import Core
 from machete_core.domain.operations import (
@@ -67,7 +65,7 @@ def create_machete(
     return Machete(settings, plugins)
 
 
-class Machete:
+class Machete(AccessMethods):
     """One per host, never a global. Everything is synchronous.
 
     Long operations come in two halves so that a web host can answer at once: ``submit_*``
@@ -97,25 +95,6 @@ class Machete:
     def principal(self) -> Principal:
         return self._principal
 
-    @property
-    def auth(self) -> Authenticator:
-        """Sign-in, sessions, tokens, tickets and the first owner's setup."""
-        return self.core.access.authenticator
-
-    @property
-    def access(self) -> AccessAdmin:
-        """Users, teams, grants, tokens and the audit log, as this object's principal."""
-        return self.core.access.admin(self._principal)
-
-    @cached_property
-    def _guard(self) -> Guard:
-        return Guard(self.core, self._principal)
-
-    def authorize(self, action: str, tool: str | int | None = None) -> ToolRecord | None:
-        """Raise unless the principal may take ``action`` (on ``tool``); a tool they may not
-        see is ``tool_not_found``. Denials are written to the audit log."""
-        return self._guard.authorize(action, tool)
-
     def _tool(self, action: str, ident: str | int) -> ToolRecord:
         return self._guard.tool(action, ident)
 
@@ -124,29 +103,6 @@ class Machete:
 
     def _actor(self, given: Actor) -> Actor:
         return given if self._principal.kind == PrincipalKind.LOCAL else self._principal.actor()
-
-    def sees_every_tool(self) -> bool:
-        """Answered without the database: may the principal see every tool?"""
-        return self.core.access.authorizer.sees_every_tool(self._principal)
-
-    def allows_at_once(self, action: str) -> bool:
-        """True when ``action`` (on no one tool) is allowed without the database or a rules
-        plugin; False means "ask :meth:`authorize`", not "no"."""
-        access = self.core.access
-        return not access.has_rules() and access.authorizer.allows_at_once(self._principal, action)
-
-    def visible_tool_names(self) -> set[str] | None:
-        """The tools the principal may see; None when that is every tool."""
-        return self._guard.visible_tool_names()
-
-    def may_open(self, ident: str | int) -> bool:
-        """May the principal open the tool's pages (its access setting decides)?"""
-        return self._guard.may_open(ident)
-
-    def set_access(self, ident: str | int, access: str) -> ToolView:
-        """Who may open the tool's pages: ``public``, ``members`` or ``granted``."""
-        updated = self._guard.set_access(ident, access)
-        return observe.one_view(self.core, updated, probe_health=False)
 
     # The parts a host or an embedding program may read (the store for tests and tools).
     @property

@@ -103,6 +103,10 @@ class Guard:
             return authz.granted_role(self._principal, tool) is not None
         return authz.allows(self._principal, "tools.open", tool)
 
+    def allows_at_once(self, action: str) -> bool:
+        access = self._core.access
+        return not access.has_rules() and access.authorizer.allows_at_once(self._principal, action)
+
     def system_only(self) -> None:
         if not self._principal.trusted:
             raise ForbiddenError("only MACHETE itself does this")
