@@ -8,6 +8,7 @@ account or a revoked token counts on the very next request.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 import time
 from collections.abc import Callable
@@ -260,7 +261,7 @@ class Authenticator:
         if user.totp_enabled:
             if not totp:
                 raise TotpRequiredError("this account needs its second-factor code ('totp')")
-            if not self._totp(user).verify(totp.strip(), valid_window=1):
+            if not self._code_ok(user, totp):
                 throttle.failed(self._store, name, address, now)
                 self._audit.record(
                     who,
@@ -329,6 +330,16 @@ class Authenticator:
 
     # -- the second factor ---------------------------------------------------------------
 
+    def _code_ok(self, user: UserRecord, code: str) -> bool:
+        """The code of the current 30-second step (or one either side, for clock drift), and
+        never one already used: a code seen on a shoulder or a screen is good once."""
+        totp = self._totp(user)
+        now_step = int(self.clock() // totp.interval)
+        for step in (now_step - 1, now_step, now_step + 1):
+            if hmac.compare_digest(totp.at(step * totp.interval), code.strip()):
+                return self._store.claim_totp_step(user.id, step)
+        return False
+
     def _totp(self, user: UserRecord) -> pyotp.TOTP:
         secret = self._secrets().open(user.totp_secret or "")["totp"]
         return pyotp.TOTP(str(secret))
@@ -345,7 +356,7 @@ class Authenticator:
 
     def confirm_totp(self, principal: Principal, code: str) -> SignedIn | None:
         user = self._person(principal)
-        if not user.totp_secret or not self._totp(user).verify(code.strip(), valid_window=1):
+        if not user.totp_secret or not self._code_ok(user, code):
             raise TotpRequiredError("wrong second-factor code")
         self._store.update_user(user.id, totp_enabled=True)
         self._audit.record(principal, "auth.totp.enable", target=user.name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from machete_core.errors import (
@@ -116,6 +116,20 @@ class PeopleStore(StoreBase):
             if keep_an_owner and was_owner and self._owners(s) == 0:
                 raise LastOwnerError("the last owner cannot be removed, disabled or demoted")
             return view_of(UserRecord, row)
+
+    def claim_totp_step(self, user_id: int, step: int) -> bool:
+        """Record that the code of ``step`` was used; False if it (or a later one) already was,
+        decided in one statement so two sign-ins cannot both use one code."""
+        with self._tx() as s:
+            result = s.execute(
+                update(UserRow)
+                .where(
+                    UserRow.id == user_id,
+                    (UserRow.totp_last_step.is_(None)) | (UserRow.totp_last_step < step),
+                )
+                .values(totp_last_step=step)
+            )
+            return bool(getattr(result, "rowcount", 0))
 
     # -- teams ---------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ class UserRecord:
     disabled: bool
     created_at: float
     updated_at: float
+    totp_last_step: int | None = None
 
 
 @attrs.frozen

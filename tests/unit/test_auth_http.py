@@ -423,11 +423,18 @@ async def test_totp_enrolment_and_sign_in(client: TestClient, machete: Machete) 
         "/api/auth/totp/confirm", json={"code": totp.now()}, headers=own_origin(client)
     )
     assert resp.status == 200
+    used = totp.now()
     client.session.cookie_jar.clear()
     resp = await sign_in(client)
     assert resp.status == 401 and (await resp.json())["error"]["code"] == "totp_required"
-    resp = await sign_in(client, totp=totp.now())
+    # The code that confirmed enrolment is spent: a code is good once.
+    resp = await sign_in(client, totp=used)
+    assert resp.status == 401 and (await resp.json())["error"]["code"] == "totp_required"
+    machete.auth.clock = lambda: time.time() + 30  # the next code
+    resp = await sign_in(client, totp=totp.at(time.time() + 30))
     assert resp.status == 200
+    resp = await sign_in(client, totp=totp.at(time.time() + 30))
+    assert resp.status == 401  # and that one is spent too
     assert machete.store.get_user("ann").totp_secret not in (None, totp.secret)  # sealed
 
 
@@ -475,3 +482,17 @@ async def test_a_revocation_by_another_process_reaches_this_server_within_a_poll
         assert loop.time() - started < 3, "the revocation never arrived"
         await asyncio.sleep(0.05)
     assert loop.time() - started < 1.5  # the event feed polls every 0.3 s
+
+
+def test_no_jwt_library_with_known_flaws_is_installed() -> None:
+    """threats.md's JWT row: MACHETE's tokens are opaque (a hash is stored), not JWTs; if PyJWT
+    is present at all it is at least 2.13.0, and python-jose is absent."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    with pytest.raises(PackageNotFoundError):
+        version("python-jose")
+    try:
+        installed = tuple(int(p) for p in version("PyJWT").split(".")[:3])
+    except PackageNotFoundError:
+        return
+    assert installed >= (2, 13, 0)
