@@ -544,13 +544,15 @@ class Machete(AccessMethods):
         self.authorize("events.read")
         visible = self.visible_tool_names()
         recent = self.store.recent_events(last, tool=tool) if last > 0 else []
-        yield from (e for e in recent if visible is None or e.tool in visible)
+
+        # ``access.*`` events are signals between servers (drop cached principals), not news.
+        def shown(e: EventRecord) -> bool:
+            return not e.kind.startswith("access.") and (visible is None or e.tool in visible)
+
+        yield from filter(shown, recent)
         if follow:
             after = recent[-1].id if recent else self.store.last_event_id()
-            cursor = self.event_cursor(after=after, tool=tool)
-            for event in iterate(cursor.read, poll):
-                if visible is None or event.tool in visible:
-                    yield event
+            yield from filter(shown, iterate(self.event_cursor(after=after, tool=tool).read, poll))
 
 
 __all__ = ["Machete", "ReleaseStatus", "create_machete"]
