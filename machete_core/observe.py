@@ -208,6 +208,7 @@ def route(core: Core, ident: str | int) -> Route:
         endpoint=endpoint,
         strip_prefix=spec.strip_prefix,
         read_timeout=spec.proxy_timeout,
+        access=tool.access,
     )
 
 

@@ -58,6 +58,8 @@ class Route:
     strip_prefix: bool
     #: Seconds to wait for the tool's answer; None: the installation's default.
     read_timeout: float | None = None
+    #: Who may open the tool (public, members, granted): the proxy's first question.
+    access: str = "members"
 
 
 @attrs.frozen

@@ -82,8 +82,6 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/audit"): "audit.read",
 }
 
-#: Plugin routes that say nothing need a signed-in principal (their handlers authorize more).
-PLUGIN_DEFAULT = SIGNED_IN
 #: What plugins' routes declared, filled in by the app factory.
 PLUGIN_ROUTES = web.AppKey("plugin_route_policy", dict)
 

@@ -16,7 +16,8 @@ from machete_core.machete import Machete
 from machete_core.state.views import EventRecord
 from machete_core.views import Route
 
-ROUTE_CHANGES = frozenset({"release.live", "tool.stopped", "tool.removed"})
+#: Events after which a tool's cached route is stale (its access rides on the route).
+ROUTE_CHANGES = frozenset({"release.live", "tool.stopped", "tool.removed", "tool.access"})
 
 
 class Router:

@@ -14,7 +14,7 @@ from machete_core.access.actions import SCOPES
 from machete_core.access.audit import Auditor
 from machete_core.access.authn import AccessSignals
 from machete_core.access.policy import Authorizer
-from machete_core.access.principal import Principal, PrincipalKind
+from machete_core.access.principal import Principal
 from machete_core.access.roles import MAX_GRANT, Role
 from machete_core.domain.naming import is_valid_name
 from machete_core.errors import (
@@ -354,7 +354,3 @@ class AccessAdmin:
         return self._store.audit(
             tool=tool, actor=actor, since=since, after_id=after_id, limit=limit
         )
-
-
-def is_person(principal: Principal) -> bool:
-    return principal.kind == PrincipalKind.USER and principal.token is None

@@ -294,20 +294,35 @@ class Authenticator:
         restricted: bool,
         tool: str | None = None,
     ) -> SignedIn:
+        cookie = self._add_session(
+            user.id, origin, tool, restricted, address, self._settings.session_max_seconds
+        )
+        return SignedIn(cookie, user.name, user.role, restricted)
+
+    def _add_session(
+        self,
+        user_id: int,
+        origin: str,
+        tool: str | None,
+        restricted: bool,
+        address: str | None,
+        lifetime: float,
+    ) -> str:
+        """Store a new session (or ticket) row; returns its secret (only the hash is kept)."""
         now = self.clock()
-        cookie = secrets.token_urlsafe(32)
+        secret = secrets.token_urlsafe(32)
         self._store.add_session(
-            id_hash=_hash(cookie),
-            user_id=user.id,
+            id_hash=_hash(secret),
+            user_id=user_id,
             origin=origin,
             tool=tool,
             restricted=restricted,
             address=address,
             created_at=now,
             last_seen_at=now,
-            expires_at=now + self._settings.session_max_seconds,
+            expires_at=now + lifetime,
         )
-        return SignedIn(cookie, user.name, user.role, restricted)
+        return secret
 
     def logout(self, principal: Principal) -> None:
         if principal.session is not None:
@@ -387,20 +402,9 @@ class Authenticator:
         """A one-time, short-lived ticket that signs ``principal`` in on ``tool``'s origin."""
         if principal.user_id is None:
             raise AuthenticationError("sign in first")
-        ticket = secrets.token_urlsafe(32)
-        now = self.clock()
-        self._store.add_session(
-            id_hash=_hash(ticket),
-            user_id=principal.user_id,
-            origin="ticket",
-            tool=tool,
-            restricted=False,
-            address=principal.address,
-            created_at=now,
-            last_seen_at=now,
-            expires_at=now + TICKET_S,
+        return self._add_session(
+            principal.user_id, "ticket", tool, False, principal.address, TICKET_S
         )
-        return ticket
 
     def redeem_ticket(self, ticket: str, tool: str, *, address: str | None = None) -> SignedIn:
         if not ticket or len(ticket) > 200:

@@ -104,8 +104,11 @@ class Guard:
         return authz.allows(self._principal, "tools.open", tool)
 
     def allows_at_once(self, action: str) -> bool:
+        """Decided without I/O: no tool to look up and no rules plugin to ask (``authorize``
+        itself touches the database only for a tool). False means "ask ``authorize``" (which
+        audits a refusal), not "no"."""
         access = self._core.access
-        return not access.has_rules() and access.authorizer.allows_at_once(self._principal, action)
+        return not access.has_rules() and access.authorizer.allows(self._principal, action)
 
     def system_only(self) -> None:
         if not self._principal.trusted:
@@ -118,4 +121,9 @@ class Guard:
             )
         tool = self.tool("tools.access", ident)
         with self.audited("tools.access", tool.name, f"{tool.name}={access}"):
-            return self._core.store.update_tool(tool.id, access=access)
+            updated = self._core.store.update_tool(tool.id, access=access)
+        # Servers' routers keep the access with a tool's route: they drop it on this event.
+        self._core.events.publish(
+            "tool.access", tool=tool.name, actor=self._principal.actor(), access=access
+        )
+        return updated

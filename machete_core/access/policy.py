@@ -48,37 +48,36 @@ class Authorizer:
 
     # -- roles ---------------------------------------------------------------------------
 
-    def tool_role(self, principal: Principal, tool: ToolRecord) -> Role | None:
-        """The principal's role on ``tool``; None when they may not see it at all."""
+    def _sees_all(self, principal: Principal) -> bool:
+        """Their instance role counts on every tool (admins, or visibility ``all``)."""
+        role = principal.role or Role.VIEWER
+        return role >= Role.ADMIN or self._settings.tool_visibility != "granted"
+
+    def _role_on(self, principal: Principal, tool: ToolRecord, instance: bool) -> Role | None:
+        """The highest of their grants on ``tool`` (theirs and their teams'), and of their
+        instance role when ``instance``; None when neither gives one."""
         if principal.trusted:
             return Role.OWNER
         if principal.role is None or principal.user_id is None:
             return None
-        if principal.token is not None and principal.token.tools:
-            if tool.name not in principal.token.tools:
-                return None
-        sees_all = principal.role >= Role.ADMIN or self._settings.tool_visibility != "granted"
         roles = [
             Role.parse(r)
             for r in self._store.grant_roles(tool.id, principal.user_id, principal.team_ids)
         ]
-        if sees_all:
+        if instance:
             roles.append(principal.role)
         return max(roles) if roles else None
 
+    def tool_role(self, principal: Principal, tool: ToolRecord) -> Role | None:
+        """The principal's role on ``tool``; None when they may not see it at all."""
+        token = principal.token
+        if token is not None and token.tools and tool.name not in token.tools:
+            return None
+        return self._role_on(principal, tool, self._sees_all(principal))
+
     def granted_role(self, principal: Principal, tool: ToolRecord) -> Role | None:
         """The role from grants alone (or admin and up): who may open a ``granted`` tool."""
-        if principal.trusted:
-            return Role.OWNER
-        if principal.role is None or principal.user_id is None:
-            return None
-        roles = [
-            Role.parse(r)
-            for r in self._store.grant_roles(tool.id, principal.user_id, principal.team_ids)
-        ]
-        if principal.role >= Role.ADMIN:
-            roles.append(principal.role)
-        return max(roles) if roles else None
+        return self._role_on(principal, tool, (principal.role or Role.VIEWER) >= Role.ADMIN)
 
     def visible_tools(self, principal: Principal, tools: Sequence[ToolRecord]) -> list[ToolRecord]:
         if principal.trusted:
@@ -86,7 +85,7 @@ class Authorizer:
         if principal.role is None or principal.user_id is None:
             return []
         restricted = principal.token.tools if principal.token is not None else frozenset()
-        sees_all = principal.role >= Role.ADMIN or self._settings.tool_visibility != "granted"
+        sees_all = self._sees_all(principal)
         granted = (
             set()
             if sees_all
@@ -101,11 +100,9 @@ class Authorizer:
     def sees_every_tool(self, principal: Principal) -> bool:
         if principal.trusted:
             return True
-        if principal.role is None:
+        if principal.role is None or (principal.token is not None and principal.token.tools):
             return False
-        if principal.token is not None and principal.token.tools:
-            return False
-        return principal.role >= Role.ADMIN or self._settings.tool_visibility != "granted"
+        return self._sees_all(principal)
 
     # -- the decision --------------------------------------------------------------------
 
@@ -164,20 +161,6 @@ class Authorizer:
                 + (f" on {record.name}" if record is not None and action.on_tool else "")
             )
         return record
-
-    def allows_at_once(self, principal: Principal, action_name: str) -> bool:
-        """True when ``action_name`` (on no one tool) is allowed without asking the database
-        or a plugin: the common case a host can answer on its event loop. False means "ask
-        ``authorize``", not "no"."""
-        action = self.action(action_name)
-        if action is None or not principal.signed_in or principal.role is None:
-            return False
-        if principal.token is not None:
-            if action.people_only or action.scope not in principal.token.scopes:
-                return False
-            if principal.token.tools and not action.on_tool and action.name != "events.read":
-                return False
-        return action.on_tool or principal.role >= action.role
 
     def allows(
         self, principal: Principal, action_name: str, tool: str | int | ToolRecord | None = None

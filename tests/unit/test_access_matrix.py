@@ -113,10 +113,6 @@ class World:
     ops: dict[str, str]
 
 
-def _token(m: Machete, user: str, role: str, **kw: Any) -> str:
-    return token_for(m, user, role, **kw)
-
-
 def build_world(m: Machete) -> World:
     for name in (A, B):
         deployed(m, name)
@@ -132,14 +128,14 @@ def build_world(m: Machete) -> World:
     actors: list[Actor] = [Actor("anonymous", None)]
     for grant in ("viewer", "operator", "maintainer"):
         name = f"{grant}-of-a"
-        text = _token(m, name, "viewer")
+        text = token_for(m, name, "viewer")
         m.access.grant(A, grant, user=name)
         actors.append(
             Actor(name, Role.VIEWER, {A: Role.parse(grant)}, frozenset(SCOPES), token=text)
         )
     for role in ("admin", "owner"):
         actors.append(
-            Actor(role, Role.parse(role), scopes=frozenset(SCOPES), token=_token(m, role, role))
+            Actor(role, Role.parse(role), scopes=frozenset(SCOPES), token=token_for(m, role, role))
         )
     for scope in SCOPES:
         actors.append(
@@ -147,15 +143,15 @@ def build_world(m: Machete) -> World:
                 f"owner-token-{scope}",
                 Role.OWNER,
                 scopes=frozenset({scope}),
-                token=_token(m, "owner", "owner", scopes=(scope,)),
+                token=token_for(m, "owner", "owner", scopes=(scope,)),
             )
         )
-    demoted = _token(m, "demoted", "admin")
+    demoted = token_for(m, "demoted", "admin")
     m.access.set_role("demoted", "viewer")
     actors.append(
         Actor("demoted-after-issue", Role.VIEWER, scopes=frozenset(SCOPES), token=demoted)
     )
-    expired = _token(m, "expired", "owner")
+    expired = token_for(m, "expired", "owner")
     with m.store.engine.begin() as conn:
         conn.execute(
             update(TokenRow)
@@ -163,7 +159,7 @@ def build_world(m: Machete) -> World:
             .values(expires_at=1.0)
         )
     actors.append(Actor("expired-token", None, token=expired, stale=True))
-    revoked = _token(m, "revoked", "owner")
+    revoked = token_for(m, "revoked", "owner")
     m.access.revoke_token(revoked.split("_")[2])
     actors.append(Actor("revoked-token", None, token=revoked, stale=True))
     m.access.add_user("ci", "operator", service=True)

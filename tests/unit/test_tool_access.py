@@ -203,4 +203,23 @@ def test_a_manifest_cannot_set_its_own_access() -> None:
     """A tool's author does not decide who may open it: the key is ignored, with a warning."""
     loaded = load_manifest_text("name: t\nmachete:\n  port: 80\n  access: public\n", fmt="yaml")
     assert "$.machete.access: unknown key, ignored" in loaded.warnings
-    assert not hasattr(loaded.spec, "access")
+
+
+async def test_tightening_access_applies_at_once_though_the_route_is_cached(
+    clients: tuple[TestClient, TestClient], machete: Machete
+) -> None:
+    api, tools = clients
+    deployed(machete, "app")
+    machete.set_access("app", "public")
+    assert (await tools.get("/tools/app/")).status == 200  # the route (and access) is cached
+    admin = token_for(machete, "boss", "admin")
+    resp = await api.put(
+        "/api/tools/app/access",
+        json={"access": "granted"},
+        headers={"Authorization": f"Bearer {admin}"},
+    )
+    assert resp.status == 200
+    assert (await tools.get("/tools/app/")).status == 401
+    member = token_for(machete, "member", "viewer")
+    resp = await tools.get("/tools/app/", headers={"Authorization": f"Bearer {member}"})
+    assert resp.status == 403

@@ -31,8 +31,8 @@ def setup(app: web.Application) -> None:
     r.add_get("/api/teams", list_teams)
     r.add_post("/api/teams", add_team)
     r.add_delete("/api/teams/{team}", delete_team)
-    r.add_put("/api/teams/{team}/members/{user}", add_member)
-    r.add_delete("/api/teams/{team}/members/{user}", remove_member)
+    r.add_put("/api/teams/{team}/members/{user}", membership)
+    r.add_delete("/api/teams/{team}/members/{user}", membership)
     r.add_get("/api/tools/{tool}/grants", list_grants)
     r.add_put("/api/tools/{tool}/grants", put_grant)
     r.add_delete("/api/tools/{tool}/grants/{kind}/{name}", delete_grant)
@@ -141,30 +141,12 @@ async def delete_team(request: web.Request) -> web.Response:
     return web.json_response({"deleted": request.match_info["team"]})
 
 
-async def add_member(request: web.Request) -> web.Response:
-    await core(
-        request,
-        machete(request).access.set_member,
-        request.match_info["team"],
-        request.match_info["user"],
-        True,
-    )
-    return web.json_response(
-        {"team": request.match_info["team"], "added": request.match_info["user"]}
-    )
-
-
-async def remove_member(request: web.Request) -> web.Response:
-    await core(
-        request,
-        machete(request).access.set_member,
-        request.match_info["team"],
-        request.match_info["user"],
-        False,
-    )
-    return web.json_response(
-        {"team": request.match_info["team"], "removed": request.match_info["user"]}
-    )
+async def membership(request: web.Request) -> web.Response:
+    """``PUT`` adds the user to the team, ``DELETE`` takes them out."""
+    team, user = request.match_info["team"], request.match_info["user"]
+    member = request.method == "PUT"
+    await core(request, machete(request).access.set_member, team, user, member)
+    return web.json_response({"team": team, "added" if member else "removed": user})
 
 
 async def list_grants(request: web.Request) -> web.Response:

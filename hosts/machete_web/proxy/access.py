@@ -12,11 +12,11 @@ from aiohttp import web
 
 from machete_core.access import tokens
 from machete_core.access.principal import ANONYMOUS, Principal
-from machete_core.errors import AuthenticationError
+from machete_core.errors import AuthenticationError, MacheteError
 from machete_web import hosts, problems
 from machete_web.authn import client_address, set_session_cookie, unauthenticated
 from machete_web.keys import MACHETE, PLATFORM, core
-from machete_web.proxy.routing import Target
+from machete_web.proxy.routing import Target, route
 
 TOOL_COOKIE = "machete_tool_session"
 SESSION_PATH = "/_machete/session"
@@ -28,10 +28,15 @@ async def _principal(request: web.Request, target: Target) -> Principal:
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.strip().partition(" ")
     if scheme.lower() == "bearer" and tokens.looks_like_token(value.strip()):
+        cached = machete.auth.peek_token(value.strip())
+        if cached is not None:
+            return cached
         return await core(request, machete.auth.from_token, value.strip(), address=address)
     cookie = request.cookies.get(TOOL_COOKIE)
     if cookie:
-        found: Principal | None = await core(
+        found: Principal | None = machete.auth.peek_session(
+            cookie, origin="tools", tool=target.tool
+        ) or await core(
             request,
             machete.auth.from_session,
             cookie,
@@ -103,11 +108,20 @@ async def check(request: web.Request, target: Target) -> web.StreamResponse | No
     """None when the request may go on to the tool; else the answer to send instead."""
     machete = request.app[PLATFORM][MACHETE]
     try:
+        # The router's cached route carries the tool's access: no lookup per request.
+        access: str | None = (await route(request, target.tool)).access
+    except MacheteError:
+        access = None  # not running, or no such tool: the full check below says which
+    if access == "public":
+        return None
+    try:
         principal = await _principal(request, target)
     except AuthenticationError as exc:
         return unauthenticated(exc.message)
-    allowed = await core(request, machete.acting_as(principal).may_open, target.tool)
-    if allowed:
+    acting = machete.acting_as(principal)
+    if access == "members" and principal.signed_in and acting.sees_every_tool():
+        return None
+    if await core(request, acting.may_open, target.tool):
         return None
     if principal.signed_in:
         return problems.problem(403, "forbidden", f"you have no access to {target.tool}")
