@@ -40,7 +40,22 @@ def target_for(request: web.Request, settings: Settings) -> Target | None:
     return Target(tool=name, raw_path="/" + tail + sep + query, prefix=f"/tools/{name}")
 
 
+#: The route a request was given: looked up once per request, whoever asks (the access check,
+#: then the forwarding), so both act on the same one.
+ROUTED = web.RequestKey("routed", Route)
+
+
 async def route(request: web.Request, tool: str, fresh: bool = False) -> Route:
+    """:func:`lookup`, once per request (``fresh`` asks again)."""
+    known = request.get(ROUTED)
+    if known is not None and known.tool == tool and not fresh:
+        return known
+    found = await lookup(request, tool, fresh)
+    request[ROUTED] = found
+    return found
+
+
+async def lookup(request: web.Request, tool: str, fresh: bool = False) -> Route:
     """Where ``tool`` runs. A route older than the cache time is still used while a fresh one
     is looked up in the background, so requests never wait on the engine; a switch of
     release invalidates the entry at once (events), and a refused connection asks afresh."""
