@@ -70,14 +70,16 @@ class Guard:
         op = store.get_operation(op_id)
         if self._principal.trusted:
             return op
-        if op.tool_id is not None and store.find_tool(op.tool_id) is not None:
+        if op.tool_id is not None:
             try:
                 self.authorize(action, op.tool_id)
+                return op
             except MacheteError as exc:
-                if exc.code == "tool_not_found":
+                if exc.code != "tool_not_found":
+                    raise
+                # Hidden from them, or removed (perhaps by this very operation, just now).
+                if store.find_tool(op.tool_id) is not None:
                     raise OperationNotFoundError(f"no operation {op_id!r}") from None
-                raise
-            return op
         mine = op.actor == self._principal.actor() or (
             op.actor.kind.value == "user" and op.actor.id == str(self._principal.user_id)
         )

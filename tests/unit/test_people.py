@@ -374,3 +374,21 @@ def test_admins_make_tokens_for_service_accounts_not_for_other_people(machete: M
         machete.acting_as(machete.auth.from_token(text)).access.create_token("x", ("tools:read",))
     # The host makes one for anyone (it holds the state anyway).
     machete.access.create_token("laptop", ("tools:read",), user="dev")
+
+
+def test_an_operation_outlives_its_removed_tool_for_its_actor_and_admins(
+    machete: Machete,
+) -> None:
+    """A remove deletes the tool while its operation is followed: the one who removed it (and
+    admins) still read the operation; others get operation_not_found."""
+    from machete_core.errors import OperationNotFoundError
+
+    deployed(machete, "gone")
+    machete.access.add_user("remover", "maintainer", password=PASSWORD)
+    machete.access.add_user("other", "viewer", password=PASSWORD)
+    remover = as_user(machete, "remover")
+    op = remover.submit("remove", "gone")
+    machete.store.delete_tool(machete.store.get_tool("gone").id)  # what the remove does
+    assert remover.operation(op.id).id == op.id
+    with pytest.raises(OperationNotFoundError):
+        as_user(machete, "other").operation(op.id)
