@@ -17,11 +17,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from machete_core.errors import MacheteError
-from machete_core.version import __version__
 
 if TYPE_CHECKING:
     from machete_core.machete import Machete, create_machete
     from machete_core.settings import Settings
+    from machete_core.version import __version__
 
 __all__ = ["Machete", "MacheteError", "Settings", "__version__", "create_machete"]
 
@@ -32,6 +32,11 @@ def __getattr__(name: str) -> Any:
         from machete_core import machete
 
         return getattr(machete, name)
+    if name == "__version__":
+        # Reading the distribution's metadata costs more than the rest of this package.
+        from machete_core.version import __version__
+
+        return __version__
     if name == "Settings":
         from machete_core.settings import Settings
 

@@ -16,11 +16,13 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
 
 from machete_core.context import Core
+from machete_core.domain.operations import OperationKind, StepProgress, StepState
 from machete_core.errors import MacheteError
 from machete_core.oplog import read_log
 from machete_core.secrets import redact
@@ -28,6 +30,8 @@ from machete_core.state.views import EventRecord
 
 T = TypeVar("T")
 
+#: How a run's log marks the start of a step (``pipeline/run.py``).
+STEP_MARKER = "==> "
 #: Lines of a new release's instance shown from its start (it has only just started).
 NEW_RELEASE_TAIL = 500
 
@@ -65,6 +69,73 @@ class OperationTail:
                 self._pending = ""
             return lines, True
         return lines, False
+
+
+class OperationProgress:
+    """An operation's log lines and its steps' reports, in the order they happened, until it
+    has ended: what the CLI shows while a server runs the operation.
+
+    A step's report is published before its ``==> step`` marker is logged, and each read
+    takes the log first and the events after it, so the report for a marker read is always at
+    hand; it is sent in the marker's place. A marker without a report (an older log) stays a
+    line."""
+
+    def __init__(self, core: Core, op_id: str) -> None:
+        self._core = core
+        self._tail = OperationTail(core, op_id)
+        self._kind = OperationKind(core.store.get_operation(op_id).kind)
+        self._after = 0
+        self._reports: deque[StepProgress] = deque()
+
+    def read(self) -> tuple[list[StepProgress | str], bool]:
+        lines, finished = self._tail.read()
+        for event in self._core.store.operation_events(self._tail.op_id, self._after):
+            self._after = event.id
+            report = step_report(event, self._kind)
+            if report is not None:
+                self._reports.append(report)
+        out: list[StepProgress | str] = []
+        for line in lines:
+            if line.startswith(STEP_MARKER) and self._has_started(line[len(STEP_MARKER) :]):
+                out.extend(self._until_started(line[len(STEP_MARKER) :]))
+            else:
+                out.append(line)
+        if finished:
+            out.extend(self._reports)
+            self._reports.clear()
+        return out, finished
+
+    def _has_started(self, step: str) -> bool:
+        return any(r.step == step and r.state == StepState.STARTED for r in self._reports)
+
+    def _until_started(self, step: str) -> list[StepProgress]:
+        taken = []
+        while self._reports:
+            report = self._reports.popleft()
+            taken.append(report)
+            if report.step == step and report.state == StepState.STARTED:
+                break
+        return taken
+
+
+def step_report(event: EventRecord, kind: OperationKind) -> StepProgress | None:
+    """The step report a ``step.started``/``step.finished`` event carries."""
+    if event.kind not in ("step.started", "step.finished") or event.operation_id is None:
+        return None
+    data = event.data
+    try:
+        return StepProgress(
+            operation_id=event.operation_id,
+            kind=kind,
+            step=str(data["step"]),
+            index=int(data["index"]),
+            total=int(data["total"]),
+            state=StepState(str(data["state"])),
+            seconds=data.get("seconds"),
+            detail=data.get("detail"),
+        )
+    except (KeyError, ValueError, TypeError):
+        return None
 
 
 class EventCursor:

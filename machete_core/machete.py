@@ -26,7 +26,13 @@ from machete_core.domain.operations import (
 from machete_core.domain.spec import ToolOverrides
 from machete_core.domain.status import ReleaseStatus
 from machete_core.events import EventBus
-from machete_core.follow import EventCursor, OperationTail, ToolLogFollower, iterate
+from machete_core.follow import (
+    EventCursor,
+    OperationProgress,
+    OperationTail,
+    ToolLogFollower,
+    iterate,
+)
 from machete_core.health import Probe
 from machete_core.observed import ObservedState
 from machete_core.oplog import read_log
@@ -381,6 +387,11 @@ class Machete(AccessMethods):
         self._guard.operation(op_id, "tools.read")
         return OperationTail(self.core, op_id, offset)
 
+    def operation_progress(self, op_id: str) -> OperationProgress:
+        """A non-blocking follower of an operation's log lines and step reports, in order."""
+        self._guard.operation(op_id, "tools.read")
+        return OperationProgress(self.core, op_id)
+
     def follow_operation(self, op_id: str, offset: int = 0, *, poll: float = 0.2) -> Iterator[str]:
         """An operation's log from ``offset``, line by line, live until the operation ends
         (whichever process runs it)."""
@@ -530,6 +541,11 @@ class Machete(AccessMethods):
         if tool is not None and self.store.find_tool(tool) is not None:
             self._tool("tools.read", tool)  # a tool not (yet) installed has no events to hide
         return EventCursor(self.core, after=after, tool=tool)
+
+    def last_event_id(self) -> int:
+        """The newest recorded event's id (to follow on from a listing)."""
+        self.authorize("events.read")
+        return self.store.last_event_id()
 
     def events_log(
         self,

@@ -11,19 +11,10 @@ from typing import Any
 import attrs
 
 from machete_core.errors import InvalidInputError
+from machete_core.home import default_home
 from machete_core.settings_file import read_settings_file
 
 ENV_PREFIX = "MACHETE_"
-
-
-def default_home(environ: Mapping[str, str] | None = None) -> Path:
-    """``$MACHETE_HOME``, else ``$XDG_DATA_HOME/machete``, else ``~/.local/share/machete``."""
-    env = os.environ if environ is None else environ
-    if env.get("MACHETE_HOME"):
-        return Path(env["MACHETE_HOME"]).expanduser()
-    xdg = env.get("XDG_DATA_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share"
-    return base / "machete"
 
 
 def _split(value: str) -> frozenset[str]:

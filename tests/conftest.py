@@ -123,9 +123,11 @@ def settings(home: Path, installation: str, state_database_url: str) -> Settings
 
 @pytest.fixture
 def env(home: Path, installation: str, settings: Settings) -> Iterator[dict[str, str]]:
-    """Environment for CLI subprocesses that use the same state and installation."""
+    """Environment for CLI subprocesses that use the same state and installation (on this
+    state: no server of the developer's ``machete login`` or ``MACHETE_URL``)."""
     yield {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k not in ("MACHETE_URL", "MACHETE_TOKEN")},
+        "XDG_CONFIG_HOME": str(home.parent / "xdg-config"),
         "MACHETE_DATABASE_URL": settings.database_url,
         "MACHETE_HOME": str(home),
         "MACHETE_INSTALLATION": installation,

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 import click
@@ -14,19 +13,32 @@ import click
 from machete_cli.render import emit_json
 
 if TYPE_CHECKING:
-    from machete_core.domain.spec import ToolOverrides
+    from machete_cli.backend.base import Backend
+    from machete_cli.client.target import Target
     from machete_core.machete import Machete
-    from machete_core.secrets import Credentials
     from machete_core.settings import Settings
 
 
 class Context:
-    """Holds the options; the Machete object is built on first use and owned by this host."""
+    """Holds the options; what a command works on (this machine's state, or a server) is
+    decided on first use (``target``), so ``--help`` and ``validate`` decide nothing."""
 
-    def __init__(self, debug: bool, no_plugins: bool, home: str | None) -> None:
+    def __init__(
+        self,
+        debug: bool,
+        no_plugins: bool,
+        home: str | None,
+        *,
+        local: bool = False,
+        home_from_option: bool = False,
+    ) -> None:
         self.debug = debug
         self.no_plugins = no_plugins
         self.home = home
+        self.local = local
+        self.home_from_option = home_from_option
+        self._target: Target | None = None
+        self._backend: Backend | None = None
         self._machete: Machete | None = None
 
     def settings(self, **overrides: Any) -> Settings:
@@ -42,7 +54,45 @@ class Context:
         return settings
 
     @property
+    def target(self) -> Target:
+        if self._target is None:
+            from machete_cli.client.target import resolve
+
+            self._target = resolve(
+                local=self.local, home=self.home, home_from_option=self.home_from_option
+            )
+        return self._target
+
+    @property
+    def backend(self) -> Backend:
+        """The server's API (client mode), or the core on this machine's state (local mode)."""
+        if self._backend is None:
+            target = self.target
+            if target.url is None:
+                from machete_cli.backend.local import LocalBackend
+
+                self._backend = LocalBackend(self.settings())
+            else:
+                from machete_cli.backend.remote import RemoteBackend
+                from machete_cli.client.http import ApiClient
+
+                client = ApiClient(target.url, target.token, login_hint=target.login_hint)
+                self._backend = RemoteBackend(client)
+        return self._backend
+
+    def host_only(self, command: str) -> None:
+        """Refuse a command that needs this machine's state when the target is elsewhere."""
+        if self.target.remote:
+            from machete_cli.client.errors import NeedsLocalModeError
+
+            raise NeedsLocalModeError(
+                f"machete {command} works on the server's own machine (its state directory), "
+                f"not through {self.target.url}: run it there, or pass --local"
+            )
+
+    @property
     def machete(self) -> Machete:
+        """The core on this machine's state, for host-only commands (after ``host_only``)."""
         if self._machete is None:
             from machete_core.access.principal import local
             from machete_core.domain.operations import LOCAL_CLI
@@ -56,6 +106,8 @@ class Context:
         return self._machete
 
     def close(self) -> None:
+        if self._backend is not None:
+            self._backend.close()
         if self._machete is not None:
             self._machete.close()
 
@@ -70,22 +122,19 @@ wait_option = click.option(
 
 
 def output(data: Any, as_json: bool, text: Callable[[], None] | None = None) -> None:
-    """Render a command's result: ``data`` as JSON (records through the core's converter),
-    or the text ``text`` prints."""
+    """Render a command's result: ``data`` (a JSON document) as JSON, or the text ``text``
+    prints."""
     if as_json:
-        from machete_core.views import to_data
-
-        emit_json(to_data(data))
+        emit_json(data)
     elif text is not None:
         text()
 
 
 def credentials(
     username: str | None, password_stdin: bool, password_env: str | None
-) -> Credentials | None:
-    """Secrets come from stdin or a variable, never from the command line (``ps`` shows it)."""
-    from machete_core.secrets import Credentials
-
+) -> tuple[str, str] | None:
+    """(user, secret) for a private source. Secrets come from stdin or a variable, never from
+    the command line (``ps`` shows it)."""
     if password_stdin and password_env:
         raise click.UsageError("use one of --password-stdin and --password-env")
     if password_stdin:
@@ -98,7 +147,7 @@ def credentials(
         raise click.UsageError("--username needs --password-stdin or --password-env")
     else:
         return None
-    return Credentials(username=username or "git", password=secret)
+    return (username or "git", secret)
 
 
 def archive_argument(source: str) -> BinaryIO | None:
@@ -106,7 +155,7 @@ def archive_argument(source: str) -> BinaryIO | None:
     if source == "-":
         return sys.stdin.buffer
     if os.path.isfile(source):
-        return Path(source).open("rb")
+        return open(source, "rb")
     return None
 
 
@@ -133,9 +182,8 @@ def override_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-def overrides_from(options: dict[str, Any]) -> ToolOverrides:
-    from machete_core.domain.spec import ToolOverrides
-
+def overrides_from(options: dict[str, Any]) -> dict[str, Any]:
+    """The override options given, as the API's fields (``build_args`` a mapping)."""
     build_args: dict[str, str] = {}
     for item in options.pop("build_args", ()) or ():
         key, sep, value = item.partition("=")
@@ -145,4 +193,7 @@ def overrides_from(options: dict[str, Any]) -> ToolOverrides:
     fields = {
         k: options.pop(k, None) for k in ("port", "health_path", "subdir", "dockerfile", "target")
     }
-    return ToolOverrides(build_args=build_args, **fields)
+    given: dict[str, Any] = {k: v for k, v in fields.items() if v is not None}
+    if build_args:
+        given["build_args"] = build_args
+    return given

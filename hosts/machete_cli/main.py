@@ -1,7 +1,9 @@
 """The ``machete`` group: options, the per-invocation context, error handling and lazy loading.
 
-Commands live in ``commands/`` by area and are imported only when run or listed; plugins add
+Commands live in ``commands/`` by area and are imported only when run (``--help`` reads their
+one-line help from :data:`COMMANDS`; a test keeps it equal to each command's own); plugins add
 commands through the hooks in :mod:`machete_cli.hookspecs` (the web host adds ``serve``).
+Start-up imports click and little else: a command through a server answers in a blink.
 """
 
 from __future__ import annotations
@@ -9,53 +11,144 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from collections.abc import Iterable
 from functools import cached_property
-from importlib import metadata
-from typing import Any, cast
+from typing import Any
 
 import click
-import pluggy
 
-from machete_cli import hookspecs
 from machete_cli.context import Context
-from machete_core.errors import MacheteError
-from machete_core.version import __version__
+from machete_cli.plugin_commands import PluginCommand, plugin_commands
 
-#: Bundled commands: name -> ``module:attribute`` (imported when run or listed).
-COMMANDS = {
-    "install": "machete_cli.commands.tools:install",
-    "deploy": "machete_cli.commands.tools:deploy",
-    "rollback": "machete_cli.commands.tools:rollback",
-    "build": "machete_cli.commands.tools:build",
-    "start": "machete_cli.commands.tools:start",
-    "stop": "machete_cli.commands.tools:stop",
-    "restart": "machete_cli.commands.tools:restart",
-    "scale": "machete_cli.commands.tools:scale",
-    "rm": "machete_cli.commands.tools:remove",
-    "config": "machete_cli.commands.settings:config_command",
-    "set": "machete_cli.commands.settings:set_settings",
-    "ls": "machete_cli.commands.reading:list_tools",
-    "status": "machete_cli.commands.reading:status",
-    "health": "machete_cli.commands.reading:health",
-    "logs": "machete_cli.commands.reading:logs",
-    "releases": "machete_cli.commands.reading:releases",
-    "operations": "machete_cli.commands.operations:operations",
-    "operation": "machete_cli.commands.operations:operation",
-    "cancel": "machete_cli.commands.operations:cancel",
-    "events": "machete_cli.commands.operations:events",
-    "reconcile": "machete_cli.commands.admin:reconcile",
-    "backup": "machete_cli.commands.admin:backup",
-    "restore": "machete_cli.commands.admin:restore",
-    "validate": "machete_cli.commands.admin:validate",
-    "plugins": "machete_cli.commands.admin:plugins",
-    "settings": "machete_cli.commands.platform:settings_command",
-    "users": "machete_cli.commands.people:users",
-    "teams": "machete_cli.commands.people:teams",
-    "grant": "machete_cli.commands.people:grant",
-    "revoke": "machete_cli.commands.people:revoke",
-    "tokens": "machete_cli.commands.people:tokens",
-    "audit": "machete_cli.commands.people:audit",
+#: Bundled commands: name -> (``module:attribute``, the one-line help ``--help`` shows).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "install": (
+        "machete_cli.commands.tools:install",
+        "Install a tool from a Git URL, an archive URL, an archive file (- for stdin) or a...",
+    ),
+    "deploy": (
+        "machete_cli.commands.tools:deploy",
+        "Fetch the latest source and redeploy (the old instance serves until the new is...",
+    ),
+    "rollback": (
+        "machete_cli.commands.tools:rollback",
+        "Run an earlier release again (default: the one before the live one), without...",
+    ),
+    "build": (
+        "machete_cli.commands.tools:build",
+        "Fetch and build a new image without starting it.",
+    ),
+    "start": (
+        "machete_cli.commands.tools:start",
+        "Start a stopped tool and wait until it is healthy.",
+    ),
+    "stop": ("machete_cli.commands.tools:stop", "Stop a tool (its container and data are kept)."),
+    "restart": (
+        "machete_cli.commands.tools:restart",
+        "Restart a tool and wait until it is healthy.",
+    ),
+    "scale": (
+        "machete_cli.commands.tools:scale",
+        "Run REPLICAS copies of the tool (a rolling update on runtimes that can, e.g. swarm).",
+    ),
+    "rm": (
+        "machete_cli.commands.tools:remove",
+        "Remove a tool: its containers and images (data is kept unless --purge).",
+    ),
+    "config": (
+        "machete_cli.commands.settings:config_command",
+        "Show or change a tool's configuration (its environment).",
+    ),
+    "set": (
+        "machete_cli.commands.settings:set_settings",
+        "Change a tool's settings; they apply from its next deploy (`machete deploy NAME`).",
+    ),
+    "ls": ("machete_cli.commands.reading:list_tools", "List installed tools."),
+    "status": (
+        "machete_cli.commands.reading:status",
+        "Show a tool's status and health (probed now).",
+    ),
+    "health": (
+        "machete_cli.commands.reading:health",
+        "Probe a tool's health now, and show the changes the monitor has seen.",
+    ),
+    "logs": (
+        "machete_cli.commands.reading:logs",
+        "Print a tool's container logs; with -f, follow the tool across deploys, with its...",
+    ),
+    "releases": ("machete_cli.commands.reading:releases", "List a tool's releases."),
+    "operations": (
+        "machete_cli.commands.operations:operations",
+        "List recent operations (of one tool, or all).",
+    ),
+    "operation": (
+        "machete_cli.commands.operations:operation",
+        "Show one operation: its steps and its log (of whichever process runs it).",
+    ),
+    "cancel": (
+        "machete_cli.commands.operations:cancel",
+        "Ask an operation to stop, whichever process runs it (its old release keeps serving).",
+    ),
+    "events": (
+        "machete_cli.commands.operations:events",
+        "Lifecycle events of every process on this state (what /api/events streams).",
+    ),
+    "reconcile": (
+        "machete_cli.commands.admin:reconcile",
+        "Match running instances to the database; end operations whose process died.",
+    ),
+    "backup": (
+        "machete_cli.commands.admin:backup",
+        "Write the whole state to FILE (.tar.gz): database, secret key, tool data, uploads,...",
+    ),
+    "restore": (
+        "machete_cli.commands.admin:restore",
+        "Restore a backup made by `machete backup` into this installation (stop `serve`...",
+    ),
+    "validate": (
+        "machete_cli.commands.admin:validate",
+        "Check a tool folder as a deploy would: its manifest, its Dockerfile, and what...",
+    ),
+    "plugins": (
+        "machete_cli.commands.admin:plugins",
+        "List plugins: bundled and third-party, their providers, capabilities and status...",
+    ),
+    "settings": (
+        "machete_cli.commands.platform:settings_command",
+        "Show or change platform settings (every MACHETE_* setting, without the prefix).",
+    ),
+    "users": (
+        "machete_cli.commands.people:users",
+        "People and service accounts: add, list, set-role, disable, enable, reset-password.",
+    ),
+    "teams": ("machete_cli.commands.people:teams", "Named groups of users that grants can name."),
+    "grant": (
+        "machete_cli.commands.people:grant",
+        "Give user (or team) NAME a role on one tool (at most maintainer).",
+    ),
+    "revoke": (
+        "machete_cli.commands.people:revoke",
+        "Take away the grant of user (or team) NAME on a tool.",
+    ),
+    "tokens": (
+        "machete_cli.commands.people:tokens",
+        "API tokens for programs (CI, scripts): create, list, revoke.",
+    ),
+    "audit": (
+        "machete_cli.commands.people:audit",
+        "The audit log: who did (or was refused) what, when, from where.",
+    ),
+    "login": (
+        "machete_cli.commands.auth:login",
+        "Sign in to the server at URL and make it the current one.",
+    ),
+    "logout": (
+        "machete_cli.commands.auth:logout",
+        "Revoke this CLI's token on the server (URL, or the current one) and forget it.",
+    ),
+    "auth": (
+        "machete_cli.commands.auth:auth",
+        "Which server the CLI talks to, and as whom: status, switch.",
+    ),
 }
 
 
@@ -72,38 +165,15 @@ class MacheteGroup(click.Group):
     line and a non-zero exit (traceback with --debug)."""
 
     @cached_property
-    def _plugin_commands(self) -> dict[str, hookspecs.CliCommand]:
-        pm = pluggy.PluginManager("machete")
-        pm.add_hookspecs(hookspecs)
-        for ep in metadata.entry_points(group=hookspecs.ENTRY_POINT_GROUP):
-            try:
-                pm.register(ep.load(), name=ep.name)
-            except Exception as exc:  # one broken plugin must not take the CLI down
-                click.secho(f"warning: CLI plugin {ep.name} failed to load: {exc}", err=True)
-        found: dict[str, hookspecs.CliCommand] = {}
-        for impl in pm.hook.machete_cli_commands.get_hookimpls():
-            try:
-                offered = list(cast(Iterable[hookspecs.CliCommand], impl.function() or ()))
-            except Exception as exc:
-                click.secho(f"warning: CLI plugin {impl.plugin_name} failed: {exc}", err=True)
-                continue
-            for command in offered:
-                if command.name in COMMANDS or command.name in found:
-                    click.secho(
-                        f"warning: CLI plugin {impl.plugin_name} offers {command.name!r}, "
-                        "which is taken; skipped",
-                        err=True,
-                    )
-                    continue
-                found[command.name] = command
-        return found
+    def _plugin_commands(self) -> dict[str, PluginCommand]:
+        return plugin_commands(COMMANDS)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*COMMANDS, *self._plugin_commands})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in COMMANDS:
-            return _load(COMMANDS[cmd_name])
+            return _load(COMMANDS[cmd_name][0])
         plugin = self._plugin_commands.get(cmd_name)
         if plugin is None:
             return None
@@ -116,7 +186,7 @@ class MacheteGroup(click.Group):
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # Plugin commands are listed with their declared help, without importing them.
-        rows = [(name, _load(COMMANDS[name]).get_short_help_str(60)) for name in COMMANDS]
+        rows = [(name, short_help) for name, (_target, short_help) in COMMANDS.items()]
         rows += [(c.name, c.help) for c in self._plugin_commands.values()]
         with formatter.section("Commands"):
             formatter.write_dl(sorted(rows))
@@ -124,20 +194,21 @@ class MacheteGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except MacheteError as exc:
-            if _debug(ctx):
-                raise
-            click.secho(f"error [{exc.code}]: {exc.message}", fg="red", err=True)
-            for line in exc.details.get("last_lines", [])[-10:]:
-                click.echo(f"    {line}", err=True)
-            ctx.exit(1)
         except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):
             raise
         except BrokenPipeError:
             _quiet_broken_pipe()
         except Exception as exc:
+            # Imported only now: a command that succeeds never needs it.
+            from machete_core.errors import MacheteError
+
             if _debug(ctx):
                 raise
+            if isinstance(exc, MacheteError):
+                click.secho(f"error [{exc.code}]: {exc.message}", fg="red", err=True)
+                for line in exc.details.get("last_lines", [])[-10:]:
+                    click.echo(f"    {line}", err=True)
+                ctx.exit(1)
             click.secho(
                 f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)",
                 fg="red",
@@ -162,8 +233,25 @@ def _debug(ctx: click.Context) -> bool:
     return bool(obj and obj.debug) or "--debug" in sys.argv
 
 
+def _version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    # Read only when asked: the distribution's metadata costs more than click.
+    from machete_core.version import __version__
+
+    click.echo(f"machete, version {__version__}")
+    ctx.exit()
+
+
 @click.group(cls=MacheteGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="machete")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_version,
+    help="Show the version and exit.",
+)
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 @click.option(
     "--no-plugins", is_flag=True, help="Load only the bundled plugins (no third-party ones)."
@@ -174,10 +262,23 @@ def _debug(ctx: click.Context) -> bool:
     envvar="MACHETE_HOME",
     help="State directory (default: $MACHETE_HOME or ~/.local/share/machete).",
 )
+@click.option(
+    "--local",
+    is_flag=True,
+    help="Work on this machine's state directly, even when a server runs on it "
+    "(default: the server of `machete login`, MACHETE_URL, or the one running here).",
+)
 @click.pass_context
-def cli(ctx: click.Context, debug: bool, no_plugins: bool, home: str | None) -> None:
+def cli(ctx: click.Context, debug: bool, no_plugins: bool, home: str | None, local: bool) -> None:
     """MACHETE: install, build, run and operate small internal tools."""
-    obj = Context(debug, no_plugins, home)
+    source = ctx.get_parameter_source("home")
+    obj = Context(
+        debug,
+        no_plugins,
+        home,
+        local=local,
+        home_from_option=source == click.core.ParameterSource.COMMANDLINE,
+    )
     ctx.obj = obj
     ctx.call_on_close(obj.close)
 

@@ -1,4 +1,5 @@
-"""Text rendering for the terminal; JSON goes through the core's one converter."""
+"""Text rendering for the terminal, from the JSON documents both modes answer with (so the
+text is the same whichever mode made it). Cheap to import: no core modules."""
 
 from __future__ import annotations
 
@@ -10,8 +11,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import click
-
-from machete_core.domain.operations import StepProgress, StepState
 
 
 def emit_json(data: Any) -> None:
@@ -49,6 +48,15 @@ STATUS_COLOURS = {
 }
 
 
+def actor_text(actor: dict[str, Any] | None) -> str:
+    """An actor's document as ``kind:name`` (the core's ``Actor.describe``)."""
+    return f"{actor['kind']}:{actor['name']}" if actor else ""
+
+
+def waiting_line(message: str) -> None:
+    click.echo(f"waiting: {message}", err=True)
+
+
 def status_text(status: str | None) -> str:
     if not status:
         return ""
@@ -70,13 +78,12 @@ class ProgressPrinter:
         self.terminal = (sys.stderr if err else sys.stdout).isatty()
         self._in_place = False
 
-    def step(self, progress: StepProgress) -> None:
-        if progress.state != StepState.STARTED:
-            return
+    def step(self, index: int, total: int, name: str) -> None:
+        """A step has started."""
         self._end_in_place()
         elapsed = time.monotonic() - self.started
         click.secho(
-            f"[{progress.index}/{progress.total}] {progress.step}  ({elapsed:.1f}s)",
+            f"[{index}/{total}] {name}  ({elapsed:.1f}s)",
             bold=True,
             err=self.err,
         )

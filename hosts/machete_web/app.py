@@ -18,7 +18,17 @@ from machete_core.errors import StateMissingError
 from machete_core.machete import Machete, create_machete
 from machete_core.settings import Settings
 from machete_plugins import BUILTIN_PLUGINS
-from machete_web import api, authn, dashboard, hookspecs, hosts, problems, redirects, route_policy
+from machete_web import (
+    api,
+    authn,
+    dashboard,
+    hookspecs,
+    hosts,
+    problems,
+    redirects,
+    route_policy,
+    versioning,
+)
 from machete_web.event_feed import EventFeed
 from machete_web.health_monitor import run_monitor
 from machete_web.keys import (
@@ -56,6 +66,7 @@ def create_app(
             hosts.allowed_host_middleware(tools=False),
             problems.error_middleware,
             problems.input_middleware,
+            versioning.api_version_middleware,
             authn.cors_middleware,
             # Before the plain same-origin check: a signed-in cross-site attempt is audited.
             authn.auth_middleware,
@@ -68,6 +79,7 @@ def create_app(
     app[authn.LIMITER] = authn.RateLimiter(machete.settings.api_rate, machete.settings.api_burst)
     app[route_policy.PLUGIN_ROUTES] = {}
     app.cleanup_ctx.append(functools.partial(_machete_ctx, owned=owned))
+    versioning.setup(app)
     api.setup(app)
     dashboard.setup(app)
     redirects.setup(app)

@@ -4,6 +4,8 @@ rate limit; and the route's policy (``route_policy.py``) checked by the core's `
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import math
 import secrets
 import time
@@ -11,8 +13,10 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from machete_cli.client import discovery
 from machete_core.access import tokens
-from machete_core.access.principal import ANONYMOUS, Principal
+from machete_core.access.principal import ANONYMOUS, Principal, local
+from machete_core.domain.operations import LOCAL_CLI
 from machete_core.errors import AuthenticationError, MacheteError
 from machete_core.settings import Settings
 from machete_web import route_policy
@@ -21,6 +25,8 @@ from machete_web.problems import problem
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PRINCIPAL = web.RequestKey("principal", Principal)
+#: The credential of ``<home>/server.json`` (set by ``machete serve``; None in tests' apps).
+LOCAL_CREDENTIAL = web.AppKey("local_credential", str)
 REQUEST_ID = web.RequestKey("request_id", str)
 
 SESSION_COOKIE = "machete_session"
@@ -108,6 +114,8 @@ async def resolve(request: web.Request) -> Principal:
     if header:
         scheme, _, value = header.strip().partition(" ")
         value = value.strip()
+        if scheme.lower() == "bearer" and value.startswith(discovery.PREFIX):
+            return _local_principal(request, value).with_request(address, rid)
         if scheme.lower() == "bearer" and tokens.looks_like_token(value):
             found = machete.auth.peek_token(value)
             if found is None:
@@ -133,6 +141,26 @@ async def resolve(request: web.Request) -> Principal:
         if session is not None:
             return session.with_request(address, rid)
     return ANONYMOUS.with_request(address, rid)
+
+
+def _local_principal(request: web.Request, value: str) -> Principal:
+    """The credential ``machete serve`` published in its state directory for the CLI on this
+    machine: the host's ``local`` actor, from a connection of this machine only."""
+    expected = request.app.get(LOCAL_CREDENTIAL)
+    if not expected or not hmac.compare_digest(value, expected) or not _same_machine(request):
+        raise AuthenticationError("unknown credentials")
+    return local(LOCAL_CLI)
+
+
+def _same_machine(request: web.Request) -> bool:
+    peer = request.remote or ""
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    try:
+        if ipaddress.ip_address(peer.split("%")[0]).is_loopback:
+            return True
+    except ValueError:
+        return False
+    return sockname is not None and peer == sockname[0]
 
 
 class AmbiguousCredentials(Exception):
@@ -232,7 +260,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         return await handler(request)
     if policy is None:
         return problem(403, "forbidden", "this route has no permission entry")
-    if not principal.signed_in:
+    if not (principal.signed_in or principal.trusted):
+        # Trusted: the host's own CLI with the credential of <home>/server.json.
         return unauthenticated("sign in, or send an API token")
     if policy == route_policy.PERSON:
         if principal.session is None:

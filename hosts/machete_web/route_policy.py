@@ -28,6 +28,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("*", "/tools/{tool}/{tail}"): PUBLIC,
     # sign-in
     ("POST", "/api/auth/login"): PUBLIC,
+    ("POST", "/api/auth/token"): PUBLIC,
     ("POST", "/api/auth/setup"): PUBLIC,
     ("POST", "/api/auth/logout"): ENROL,
     ("GET", "/api/auth/me"): ENROL,
@@ -64,6 +65,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/operations/{op}"): "tools.read",
     ("GET", "/api/operations/{op}/log"): "tools.read",
     ("GET", "/api/operations/{op}/log/follow"): "tools.read",
+    ("GET", "/api/operations/{op}/progress"): "tools.read",
     ("POST", "/api/operations/{op}/cancel"): "tools.operate",
     ("GET", "/api/events"): "events.read",
     # people and programs

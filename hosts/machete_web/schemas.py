@@ -80,8 +80,10 @@ class ActionRequest:
 
 @attrs.frozen
 class ConfigChange:
-    values: dict[str, str]
+    values: dict[str, str] = attrs.Factory(dict)
     secret: bool = False
+    #: Keys to remove, in the same change (one release).
+    unset: list[str] = attrs.Factory(list)
 
 
 @attrs.frozen
@@ -167,6 +169,7 @@ class Cancelling:
 class ServerHealth:
     status: str
     version: str
+    api_version: int
 
 
 @attrs.frozen

@@ -8,8 +8,10 @@ import signal
 
 from aiohttp import web
 
+from machete_cli.client import discovery
 from machete_core.settings import Settings
 from machete_web.app import create_app
+from machete_web.authn import LOCAL_CREDENTIAL
 from machete_web.keys import TOOLS_LISTENER
 from machete_web.proxy.app import create_tools_app
 
@@ -27,6 +29,8 @@ async def _serve(settings: Settings) -> None:
     """The API (and dashboard) and the tools on two listeners, i.e. two browser origins."""
 
     api = create_app(settings)
+    credential = discovery.new_credential()
+    api[LOCAL_CREDENTIAL] = credential
     api_runner = web.AppRunner(api, access_log=None)
     await api_runner.setup()
     # Tool requests whose client left are cancelled, so they are never sent on to a tool.
@@ -37,17 +41,22 @@ async def _serve(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await web.TCPSite(api_runner, settings.host, settings.port).start()
+        api_site = web.TCPSite(api_runner, settings.host, settings.port)
+        await api_site.start()
         tools_site = web.TCPSite(tools_runner, settings.host, settings.effective_tools_port)
         await tools_site.start()
         api[TOOLS_LISTENER].port = _bound_port(tools_site) or settings.effective_tools_port
+        api_port = _bound_port(api_site) or settings.port
+        # The CLI on this machine now talks to this server (docs/cli.md, "Which server").
+        discovery.publish(settings.home, discovery.local_url(settings.host, api_port), credential)
         print(
-            f"MACHETE serving on http://{settings.host}:{settings.port}/, tools on port "
+            f"MACHETE serving on http://{settings.host}:{api_port}/, tools on port "
             f"{api[TOOLS_LISTENER].port} (state: {settings.home})",
             flush=True,
         )
         await stop.wait()
     finally:
+        discovery.withdraw(settings.home, credential)
         await tools_runner.cleanup()
         await api_runner.cleanup()
 

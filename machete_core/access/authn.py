@@ -17,12 +17,14 @@ import attrs
 import pyotp
 
 from machete_core.access import bootstrap, passwords, throttle, tokens
+from machete_core.access.actions import SCOPES
 from machete_core.access.audit import Auditor
 from machete_core.access.principal import Principal, PrincipalKind, TokenGrant
 from machete_core.access.roles import Role
 from machete_core.domain.naming import is_valid_name
 from machete_core.errors import (
     AuthenticationError,
+    ForbiddenError,
     InvalidInputError,
     NameTakenError,
     SetupClosedError,
@@ -31,7 +33,7 @@ from machete_core.errors import (
 from machete_core.events import EventBus
 from machete_core.secrets import SecretBox
 from machete_core.settings import Settings
-from machete_core.state.people_views import UserRecord
+from machete_core.state.people_views import TokenRecord, UserRecord
 from machete_core.state.store import Store
 
 #: A ticket to the tools' origin lives this long, and is used once.
@@ -242,6 +244,72 @@ class Authenticator:
         request_id: str | None = None,
         origin: str = "api",
     ) -> SignedIn:
+        user = self._verify(name, password, totp, address, request_id)
+        restricted = self._must_enrol(user)
+        signed = self._new_session(user, origin=origin, address=address, restricted=restricted)
+        self._audit.record(
+            self._principal(user, address=address, request_id=request_id), "auth.login", target=name
+        )
+        return signed
+
+    def cli_token(
+        self,
+        name: str,
+        password: str,
+        *,
+        label: str,
+        totp: str | None = None,
+        address: str | None = None,
+        request_id: str | None = None,
+    ) -> tuple[str, TokenRecord]:
+        """``machete login``: the same checks as a sign-in, answered with a CLI-kind token
+        (every scope, so it acts with the person's role; it lasts ``token_default_days``; a
+        password change, a reset, a demotion or disabling the account revokes it)."""
+        user = self._verify(name, password, totp, address, request_id)
+        if self._must_enrol(user):
+            raise ForbiddenError(
+                "enrol a second factor first (sign in on the dashboard), then run machete login"
+            )
+        label = " ".join(label.split())[:100] or "machete CLI"
+        made = tokens.new_token("cli")
+        now = self.clock()
+        record = self._store.add_token(
+            public_id=made.public_id,
+            kind="cli",
+            user_id=user.id,
+            name=label,
+            secret_hash=made.secret_hash,
+            scopes=tuple(sorted(SCOPES)),
+            tools=(),
+            last_four=made.last_four,
+            created_by=user.name,
+            created_at=now,
+            expires_at=now + self._settings.token_default_days * 86400.0,
+        )
+        who = self._principal(user, address=address, request_id=request_id)
+        self._audit.record(who, "auth.cli_token", target=f"{user.name}:{record.public_id}")
+        return made.text, record
+
+    def revoke_own_token(self, principal: Principal) -> bool:
+        """``machete logout``: a CLI-kind token revokes itself (a token given with ``machete
+        login --with-token`` is a person's or a program's to revoke, so it is only forgotten)."""
+        if principal.token is None or principal.token.kind != "cli":
+            return False
+        self._store.revoke_token(principal.token.public_id)
+        self.signals.changed()
+        self._audit.record(principal, "auth.logout", target=principal.token.public_id)
+        return True
+
+    def _verify(
+        self,
+        name: str,
+        password: str,
+        totp: str | None,
+        address: str | None,
+        request_id: str | None,
+    ) -> UserRecord:
+        """The person whose name, password (and second-factor code) these are; throttled and
+        audited; a stale password hash is renewed."""
         now = self.clock()
         who = Principal(PrincipalKind.ANONYMOUS, name[:100], address=address, request_id=request_id)
         throttle.check(self._store, name, address, self._settings.login_free_attempts, now)
@@ -274,12 +342,7 @@ class Authenticator:
         throttle.succeeded(self._store, name)
         if rehash:
             self._store.update_user(user.id, password_hash=passwords.hash_password(password))
-        restricted = self._must_enrol(user)
-        signed = self._new_session(user, origin=origin, address=address, restricted=restricted)
-        self._audit.record(
-            self._principal(user, address=address, request_id=request_id), "auth.login", target=name
-        )
-        return signed
+        return user
 
     def _must_enrol(self, user: UserRecord) -> bool:
         floor = self._settings.require_totp_from

@@ -124,9 +124,11 @@ class Authorizer:
         action = self.action(action_name)
         if action is None:
             raise ForbiddenError(f"no permission rule allows {action_name!r}")
-        if principal.token is not None and action.people_only:
+        # A CLI token stands for the person who signed in with `machete login` (password and
+        # second factor, like a session); a personal or service token cannot mint more.
+        if principal.token is not None and principal.token.kind != "cli" and action.people_only:
             raise TokenCannotCreateTokensError(
-                "tokens cannot manage tokens; sign in (or use the host's machete CLI)"
+                "API tokens cannot manage tokens; sign in (or machete login)"
             )
         role: Role | None = principal.role
         from_grant = False

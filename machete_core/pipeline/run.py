@@ -107,8 +107,10 @@ class OperationRun:
             raise ValueError(f"{name!r} is not a declared step of {self.kind}")
         self.cancel.raise_if_cancelled()
         step_id = self.core.store.begin_step(self.op.id, name)
-        self.log.write(f"==> {name}")
+        # Published before the log's marker: a follower that reads the log, then the events,
+        # always has the step's report by the time it meets the marker (follow.py).
         self._progress(name, StepState.STARTED)
+        self.log.write(f"==> {name}")
         started = time.monotonic()
         crash_point(name, "before")
         try:

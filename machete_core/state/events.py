@@ -44,6 +44,17 @@ class EventStore(StoreBase):
             )
             return [view_of(EventRecord, r) for r in rows]
 
+    def operation_events(self, op_id: str, after_id: int, limit: int = 500) -> list[EventRecord]:
+        """One operation's events with an id above ``after_id``, oldest first."""
+        with self._tx() as s:
+            rows = s.scalars(
+                select(EventRow)
+                .where(EventRow.operation_id == op_id, EventRow.id > after_id)
+                .order_by(EventRow.id)
+                .limit(limit)
+            )
+            return [view_of(EventRecord, r) for r in rows]
+
     def recent_events(self, limit: int = 50, tool: str | None = None) -> list[EventRecord]:
         """The newest events, oldest first."""
         with self._tx() as s:

@@ -155,7 +155,7 @@ class EventRow(Base):
     at: Mapped[float] = mapped_column(Float)
     kind: Mapped[str] = mapped_column(String(64))
     tool: Mapped[str | None] = mapped_column(String(64))
-    operation_id: Mapped[str | None] = mapped_column(String(32))
+    operation_id: Mapped[str | None] = mapped_column(String(32), index=True)
     data_json: Mapped[str] = mapped_column(Text, default="{}")
     actor_kind: Mapped[str] = mapped_column(String(16), default="system")
     actor_id: Mapped[str] = mapped_column(String(128), default="machete")

@@ -102,9 +102,11 @@ def user_summary(user: UserRecord) -> dict[str, object]:
 
 def token_summary(token: TokenRecord) -> dict[str, object]:
     """What hosts show of a token: its id, last four characters and rights, never its secret
-    or the secret's hash."""
+    or the secret's hash; ``prefix`` is how the token's text begins, which a person recognises."""
+    code = {"personal": "pat", "service": "sat"}.get(token.kind, token.kind)
     return {
         "id": token.public_id,
+        "prefix": f"mch_{code}_{token.public_id}_",
         "kind": token.kind,
         "user": token.user,
         "name": token.name,

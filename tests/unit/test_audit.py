@@ -88,6 +88,14 @@ async def test_every_mutating_route_writes_an_audit_row_with_nothing_secret(
         "/api/auth/login",
         {"username": "root", "password": NEW_PASSWORD, "totp": totp[0].at(time.time() + 30)},
     )
+    machete.auth.clock = lambda: time.time() + 60
+    cli = await call(
+        "POST",
+        "/api/auth/token",
+        "/api/auth/token",
+        {"username": "root", "password": NEW_PASSWORD, "totp": totp[0].at(time.time() + 60)},
+    )
+    made_token.append(cli["token"])
     await call(
         "POST",
         "/api/users",

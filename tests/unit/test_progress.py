@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 
 from machete_cli.render import ProgressPrinter
-from machete_core.domain.operations import OperationKind, StepProgress, StepState
 from machete_plugins.git_source import _progress
 
 
@@ -28,7 +27,7 @@ def test_on_a_terminal_progress_updates_one_line(
     printer.terminal = True
     for p in (10, 50, 90):
         printer.line(f"remote: Receiving objects: {p}% ({p}/100)")
-    printer.step(StepProgress("op", OperationKind.DEPLOY, "manifest", 3, 8, StepState.STARTED))
+    printer.step(3, 8, "manifest")
     out = capsys.readouterr().out
     assert out.count("\r") == 3 and out.count("\n") == 2  # one line, then the header
     assert "[3/8] manifest" in out

@@ -32,6 +32,7 @@ def reconcile(obj: Context, forget_unknown: bool, as_json: bool) -> None:
     """Match running instances to the database; end operations whose process died."""
     import attrs
 
+    obj.host_only("reconcile")
     report = obj.machete.reconcile(forget_unknown=forget_unknown)
 
     def text() -> None:
@@ -61,6 +62,7 @@ def backup(obj: Context, file: Path, no_logs: bool, as_json: bool) -> None:
 
     from machete_core.backup import create_backup
 
+    obj.host_only("backup")
     report = create_backup(obj.settings(), file, include_logs=not no_logs)
 
     def text() -> None:
@@ -83,6 +85,7 @@ def restore(obj: Context, file: Path, force: bool, as_json: bool) -> None:
 
     from machete_core.backup import restore_backup
 
+    obj.host_only("restore")
     report = restore_backup(obj.settings(), file, force=force)
 
     def text() -> None:
@@ -104,10 +107,11 @@ def validate(path: str, as_json: bool, **options: Any) -> None:
     """Check a tool folder as a deploy would: its manifest, its Dockerfile, and what MACHETE
     reads from the Dockerfile where the manifest is silent; print the spec it would run."""
     from machete_core.domain.naming import choose_name
+    from machete_core.domain.spec import ToolOverrides
     from machete_core.manifest.converter import spec_to_data
     from machete_core.manifest.inference import check_overrides, locate_tool, resolve
 
-    overrides = check_overrides(overrides_from(options))
+    overrides = check_overrides(ToolOverrides(**overrides_from(options)))
     root, loaded = locate_tool(Path(path), overrides)
     resolved = resolve(loaded.spec, root, overrides)
     name = choose_name(
@@ -138,8 +142,9 @@ def validate(path: str, as_json: bool, **options: Any) -> None:
 @json_option
 @pass_ctx
 def plugins(obj: Context, as_json: bool) -> None:
-    """List plugins: bundled and third-party, their providers, capabilities and status."""
-    report = obj.machete.plugin_report()
+    """List plugins: bundled and third-party, their providers, capabilities and status (of
+    the server, in client mode)."""
+    report = obj.backend.plugins()
 
     def provides(plugin: dict[str, object]) -> str:
         parts = []

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 
 from machete_cli.context import Context, json_option, output, pass_ctx
-from machete_cli.render import status_text, table, when
+from machete_cli.render import actor_text, status_text, table, when
 
 
 @click.command()
@@ -14,20 +16,20 @@ from machete_cli.render import status_text, table, when
 @pass_ctx
 def operations(obj: Context, name: str | None, as_json: bool) -> None:
     """List recent operations (of one tool, or all)."""
-    ops = obj.machete.operations(name)
+    ops = obj.backend.operations(name)
 
     def text() -> None:
         table(
             ["id", "kind", "tool", "actor", "status", "created", "error"],
             [
                 (
-                    o.id,
-                    o.kind,
-                    o.tool_name,
-                    o.actor.describe(),
-                    status_text(o.status),
-                    when(o.created_at),
-                    o.error_code,
+                    o["id"],
+                    o["kind"],
+                    o["tool_name"],
+                    actor_text(o["actor"]),
+                    status_text(o["status"]),
+                    when(o["created_at"]),
+                    o["error_code"],
                 )
                 for o in ops
             ],
@@ -43,29 +45,29 @@ def operations(obj: Context, name: str | None, as_json: bool) -> None:
 @pass_ctx
 def operation(obj: Context, op_id: str, follow: bool, as_json: bool) -> None:
     """Show one operation: its steps and its log (of whichever process runs it)."""
-    m = obj.machete
-    op = m.operation(op_id)
+    backend = obj.backend
+    op = backend.operation(op_id)
     if as_json:
         output(op, as_json)
         return
     click.echo(
-        f"{op.kind} of {op.tool_name} by {op.actor.describe()}: {status_text(op.status)} "
-        f"({when(op.created_at)})"
+        f"{op['kind']} of {op['tool_name']} by {actor_text(op['actor'])}: "
+        f"{status_text(op['status'])} ({when(op['created_at'])})"
     )
-    for step in op.steps:
-        click.echo(f"  {step.name:18}{step.status:9}{step.detail or ''}")
+    for step in op["steps"]:
+        click.echo(f"  {step['name']:18}{step['status']:9}{step['detail'] or ''}")
     try:
         if follow:
-            for line in m.follow_operation(op.id):
+            for line in backend.follow_operation_log(op_id):
                 click.echo(line)
-            op = m.operation(op.id)
-            click.echo(f"{op.kind} {status_text(op.status)}")
+            op = backend.operation(op_id)
+            click.echo(f"{op['kind']} {status_text(op['status'])}")
         else:
-            click.echo(m.operation_log(op.id)[0], nl=False)
+            click.echo(backend.operation_log(op_id), nl=False)
     except KeyboardInterrupt:
         pass
-    if op.error_code:
-        click.secho(f"error [{op.error_code}]: {op.error_message}", fg="red", err=True)
+    if op["error_code"]:
+        click.secho(f"error [{op['error_code']}]: {op['error_message']}", fg="red", err=True)
 
 
 @click.command()
@@ -73,7 +75,7 @@ def operation(obj: Context, op_id: str, follow: bool, as_json: bool) -> None:
 @pass_ctx
 def cancel(obj: Context, op_id: str) -> None:
     """Ask an operation to stop, whichever process runs it (its old release keeps serving)."""
-    if obj.machete.cancel(op_id):
+    if obj.backend.cancel(op_id):
         click.echo(f"cancelling {op_id}")
     else:
         click.echo(f"{op_id} has already ended")
@@ -87,19 +89,15 @@ def cancel(obj: Context, op_id: str) -> None:
 @pass_ctx
 def events(obj: Context, tool: str | None, last: int, follow: bool, as_json: bool) -> None:
     """Lifecycle events of every process on this state (what /api/events streams)."""
-    import json
-
-    from machete_core.views import to_data
-
     try:
-        for event in obj.machete.events_log(last=last, tool=tool, follow=follow):
+        for event in obj.backend.events(last, tool, follow):
             if as_json:
-                click.echo(json.dumps(to_data(event)))
+                click.echo(json.dumps(event))
                 continue
-            detail = " ".join(f"{k}={v}" for k, v in event.data.items())
+            detail = " ".join(f"{k}={v}" for k, v in event["data"].items())
             click.echo(
-                f"{when(event.at)}  {event.kind:20} {event.tool or '-':16} "
-                f"{event.actor.describe():22} {detail}".rstrip()
+                f"{when(event['at'])}  {event['kind']:20} {event['tool'] or '-':16} "
+                f"{actor_text(event['actor']):22} {detail}".rstrip()
             )
     except KeyboardInterrupt:
         pass

@@ -1,13 +1,11 @@
-"""People and programs, on the host: users, teams, grants, API tokens, the audit log.
+"""People and programs: users, teams, grants, API tokens, the audit log.
 
-These work on the state directory directly, as the host's own ``local`` actor (whoever can
-read the state holds every key anyway); the same actions are API routes for people signed in.
-"""
+Through a server as the signed-in person (client mode), or on the state directory as the
+host's own ``local`` actor (local mode: whoever can read the state holds every key anyway)."""
 
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 import click
 
@@ -23,12 +21,6 @@ def _password(prompt: bool) -> str:
         return str(click.prompt("password", hide_input=True, confirmation_prompt=True))
     line = sys.stdin.readline()
     return line.rstrip("\r\n")
-
-
-def _user(u: Any) -> dict[str, Any]:
-    from machete_core.state.people_views import user_summary
-
-    return user_summary(u)
 
 
 @click.group()
@@ -48,15 +40,17 @@ def users_add(
 ) -> None:
     """Add a person (with a password of at least 12 characters) or a service account."""
     password = None if service else _password(not password_stdin)
-    user = obj.machete.access.add_user(name, role, password=password, service=service)
-    output(_user(user), as_json, lambda: click.echo(f"added {user.kind} {user.name} ({user.role})"))
+    user = obj.backend.add_user(name, role, password, service)
+    output(
+        user, as_json, lambda: click.echo(f"added {user['kind']} {user['name']} ({user['role']})")
+    )
 
 
 @users.command("list")
 @json_option
 @pass_ctx
 def users_list(obj: Context, as_json: bool) -> None:
-    found = [_user(u) for u in obj.machete.access.users()]
+    found = obj.backend.users()
     output(
         {"users": found},
         as_json,
@@ -84,8 +78,8 @@ def users_list(obj: Context, as_json: bool) -> None:
 @pass_ctx
 def users_set_role(obj: Context, name: str, role: str, as_json: bool) -> None:
     """Change a user's role (a demotion ends their sessions and CLI sign-ins)."""
-    user = obj.machete.access.set_role(name, role)
-    output(_user(user), as_json, lambda: click.echo(f"{user.name} is now {user.role}"))
+    user = obj.backend.change_user(name, role=role)
+    output(user, as_json, lambda: click.echo(f"{user['name']} is now {user['role']}"))
 
 
 @users.command("disable")
@@ -94,8 +88,8 @@ def users_set_role(obj: Context, name: str, role: str, as_json: bool) -> None:
 @pass_ctx
 def users_disable(obj: Context, name: str, as_json: bool) -> None:
     """Disable a user: their sessions end and their tokens stop working."""
-    user = obj.machete.access.set_disabled(name, True)
-    output(_user(user), as_json, lambda: click.echo(f"{user.name} is disabled"))
+    user = obj.backend.change_user(name, disabled=True)
+    output(user, as_json, lambda: click.echo(f"{user['name']} is disabled"))
 
 
 @users.command("enable")
@@ -103,8 +97,8 @@ def users_disable(obj: Context, name: str, as_json: bool) -> None:
 @json_option
 @pass_ctx
 def users_enable(obj: Context, name: str, as_json: bool) -> None:
-    user = obj.machete.access.set_disabled(name, False)
-    output(_user(user), as_json, lambda: click.echo(f"{user.name} is enabled"))
+    user = obj.backend.change_user(name, disabled=False)
+    output(user, as_json, lambda: click.echo(f"{user['name']} is enabled"))
 
 
 @users.command("reset-password")
@@ -114,8 +108,8 @@ def users_enable(obj: Context, name: str, as_json: bool) -> None:
 @pass_ctx
 def users_reset_password(obj: Context, name: str, password_stdin: bool, as_json: bool) -> None:
     """Set a new password (ends the user's sessions and CLI sign-ins)."""
-    user = obj.machete.access.reset_password(name, _password(not password_stdin))
-    output(_user(user), as_json, lambda: click.echo(f"new password set for {user.name}"))
+    user = obj.backend.reset_password(name, _password(not password_stdin))
+    output(user, as_json, lambda: click.echo(f"new password set for {user['name']}"))
 
 
 @click.group()
@@ -127,7 +121,7 @@ def teams() -> None:
 @json_option
 @pass_ctx
 def teams_list(obj: Context, as_json: bool) -> None:
-    found = [{"name": t.name, "members": list(t.members)} for t in obj.machete.access.teams()]
+    found = obj.backend.teams()
     output(
         {"teams": found},
         as_json,
@@ -140,8 +134,8 @@ def teams_list(obj: Context, as_json: bool) -> None:
 @json_option
 @pass_ctx
 def teams_create(obj: Context, name: str, as_json: bool) -> None:
-    team = obj.machete.access.add_team(name)
-    output({"name": team.name}, as_json, lambda: click.echo(f"team {team.name} created"))
+    team = obj.backend.add_team(name)
+    output(team, as_json, lambda: click.echo(f"team {team['name']} created"))
 
 
 @teams.command("delete")
@@ -149,7 +143,7 @@ def teams_create(obj: Context, name: str, as_json: bool) -> None:
 @json_option
 @pass_ctx
 def teams_delete(obj: Context, name: str, as_json: bool) -> None:
-    obj.machete.access.delete_team(name)
+    obj.backend.delete_team(name)
     output({"deleted": name}, as_json, lambda: click.echo(f"team {name} deleted"))
 
 
@@ -160,7 +154,7 @@ def teams_delete(obj: Context, name: str, as_json: bool) -> None:
 @pass_ctx
 def teams_add(obj: Context, team: str, user: str, as_json: bool) -> None:
     """Add USER to TEAM."""
-    obj.machete.access.set_member(team, user, True)
+    obj.backend.set_member(team, user, True)
     output({"team": team, "added": user}, as_json, lambda: click.echo(f"{user} is in {team}"))
 
 
@@ -170,12 +164,8 @@ def teams_add(obj: Context, team: str, user: str, as_json: bool) -> None:
 @json_option
 @pass_ctx
 def teams_remove(obj: Context, team: str, user: str, as_json: bool) -> None:
-    obj.machete.access.set_member(team, user, False)
+    obj.backend.set_member(team, user, False)
     output({"team": team, "removed": user}, as_json, lambda: click.echo(f"{user} left {team}"))
-
-
-def _subject(name: str, team: bool) -> dict[str, str]:
-    return {"team": name} if team else {"user": name}
 
 
 @click.command()
@@ -187,7 +177,7 @@ def _subject(name: str, team: bool) -> dict[str, str]:
 @pass_ctx
 def grant(obj: Context, name: str, tool: str, role: str, team: bool, as_json: bool) -> None:
     """Give user (or team) NAME a role on one tool (at most maintainer)."""
-    obj.machete.access.grant(tool, role, **_subject(name, team))
+    obj.backend.grant(tool, role, user=None if team else name, team=name if team else None)
     output(
         {"tool": tool, "subject": name, "role": role},
         as_json,
@@ -203,18 +193,12 @@ def grant(obj: Context, name: str, tool: str, role: str, team: bool, as_json: bo
 @pass_ctx
 def revoke(obj: Context, name: str, tool: str, team: bool, as_json: bool) -> None:
     """Take away the grant of user (or team) NAME on a tool."""
-    obj.machete.access.grant(tool, None, **_subject(name, team))
+    obj.backend.grant(tool, None, user=None if team else name, team=name if team else None)
     output(
         {"tool": tool, "revoked": name},
         as_json,
         lambda: click.echo(f"{name} no longer has a grant on {tool}"),
     )
-
-
-def _token(t: Any) -> dict[str, Any]:
-    from machete_core.state.people_views import token_summary
-
-    return token_summary(t)
 
 
 @click.group()
@@ -247,15 +231,14 @@ def tokens_create(
     as_json: bool,
 ) -> None:
     """Print a new token alone on standard output: it is shown this once."""
-    if user is None:
+    if user is None and not obj.target.remote:
+        # This machine's local actor is nobody: a token must belong to someone.
         raise click.UsageError("on the host, name the token's owner with --user")
-    text, record = obj.machete.access.create_token(
-        name, scopes, tools=tools_, expires_days=days, user=user
-    )
+    made = obj.backend.create_token(name, scopes, tools_, days, user)
     if as_json:
-        emit_json({"token": text, "record": _token(record)})
+        emit_json(made)
     else:
-        click.echo(text)
+        click.echo(made["token"])
 
 
 @tokens.command("list")
@@ -264,7 +247,7 @@ def tokens_create(
 @pass_ctx
 def tokens_list(obj: Context, user: str | None, as_json: bool) -> None:
     """Tokens (their id and last four characters; never the secret)."""
-    found = [_token(t) for t in obj.machete.access.tokens(user)]
+    found = obj.backend.tokens(user)
     output(
         {"tokens": found},
         as_json,
@@ -293,7 +276,7 @@ def tokens_list(obj: Context, user: str | None, as_json: bool) -> None:
 @json_option
 @pass_ctx
 def tokens_revoke(obj: Context, token_id: str, as_json: bool) -> None:
-    obj.machete.access.revoke_token(token_id)
+    obj.backend.revoke_token(token_id)
     output({"revoked": token_id}, as_json, lambda: click.echo(f"token {token_id} revoked"))
 
 
@@ -315,31 +298,30 @@ def audit(
     as_json: bool,
 ) -> None:
     """The audit log: who did (or was refused) what, when, from where."""
+    import json
     import time
-
-    from machete_core.access.audit import as_data, json_lines
 
     if since is not None and since < 1e9:
         since = time.time() - since
-    rows = obj.machete.access.audit(tool=tool, actor=actor, since=since, limit=limit)
+    rows = obj.backend.audit(tool, actor, since, limit)
     if jsonl:
-        for line in json_lines(rows):
-            click.echo(line, nl=False)
+        for row in rows:
+            click.echo(json.dumps(row, sort_keys=True))
         return
     output(
-        {"audit": [as_data(r) for r in rows]},
+        {"audit": rows},
         as_json,
         lambda: table(
             ["WHEN", "ACTOR", "ACTION", "TARGET", "OUTCOME", "FROM", "REASON"],
             [
                 [
-                    when(r.at),
-                    f"{r.actor_kind}:{r.actor_name}",
-                    r.action,
-                    r.target or "",
-                    r.outcome,
-                    r.address or "",
-                    (r.reason or "")[:60],
+                    when(r["at"]),
+                    f"{r['actor_kind']}:{r['actor_name']}",
+                    r["action"],
+                    r["target"] or "",
+                    r["outcome"],
+                    r["address"] or "",
+                    (r["reason"] or "")[:60],
                 ]
                 for r in rows
             ],

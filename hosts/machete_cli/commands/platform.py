@@ -48,6 +48,7 @@ def settings_command(
         write_settings_file,
     )
 
+    obj.host_only("settings")
     home = obj.settings().home
     if action in ("get", "set", "unset") and not name:
         raise click.UsageError(f"settings {action} needs a setting's NAME")

@@ -8,12 +8,26 @@ from machete_cli.context import Context, json_option, output, pass_ctx
 from machete_cli.render import status_text, table, when
 
 
+def complete_tool(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    """Shell completion of tool names, asked of the server (or read from the state)."""
+    obj = ctx.find_object(Context)
+    if obj is None:
+        return []
+    try:
+        return [t["name"] for t in obj.backend.tools() if t["name"].startswith(incomplete)]
+    except Exception:  # completion must never print an error into the shell
+        return []
+
+
+tool_argument = click.argument("name", shell_complete=complete_tool)
+
+
 @click.command(name="ls")
 @json_option
 @pass_ctx
 def list_tools(obj: Context, as_json: bool) -> None:
     """List installed tools."""
-    tools = obj.machete.list_tools()
+    tools = obj.backend.tools()
 
     def text() -> None:
         if not tools:
@@ -21,38 +35,41 @@ def list_tools(obj: Context, as_json: bool) -> None:
             return
         table(
             ["name", "status", "release", "url", "source"],
-            [(t.name, status_text(t.status), t.release, t.url, t.source_url) for t in tools],
+            [
+                (t["name"], status_text(t["status"]), t["release"], t["url"], t["source_url"])
+                for t in tools
+            ],
         )
 
     output(tools, as_json, text)
 
 
 @click.command()
-@click.argument("name")
+@tool_argument
 @json_option
 @pass_ctx
 def status(obj: Context, name: str, as_json: bool) -> None:
     """Show a tool's status and health (probed now)."""
-    view = obj.machete.get(name)
+    view = obj.backend.tool(name)
 
     def text() -> None:
-        source = view.source_url + (f" ({view.source_ref})" if view.source_ref else "")
-        replicas = f" ({view.replicas} replicas)" if view.replicas > 1 else ""
+        source = view["source_url"] + (f" ({view['source_ref']})" if view["source_ref"] else "")
+        replicas = f" ({view['replicas']} replicas)" if view["replicas"] > 1 else ""
         rows = [
-            ("name", view.name),
-            ("status", status_text(view.status)),
-            ("health", status_text(view.health)),
-            ("reason", view.reason),
-            ("release", view.release),
-            ("commit", view.commit),
-            ("image", view.image),
-            ("url", view.url),
+            ("name", view["name"]),
+            ("status", status_text(view["status"])),
+            ("health", status_text(view["health"])),
+            ("reason", view["reason"]),
+            ("release", view["release"]),
+            ("commit", view["commit"]),
+            ("image", view["image"]),
+            ("url", view["url"]),
             ("source", source),
-            ("port", view.port),
-            ("health check", view.health_check),
-            ("runtime", view.runtime + replicas),
-            ("restarts", view.restart_count or None),
-            ("set", ", ".join(f"{k}={v}" for k, v in sorted(view.overrides.items())) or None),
+            ("port", view["port"]),
+            ("health check", view["health_check"]),
+            ("runtime", view["runtime"] + replicas),
+            ("restarts", view["restart_count"] or None),
+            ("set", ", ".join(f"{k}={v}" for k, v in sorted(view["overrides"].items())) or None),
         ]
         for key, value in rows:
             if value not in (None, ""):
@@ -62,30 +79,29 @@ def status(obj: Context, name: str, as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("name")
+@tool_argument
 @json_option
 @pass_ctx
 def health(obj: Context, name: str, as_json: bool) -> None:
     """Probe a tool's health now, and show the changes the monitor has seen."""
-    m = obj.machete
-    probe = m.health(name)
-    history = m.health_history(name, limit=20)
+    found = obj.backend.health(name)
 
     def text() -> None:
         click.echo(
-            f"{name}: {status_text('healthy' if probe.healthy else 'unhealthy')}"
-            + (f" ({probe.error})" if probe.error else "")
+            f"{name}: {status_text('healthy' if found['healthy'] else 'unhealthy')}"
+            + (f" ({found['error']})" if found["error"] else "")
         )
-        for event in history:
+        for event in found["history"]:
             click.echo(
-                f"  {when(event.at)}  {status_text(event.health)}  {event.detail or ''}".rstrip()
+                f"  {when(event['at'])}  {status_text(event['health'])}  "
+                f"{event['detail'] or ''}".rstrip()
             )
 
-    output({"healthy": probe.healthy, "error": probe.error, "history": history}, as_json, text)
+    output(found, as_json, text)
 
 
 @click.command()
-@click.argument("name")
+@tool_argument
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
 @click.option("--tail", type=int, default=100, show_default=True, help="Lines from the end.")
 @pass_ctx
@@ -94,34 +110,34 @@ def logs(obj: Context, name: str, follow: bool, tail: int) -> None:
     lifecycle events (release live, failed, health changes) in between."""
     try:
         if follow:
-            lines = obj.machete.follow_tool(name, tail=tail)
+            for line in obj.backend.follow_logs(name, tail):
+                click.echo(line)
         else:
-            lines = obj.machete.logs(name, tail=tail)
-        for line in lines:
-            click.echo(line)
+            for line in obj.backend.logs(name, tail):
+                click.echo(line)
     except KeyboardInterrupt:
         pass
 
 
 @click.command()
-@click.argument("name")
+@tool_argument
 @json_option
 @pass_ctx
 def releases(obj: Context, name: str, as_json: bool) -> None:
     """List a tool's releases."""
-    rels = obj.machete.releases(name)
+    rels = obj.backend.releases(name)
 
     def text() -> None:
         table(
             ["release", "status", "commit", "image", "created", "trigger"],
             [
                 (
-                    r.number,
-                    status_text(r.status),
-                    (r.commit or "")[:12],
-                    r.image_tag,
-                    when(r.created_at),
-                    r.trigger,
+                    r["number"],
+                    status_text(r["status"]),
+                    (r["commit"] or "")[:12],
+                    r["image_tag"],
+                    when(r["created_at"]),
+                    r["trigger"],
                 )
                 for r in rels
             ],

@@ -16,8 +16,6 @@ from machete_cli.context import (
     pass_ctx,
 )
 from machete_cli.operations_runner import run_op
-from machete_core.domain.operations import LOCAL_CLI
-from machete_core.domain.spec import ToolOverrides
 
 
 @click.command(name="config")
@@ -39,15 +37,15 @@ def config_command(obj: Context, args: tuple[str, ...], secret: bool, as_json: b
     if not rest:
         raise click.UsageError("name the tool")
     name, items = rest[0], rest[1:]
-    m = obj.machete
+    backend = obj.backend
     if action == "show":
         if items:
             raise click.UsageError("to change values use: machete config set NAME KEY=VALUE")
-        entries = m.config(name)
+        entries = backend.config(name)
 
         def text() -> None:
             for entry in entries:
-                click.echo(f"{entry.key}={entry.value}")
+                click.echo(f"{entry['key']}={entry['value']}")
 
         output(entries, as_json, text)
         return
@@ -63,13 +61,12 @@ def config_command(obj: Context, args: tuple[str, ...], secret: bool, as_json: b
             values[key] = sys.stdin.readline().rstrip("\r\n") if value == "-" else value
     else:
         unset = tuple(items)
-    op = m.change_config(name, values, secret=secret, unset=unset, actor=LOCAL_CLI)
+    op = backend.change_config(name, values, secret, unset)
     if op is None:
         click.echo(f"{name}: configuration saved; it applies at the next deploy")
         return
-    run_op(obj, lambda _m: op, as_json, quiet=False)
-    if not as_json:
-        click.echo(f"{name}: configuration applied in release {m.get(name).release}")
+    if run_op(obj, lambda _backend: op, as_json, quiet=False) is not None and not as_json:
+        click.echo(f"{name}: configuration applied in release {backend.tool(name)['release']}")
 
 
 @click.command(name="set")
@@ -97,15 +94,20 @@ def set_settings(
     **options: Any,
 ) -> None:
     """Change a tool's settings; they apply from its next deploy (`machete deploy NAME`)."""
-    overrides = overrides_from(options)
-    m = obj.machete
-    if overrides != ToolOverrides() or clear:
-        m.set_overrides(name, overrides, clear=tuple(c.replace("-", "_") for c in clear))
-    view = m.set_flags(name, enabled=enabled, auto_start=auto_start, builder=builder)
+    view = obj.backend.set_tool(
+        name,
+        overrides_from(options),
+        tuple(c.replace("-", "_") for c in clear),
+        enabled,
+        auto_start,
+        builder,
+    )
 
     def text() -> None:
-        state = "enabled" if view.enabled else "disabled"
-        auto = "on" if view.auto_start else "off"
-        click.echo(f"{view.name}: builder {view.builder or 'default'}, {state}, auto-start {auto}")
+        state = "enabled" if view["enabled"] else "disabled"
+        auto = "on" if view["auto_start"] else "off"
+        click.echo(
+            f"{view['name']}: builder {view['builder'] or 'default'}, {state}, auto-start {auto}"
+        )
 
     output(view, as_json, text)

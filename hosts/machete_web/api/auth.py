@@ -9,6 +9,7 @@ from aiohttp import web
 
 from machete_core.access.authn import SignedIn
 from machete_core.errors import InvalidInputError
+from machete_core.state.people_views import token_summary
 from machete_web.api.common import body, machete
 from machete_web.authn import (
     PRINCIPAL,
@@ -23,6 +24,7 @@ from machete_web.keys import MACHETE, core
 def setup(app: web.Application) -> None:
     r = app.router
     r.add_post("/api/auth/login", login)
+    r.add_post("/api/auth/token", cli_token)
     r.add_post("/api/auth/setup", first_owner)
     r.add_post("/api/auth/logout", logout)
     r.add_get("/api/auth/me", me)
@@ -71,6 +73,26 @@ async def login(request: web.Request) -> web.Response:
     return _signed_in(request, signed)
 
 
+async def cli_token(request: web.Request) -> web.Response:
+    """``{"username", "password", "totp"?, "label"?}``: a CLI-kind token for ``machete login``
+    (the checks and the throttle of a sign-in; no session is made)."""
+    data = await body(request)
+    m = request.app[MACHETE]
+    text, record = await core(
+        request,
+        m.auth.cli_token,
+        _text(data, "username", limit=200),
+        _text(data, "password"),
+        label=_text(data, "label", required=False, limit=200),
+        totp=_text(data, "totp", required=False, limit=16) or None,
+        address=client_address(request, m.settings),
+        request_id=request.get(REQUEST_ID),
+    )
+    return web.json_response(
+        {"token": text, "user": record.user, "record": token_summary(record)}, status=201
+    )
+
+
 async def first_owner(request: web.Request) -> web.Response:
     """``{"token", "username", "password"}``: the one-time setup token makes the first owner."""
     data = await body(request)
@@ -87,9 +109,12 @@ async def first_owner(request: web.Request) -> web.Response:
 
 
 async def logout(request: web.Request) -> web.Response:
+    """Ends the session; with a CLI-kind token (``machete logout``), revokes that token."""
     m = request.app[MACHETE]
-    await core(request, m.auth.logout, request[PRINCIPAL])
-    response = web.json_response({"signed_out": True})
+    principal = request[PRINCIPAL]
+    await core(request, m.auth.logout, principal)
+    revoked = await core(request, m.auth.revoke_own_token, principal)
+    response = web.json_response({"signed_out": True, "token_revoked": revoked})
     clear_session_cookie(response, request, m.settings)
     return response
 

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from machete_core.access.principal import ANONYMOUS
+from machete_core.domain.operations import Actor
 from machete_core.errors import InvalidInputError, MacheteError
 from machete_core.machete import Machete
 from machete_core.state.views import OperationRecord
@@ -21,6 +22,12 @@ T = TypeVar("T")
 def machete(request: web.Request) -> Machete:
     """The installation, acting for the request's principal (anonymous when none)."""
     return request.app[MACHETE].acting_as(request.get(PRINCIPAL, ANONYMOUS))
+
+
+def actor(request: web.Request) -> Actor:
+    """Who asks, as recorded on operations and events: the principal's actor (the host's own
+    CLI through ``<home>/server.json`` is ``local:machete CLI``, as in local mode)."""
+    return request.get(PRINCIPAL, ANONYMOUS).actor()
 
 
 async def body(request: web.Request) -> dict[str, Any]:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from machete_core.domain.operations import SYSTEM_API
 from machete_core.state.views import OperationRecord
-from machete_web.api.common import accepted, body_as, machete, respond
+from machete_web.api.common import accepted, actor, body_as, machete, respond
 from machete_web.keys import core
 from machete_web.schemas import ConfigChange, ConfigList, ConfigSaved
 
@@ -30,7 +29,7 @@ async def _changed(request: web.Request, op: OperationRecord | None) -> web.Resp
 
 
 async def put_config(request: web.Request) -> web.Response:
-    """``{"values": {"KEY": "value"}, "secret": false}``."""
+    """``{"values": {"KEY": "value"}, "secret": false, "unset": ["KEY"]}``."""
     change = await body_as(request, ConfigChange)
     op = await core(
         request,
@@ -38,7 +37,8 @@ async def put_config(request: web.Request) -> web.Response:
         request.match_info["tool"],
         change.values,
         secret=change.secret,
-        actor=SYSTEM_API,
+        unset=tuple(change.unset),
+        actor=actor(request),
     )
     return await _changed(request, op)
 
@@ -49,6 +49,6 @@ async def delete_config(request: web.Request) -> web.Response:
         machete(request).change_config,
         request.match_info["tool"],
         unset=(request.match_info["key"],),
-        actor=SYSTEM_API,
+        actor=actor(request),
     )
     return await _changed(request, op)

@@ -4,6 +4,7 @@ releases (``/api/tools/{tool}/logs/follow``)."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from aiohttp import web
 
@@ -23,16 +24,19 @@ def setup(app: web.Application) -> None:
 async def events(request: web.Request) -> web.StreamResponse:
     """Lifecycle events of every process on this state, as JSON messages, until the client
     leaves. ``?after=ID`` first replays recorded events after that id (to resume after a
-    disconnect); ``?tool=NAME`` keeps one tool's events only."""
-    refused = cross_site(request)
-    if refused is not None:
-        return refused
+    disconnect); ``?tool=NAME`` keeps one tool's events only. A plain GET (no WebSocket)
+    answers the ``?last=N`` (default 20) newest events, and ``last_id`` to follow on from."""
     try:
         after = int(request.query["after"]) if "after" in request.query else None
         if after is not None and not 0 <= after < 2**63:
             raise ValueError
     except ValueError:
         return problem(422, "invalid_input", "'after' must be an event id")
+    if not websocket(request).can_prepare(request).ok:
+        return await recent_events(request)
+    refused = cross_site(request)
+    if refused is not None:
+        return refused
     tool = request.query.get("tool")
     m = machete(request)
     feed = request.app[EVENT_FEED]
@@ -70,6 +74,19 @@ async def events(request: web.Request) -> web.StreamResponse:
         reader.cancel()
         await ws.close()
     return ws
+
+
+async def recent_events(request: web.Request) -> web.Response:
+    last = int_query(request, "last", 20, 0, 10_000)
+    m = machete(request)
+
+    def read() -> tuple[list[Any], int]:
+        # The id first: an event recorded meanwhile is then followed, not lost.
+        last_id = m.last_event_id()
+        return list(m.events_log(last=last, tool=request.query.get("tool") or None)), last_id
+
+    found, last_id = await core(request, read)
+    return web.json_response({"events": render(found), "last_id": last_id})
 
 
 class Visible:

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from machete_core.domain.operations import StepProgress
 from machete_web.api.common import int_query, machete, respond
 from machete_web.api.streams import cross_site, pump, watch_credentials, websocket
 from machete_web.keys import core
 from machete_web.problems import problem
-from machete_web.schemas import Cancelling, OperationEnvelope, OperationLogChunk, Operations
+from machete_web.schemas import (
+    Cancelling,
+    OperationEnvelope,
+    OperationLogChunk,
+    Operations,
+    render,
+)
 
 
 def setup(app: web.Application) -> None:
@@ -17,6 +24,7 @@ def setup(app: web.Application) -> None:
     r.add_get("/api/operations/{op}", get_operation)
     r.add_get("/api/operations/{op}/log", operation_log)
     r.add_get("/api/operations/{op}/log/follow", follow_log)
+    r.add_get("/api/operations/{op}/progress", follow_progress)
     r.add_post("/api/operations/{op}/cancel", cancel_operation)
 
 
@@ -56,6 +64,37 @@ async def follow_log(request: web.Request) -> web.StreamResponse:
     watch = watch_credentials(request, ws)
     try:
         await pump(request, ws, tail.read, ws.send_str)
+    finally:
+        watch.cancel()
+        await ws.close()
+    return ws
+
+
+async def follow_progress(request: web.Request) -> web.StreamResponse:
+    """The operation's steps and log lines as JSON messages, in order, then its record:
+    ``{"type": "step", "step", "index", "total", "state", ...}``, ``{"type": "line",
+    "text"}``, and last ``{"type": "end", "operation": {...}}`` (what ``machete`` shows)."""
+    refused = cross_site(request)
+    if refused is not None:
+        return refused
+    m = machete(request)
+    op_id = request.match_info["op"]
+    progress = await core(request, m.operation_progress, op_id)
+    ws = websocket(request)
+    await ws.prepare(request)
+    watch = watch_credentials(request, ws)
+
+    async def send(item: StepProgress | str) -> None:
+        if isinstance(item, str):
+            await ws.send_json({"type": "line", "text": item})
+        else:
+            await ws.send_json({"type": "step", **render(item)})
+
+    try:
+        await pump(request, ws, progress.read, send)
+        if not ws.closed:
+            op = await core(request, m.operation, op_id)
+            await ws.send_json({"type": "end", "operation": render(op)})
     finally:
         watch.cancel()
         await ws.close()

@@ -13,7 +13,6 @@ from aiohttp import web
 from machete_core.access.audit import as_data, json_lines
 from machete_core.errors import InvalidInputError
 from machete_core.state.people_views import (
-    TokenRecord,
     UserRecord,
     token_summary,
     user_summary,
@@ -44,12 +43,6 @@ def setup(app: web.Application) -> None:
 
 def user_data(user: UserRecord) -> dict[str, Any]:
     return user_summary(user)
-
-
-def token_data(token: TokenRecord) -> dict[str, Any]:
-    """The summary, plus the prefix a person recognises the token by."""
-    code = {"personal": "pat", "service": "sat"}.get(token.kind, token.kind)
-    return {**token_summary(token), "prefix": f"mch_{code}_{token.public_id}_"}
 
 
 def _str(data: dict[str, Any], key: str, required: bool = True) -> str | None:
@@ -183,7 +176,7 @@ async def delete_grant(request: web.Request) -> web.Response:
 async def list_tokens(request: web.Request) -> web.Response:
     user = request.query.get("user") or None
     found = await core(request, machete(request).access.tokens, user)
-    return web.json_response({"tokens": [token_data(t) for t in found]})
+    return web.json_response({"tokens": [token_summary(t) for t in found]})
 
 
 async def create_token(request: web.Request) -> web.Response:
@@ -204,7 +197,7 @@ async def create_token(request: web.Request) -> web.Response:
         expires_days=days,
         user=_str(data, "user", required=False),
     )
-    return web.json_response({"token": text, "record": token_data(record)}, status=201)
+    return web.json_response({"token": text, "record": token_summary(record)}, status=201)
 
 
 async def revoke_token(request: web.Request) -> web.Response:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from machete_core.api_version import API_VERSION
 from machete_core.version import __version__
 from machete_web.api.common import machete, respond
 from machete_web.keys import core
@@ -16,7 +17,7 @@ def setup(app: web.Application) -> None:
 
 
 async def health(request: web.Request) -> web.Response:
-    return respond(ServerHealth("ok", __version__))
+    return respond(ServerHealth("ok", __version__, API_VERSION))
 
 
 async def health_db(request: web.Request) -> web.Response:

@@ -7,13 +7,13 @@ from typing import Any
 
 from aiohttp import web
 
-from machete_core.domain.operations import SYSTEM_API, OperationKind
+from machete_core.domain.operations import OperationKind
 from machete_core.domain.spec import ToolOverrides
 from machete_core.errors import InvalidInputError, ToolBusyError
 from machete_core.secrets import Credentials
 from machete_core.state.views import OperationRecord
 from machete_core.views import to_data
-from machete_web.api.common import accepted, body, body_as, int_query, machete, respond
+from machete_web.api.common import accepted, actor, body, body_as, int_query, machete, respond
 from machete_web.api.uploads import is_upload, upload
 from machete_web.keys import LISTING, core
 from machete_web.schemas import (
@@ -22,6 +22,7 @@ from machete_web.schemas import (
     InstallRequest,
     LogLines,
     Operations,
+    OverridesIn,
     Releases,
     ToolEnvelope,
     ToolHealth,
@@ -93,9 +94,30 @@ async def install(request: web.Request) -> web.Response:
             request,
             name=request.query.get("name") or None,
             filename=request.query.get("filename") or None,
+            overrides=_query_overrides(request),
         )
         return accepted(request, op, "installation started")
     return await install_from(request, await body(request))
+
+
+def _query_overrides(request: web.Request) -> ToolOverrides:
+    """An upload's body is the archive, so its settings come in the query: ``?port=8080&
+    health_path=/hc&subdir=&dockerfile=&target=&build_arg=KEY=VALUE`` (repeatable)."""
+    q = request.query
+    data: dict[str, Any] = {
+        k: q[k] for k in ("health_path", "subdir", "dockerfile", "target") if k in q
+    }
+    if "port" in q:
+        data["port"] = int_query(request, "port", 0, 1, 65535)
+    build_args = {}
+    for item in q.getall("build_arg", []):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise InvalidInputError(f"{item!r} is not KEY=VALUE", details={"path": "build_arg"})
+        build_args[key] = value
+    if build_args:
+        data["build_args"] = build_args
+    return parse(OverridesIn, data).record()
 
 
 async def install_from(request: web.Request, data: dict[str, Any]) -> web.Response:
@@ -108,7 +130,7 @@ async def install_from(request: web.Request, data: dict[str, Any]) -> web.Respon
         ref=given.ref,
         credentials=_credentials(given),
         overrides=given.record(),
-        actor=SYSTEM_API,
+        actor=actor(request),
     )
     return accepted(request, op, "installation started")
 
@@ -153,7 +175,7 @@ async def submit(request: web.Request, kind: OperationKind, **params: Any) -> Op
     while True:
         try:
             return await core(
-                request, m.submit, kind, request.match_info["tool"], actor=SYSTEM_API, **params
+                request, m.submit, kind, request.match_info["tool"], actor=actor(request), **params
             )
         except ToolBusyError:
             if asyncio.get_running_loop().time() >= deadline:

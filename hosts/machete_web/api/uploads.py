@@ -11,11 +11,10 @@ from typing import Any
 
 from aiohttp import web
 
-from machete_core.domain.operations import SYSTEM_API
 from machete_core.errors import ArchiveTooLargeError, UploadTimeoutError
 from machete_core.sources.uploads import check_upload_space, uploads_dir
 from machete_core.state.views import OperationRecord
-from machete_web.api.common import machete
+from machete_web.api.common import actor, machete
 from machete_web.keys import core
 
 ARCHIVE_TYPES = {
@@ -88,7 +87,7 @@ async def upload(request: web.Request, **kwargs: Any) -> OperationRecord:
     try:
         with spooled.open("rb") as fh:
             return await core(
-                request, machete(request).submit_upload, fh, actor=SYSTEM_API, **kwargs
+                request, machete(request).submit_upload, fh, actor=actor(request), **kwargs
             )
     finally:
         spooled.unlink(missing_ok=True)
