@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
+from bench.environment import bench_env
 from tests.support.git_server import GitHTTPServer, make_repo
 from tests.support.images import ensure_busybox_image, http_tool_files
 
@@ -57,15 +56,7 @@ def main() -> int:
         make_repo(root / "repos", "tool", http_tool_files("noop"))
         server = GitHTTPServer(root / "repos").start()
         url = server.url("tool.git")
-        env = {
-            **os.environ,
-            "MACHETE_HOME": str(root / "home"),
-            "MACHETE_ALLOWED_SCHEMES": "http",
-            # This machine's engine is below the runc/BuildKit floors (docs/security.md).
-            "MACHETE_ACCEPT_ENGINE_BELOW_FLOOR": "true",
-            "MACHETE_ALLOWED_NETWORKS": "127.0.0.0/8",
-            "MACHETE_INSTALLATION": f"bench-{uuid.uuid4().hex[:6]}",
-        }
+        env = bench_env(root)
         subprocess.run(
             [*machete, "install", url, "--name", "noop"],
             check=True,

@@ -17,16 +17,15 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import os
 import statistics
 import sys
 import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from bench.environment import bench_env
 from tests.support.git_server import GitHTTPServer, commit_and_push, make_repo
 from tests.support.http import auth_headers
 from tests.support.images import ensure_busybox_image, http_tool_files
@@ -65,16 +64,7 @@ def main() -> int:
         (root / "repos").mkdir()
         work = make_repo(root / "repos", "swap", http_tool_files("release 0"))
         git = GitHTTPServer(root / "repos").start()
-        env = {
-            **os.environ,
-            "MACHETE_HOME": str(root / "home"),
-            "MACHETE_ALLOWED_SCHEMES": "http",
-            # This machine's engine is below the runc/BuildKit floors (docs/security.md).
-            "MACHETE_ACCEPT_ENGINE_BELOW_FLOOR": "true",
-            "MACHETE_ALLOWED_NETWORKS": "127.0.0.0/8",
-            "MACHETE_INSTALLATION": f"bench-{uuid.uuid4().hex[:6]}",
-            "MACHETE_HEALTH_INTERVAL": "0.2",
-        }
+        env = bench_env(root, MACHETE_HEALTH_INTERVAL="0.2")
         with running_server(env) as (base, _proc):
             for name in ("swap", "steady"):
                 _s, body = call(

@@ -8,9 +8,9 @@ bash scripts/setup.sh
 # The first owner: there is no default password. In a terminal, make one now (the host's own
 # CLI may: it holds the state); otherwise `machete serve` writes a one-time setup token to
 # <home>/setup-token and logs where (docs/security.md, "The first owner").
-if [ -t 0 ] && ! .venv/bin/machete users list --json | grep -q '"role": "owner"'; then
+if [ -t 0 ] && ! .venv/bin/machete --local users list --json | grep -q '"role": "owner"'; then
   echo "No owner yet: make the first one (a password of at least 12 characters)."
   read -rp "owner name: " owner
-  .venv/bin/machete users add "$owner" --role owner
+  .venv/bin/machete --local users add "$owner" --role owner
 fi
 exec .venv/bin/machete serve "$@"

@@ -23,11 +23,11 @@ from machete_cli.plugin_commands import PluginCommand, plugin_commands
 COMMANDS: dict[str, tuple[str, str]] = {
     "install": (
         "machete_cli.commands.tools:install",
-        "Install a tool from a Git URL, an archive URL, an archive file (- for stdin) or a...",
+        "Install a tool from a Git URL, an archive URL, an archive file (- for stdin)...",
     ),
     "deploy": (
         "machete_cli.commands.tools:deploy",
-        "Fetch the latest source and redeploy (the old instance serves until the new is...",
+        "Fetch the latest source and redeploy (the old instance serves until the new...",
     ),
     "rollback": (
         "machete_cli.commands.tools:rollback",
@@ -48,7 +48,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "scale": (
         "machete_cli.commands.tools:scale",
-        "Run REPLICAS copies of the tool (a rolling update on runtimes that can, e.g. swarm).",
+        "Run REPLICAS copies of the tool (a rolling update on runtimes that can, e.g....",
     ),
     "rm": (
         "machete_cli.commands.tools:remove",
@@ -60,7 +60,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "set": (
         "machete_cli.commands.settings:set_settings",
-        "Change a tool's settings; they apply from its next deploy (`machete deploy NAME`).",
+        "Change a tool's settings; they apply from its next deploy (`machete deploy...",
     ),
     "ls": ("machete_cli.commands.reading:list_tools", "List installed tools."),
     "status": (
@@ -73,7 +73,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "logs": (
         "machete_cli.commands.reading:logs",
-        "Print a tool's container logs; with -f, follow the tool across deploys, with its...",
+        "Print a tool's container logs; with -f, follow the tool across deploys, with...",
     ),
     "releases": ("machete_cli.commands.reading:releases", "List a tool's releases."),
     "operations": (
@@ -86,7 +86,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "cancel": (
         "machete_cli.commands.operations:cancel",
-        "Ask an operation to stop, whichever process runs it (its old release keeps serving).",
+        "Ask an operation to stop, whichever process runs it (its old release keeps...",
     ),
     "events": (
         "machete_cli.commands.operations:events",
@@ -98,11 +98,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "backup": (
         "machete_cli.commands.admin:backup",
-        "Write the whole state to FILE (.tar.gz): database, secret key, tool data, uploads,...",
+        "Write the whole state to FILE (.tar.gz): database, secret key, tool data,...",
     ),
     "restore": (
         "machete_cli.commands.admin:restore",
-        "Restore a backup made by `machete backup` into this installation (stop `serve`...",
+        "Restore a backup made by `machete backup` into this installation (stop...",
     ),
     "validate": (
         "machete_cli.commands.admin:validate",
@@ -110,7 +110,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "plugins": (
         "machete_cli.commands.admin:plugins",
-        "List plugins: bundled and third-party, their providers, capabilities and status...",
+        "List plugins: bundled and third-party, their providers, capabilities and...",
     ),
     "settings": (
         "machete_cli.commands.platform:settings_command",
@@ -118,7 +118,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "users": (
         "machete_cli.commands.people:users",
-        "People and service accounts: add, list, set-role, disable, enable, reset-password.",
+        "People and service accounts: add, list, set-role, disable, enable,...",
     ),
     "teams": ("machete_cli.commands.people:teams", "Named groups of users that grants can name."),
     "grant": (

@@ -49,6 +49,7 @@ def test_the_cli_suite(
     git_server: GitHTTPServer,
     busybox_image: str,
     installation: str,
+    tmp_path: Path,
 ) -> None:
     kind, env = mode
     status = json.loads(machete(env, "auth", "status", "--json").stdout)
@@ -113,9 +114,37 @@ def test_the_cli_suite(
     far = machete(env, "install", "http://192.0.2.7/team/tool.git", check=False)
     assert far.returncode == 1 and "machete settings set allowed_networks" in far.stderr
 
+    # A folder of this machine is packed and streamed (an upload), its options going with it.
+    folder = tmp_path / "folder-tool"
+    for name, text in http_tool_files("from a folder").items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text)
+    out = machete(env, "install", str(folder), "--name", "fromdir", "--health-path", "/health")
+    assert "installed fromdir: running" in out.stdout
+    view = json.loads(machete(env, "status", "fromdir", "--json").stdout)
+    assert view["overrides"] == {"health_path": "/health"} and view["source_url"].startswith(
+        "upload:"
+    )
+    machete(env, "rm", "fromdir")
+
     assert "removed clitool" in machete(env, "rm", "clitool").stdout
     assert json.loads(machete(env, "ls", "--json").stdout) == []
     assert owned_objects(installation) == ([], [])
+
+
+def test_a_failed_install_is_one_line(
+    mode: tuple[str, dict[str, str]], git_server: GitHTTPServer, busybox_image: str
+) -> None:
+    _kind, env = mode
+    repo = f"bad{uuid.uuid4().hex[:6]}"
+    files = http_tool_files()
+    files["Dockerfile"] += "RUN exit 9\n"
+    make_repo(git_server.root, repo, files)
+    out = machete(env, "install", git_server.url(f"{repo}.git"), check=False)
+    assert out.returncode == 1
+    assert "error [build_failed]" in out.stderr and "Traceback" not in out.stderr
+    missing = machete(env, "install", git_server.url("nothing-here.git"), check=False)
+    assert missing.returncode == 1 and "error [source_failed]" in missing.stderr
 
 
 def test_both_modes_print_the_same(

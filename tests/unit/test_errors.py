@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import machete_cli.client
 import machete_core
 import machete_plugins
 from machete_core.errors import MacheteError
@@ -16,7 +17,7 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "errors.md"
 
 
 def _all_error_classes() -> list[type[MacheteError]]:
-    for package in (machete_core, machete_plugins):
+    for package in (machete_core, machete_plugins, machete_cli.client):
         for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
             if ".migrations" not in info.name and ".testing" not in info.name:
                 importlib.import_module(info.name)
@@ -57,6 +58,8 @@ def test_every_code_is_documented_with_its_status() -> None:
 
 
 def test_the_docs_list_no_code_that_does_not_exist() -> None:
-    core_rows = DOCS.read_text().split("The HTTP host answers")[0]
-    documented = set(re.findall(r"^\| `([a-z_]+)` \|", core_rows, re.M))
+    text = DOCS.read_text()
+    core_rows, _sep, rest = text.partition("The HTTP host answers")
+    cli_rows = rest.partition("The CLI in client mode")[2]
+    documented = set(re.findall(r"^\| `([a-z_]+)` \|", core_rows + cli_rows, re.M))
     assert documented == {c.code for c in _all_error_classes()}

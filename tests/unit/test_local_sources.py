@@ -63,3 +63,25 @@ def test_links_are_kept_as_links_for_the_server_to_judge(tmp_path: Path) -> None
     with tarfile.open(fileobj=archive_folder(tmp_path), mode="r:gz") as tar:
         link = tar.getmember("out")
     assert link.issym() and link.linkname == "/etc"
+
+
+def test_through_a_server_a_working_tree_is_sent_as_its_commit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A server elsewhere cannot read this folder: its committed files go as an archive
+    (``git archive``), and what is not committed is named, as in local mode."""
+    git("init", "-q", "-b", "main", ".", cwd=tmp_path)
+    (tmp_path / "Dockerfile").write_text("FROM x\n")
+    (tmp_path / "app.py").write_text("print(1)\n")
+    git("add", "-A", cwd=tmp_path)
+    git("commit", "-q", "-m", "one", cwd=tmp_path)
+    (tmp_path / "app.py").write_text("print(2)\n")
+    (tmp_path / "notes.txt").write_text("draft\n")
+    sent = folder_to_send(str(tmp_path), dirty=False, committed_only=True)
+    assert sent is not None
+    with tarfile.open(fileobj=sent, mode="r:gz") as tar:
+        assert {m.name for m in tar.getmembers() if m.isfile()} == {"Dockerfile", "app.py"}
+        body = tar.extractfile("app.py")
+        assert body is not None and body.read() == b"print(1)\n"  # the commit, not the edit
+    warning = capsys.readouterr().err
+    assert "uncommitted changes are not deployed (app.py, notes.txt)" in warning

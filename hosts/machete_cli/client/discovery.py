@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import socket
 from pathlib import Path
 from typing import NamedTuple
+from urllib.parse import urlsplit
 
 FILE_NAME = "server.json"
 #: The prefix of a local credential (never a valid API token, so never confused with one).
@@ -54,7 +56,7 @@ def withdraw(home: Path, credential: str) -> None:
 def find(home: Path) -> LocalServer | None:
     """The server running on ``home``, or None (no file, or its process is gone)."""
     found = _read(server_file(home))
-    if found is None or not _alive(found.pid):
+    if found is None or not _alive(found.pid) or not _listening(found.url):
         return None
     return found
 
@@ -75,6 +77,17 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True  # another user's process: alive
     return True
+
+
+def _listening(url: str) -> bool:
+    """Something accepts connections there (a dead server's process id may have been reused;
+    connecting on this machine costs well under a millisecond)."""
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "", parts.port or 80), timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 def local_url(host: str, port: int) -> str:

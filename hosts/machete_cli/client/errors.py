@@ -12,6 +12,8 @@ class RemoteError(MacheteError):
     """An error the server answered (its code and message, shown as the core shows its own),
     or an operation that ended in one."""
 
+    code = "remote_error"
+
     def __init__(
         self, code: str, message: str, status: int = 400, details: dict[str, Any] | None = None
     ) -> None:
