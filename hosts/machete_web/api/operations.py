@@ -17,6 +17,10 @@ from machete_web.schemas import (
     render,
 )
 
+#: How often an operation's progress is read while nothing new came (two reads of a file's
+#: size and an indexed query; a few followers at a time).
+PROGRESS_POLL_S = 0.05
+
 
 def setup(app: web.Application) -> None:
     r = app.router
@@ -91,7 +95,8 @@ async def follow_progress(request: web.Request) -> web.StreamResponse:
             await ws.send_json({"type": "step", **render(item)})
 
     try:
-        await pump(request, ws, progress.read, send)
+        # A person waits on the end of this one: poll more often than a log tail.
+        await pump(request, ws, progress.read, send, poll=PROGRESS_POLL_S)
         if not ws.closed:
             op = await core(request, m.operation, op_id)
             await ws.send_json({"type": "end", "operation": render(op)})
