@@ -227,7 +227,7 @@ def test_detach_and_ctrl_c(
         _out, err = proc.communicate(timeout=120)
         os.close(master)
         os.close(slave)
-        assert "cancel operation" in err and "cancelling" in err
+        assert "cancel operation" in err and "cancelling" in err, (proc.returncode, _out, err)
         assert proc.returncode == 1 and "error [cancelled]" in err
         assert json.loads(machete(env, "status", "det", "--json").stdout)["status"] == "running"
         machete(env, "rm", "det")

@@ -6,6 +6,8 @@ each as it comes; a close with 4401 means the credentials stopped being good."""
 from __future__ import annotations
 
 import json
+import queue
+import threading
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
@@ -18,14 +20,18 @@ from machete_cli.client.http import ApiClient, Query, ssl_context
 
 
 def messages(client: ApiClient, where: str, query: Query = None) -> Iterator[str]:
-    """The text messages of the WebSocket at ``where`` until the server closes it."""
+    """The text messages of the WebSocket at ``where`` until the server closes it.
+
+    A thread reads the socket and this generator waits on a queue: Ctrl-C then interrupts our
+    own wait, never the WebSocket library in the middle of its work (which left its close
+    waiting for a whole timeout)."""
     scheme = "wss" if client.secure else "ws"
     host = f"[{client.host}]" if ":" in client.host else client.host
     uri = f"{scheme}://{host}:{client.port}{client.base}{where}"
     if query:
         uri += "?" + urlencode(query, doseq=True)
     try:
-        with connect(
+        ws = connect(
             uri,
             additional_headers=client.headers(),
             user_agent_header=None,
@@ -33,26 +39,45 @@ def messages(client: ApiClient, where: str, query: Query = None) -> Iterator[str
             proxy=None,
             compression=None,
             open_timeout=30,
+            close_timeout=2,
             max_size=2**24,
-        ) as ws:
-            try:
-                for message in ws:
-                    yield (
-                        message if isinstance(message, str) else message.decode("utf-8", "replace")
-                    )
-            except ConnectionClosedError as exc:
-                if exc.rcvd is not None and exc.rcvd.code == 4401:
-                    hint = f": run {client.login_hint}" if client.login_hint else ""
-                    raise RemoteError(
-                        "unauthenticated",
-                        f"the server ended the stream: {exc.rcvd.reason or 'signed out'}{hint}",
-                        401,
-                    ) from None
-                raise ServerUnreachableError(f"the stream from {client.url} broke off") from None
+        )
     except InvalidStatus as exc:
         raise _refused(client, exc) from None
     except (OSError, WebSocketException) as exc:
         raise ServerUnreachableError(f"cannot follow at {client.url}: {exc}") from None
+    inbox: queue.Queue[tuple[str, Any]] = queue.Queue()
+
+    def read() -> None:
+        try:
+            for message in ws:
+                inbox.put(("message", message))
+            inbox.put(("end", None))
+        except Exception as exc:
+            inbox.put(("error", exc))
+
+    threading.Thread(target=read, name="machete-follow", daemon=True).start()
+    try:
+        while True:
+            try:
+                kind, value = inbox.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if kind == "end":
+                return
+            if kind == "error":
+                raise _broken(client, value)
+            yield value if isinstance(value, str) else value.decode("utf-8", "replace")
+    finally:
+        ws.close()
+
+
+def _broken(client: ApiClient, exc: Exception) -> Exception:
+    if isinstance(exc, ConnectionClosedError) and exc.rcvd is not None and exc.rcvd.code == 4401:
+        hint = f": run {client.login_hint}" if client.login_hint else ""
+        reason = exc.rcvd.reason or "signed out"
+        return RemoteError("unauthenticated", f"the server ended the stream: {reason}{hint}", 401)
+    return ServerUnreachableError(f"the stream from {client.url} broke off")
 
 
 def json_messages(client: ApiClient, where: str, query: Query = None) -> Iterator[Any]:
