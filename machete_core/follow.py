@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from machete_core.context import Core
-from machete_core.domain.operations import OperationKind, StepProgress, StepState
+from machete_core.domain.operations import STEP_MARKER, OperationKind, StepProgress, StepState
 from machete_core.errors import MacheteError
 from machete_core.oplog import read_log
 from machete_core.secrets import redact
@@ -30,8 +30,6 @@ from machete_core.state.views import EventRecord
 
 T = TypeVar("T")
 
-#: How a run's log marks the start of a step (``pipeline/run.py``).
-STEP_MARKER = "==> "
 #: Lines of a new release's instance shown from its start (it has only just started).
 NEW_RELEASE_TAIL = 500
 

@@ -9,11 +9,11 @@ be (``allowed_schemes = "https,file"``); numbers, booleans and lists are accepte
 from __future__ import annotations
 
 import json
-import os
 import tomllib
 from pathlib import Path
 
 from machete_core.errors import InvalidInputError
+from machete_core.private_files import write_private
 
 FILE_NAME = "machete.toml"
 
@@ -53,15 +53,8 @@ def _as_text(value: object) -> str:
 def write_settings_file(home: Path, values: dict[str, str]) -> Path:
     """Replace the file with ``values`` (atomically, readable by its owner only: it may hold
     a registry password)."""
-    home.mkdir(parents=True, exist_ok=True)
-    path = settings_path(home)
     lines = [
         "# MACHETE settings (machete settings set NAME VALUE); MACHETE_* variables win.",
         *(f"{key} = {json.dumps(value)}" for key, value in sorted(values.items())),
     ]
-    partial = path.with_suffix(".toml.partial")
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write("\n".join(lines) + "\n")
-    os.replace(partial, path)
-    return path
+    return write_private(settings_path(home), "\n".join(lines) + "\n")

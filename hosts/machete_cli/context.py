@@ -1,4 +1,4 @@
-"""What every command shares: the per-invocation :class:`Context` (options, and the Machete
+"""What every command shares: the per-invocation :class:`Context` (options, and the backend
 object built on first use), the common options, and :func:`output` (text or ``--json``)."""
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from machete_cli.render import emit_json
 
 if TYPE_CHECKING:
     from machete_cli.backend.base import Backend
+    from machete_cli.backend.local import LocalBackend
+    from machete_cli.backend.remote import RemoteBackend
     from machete_cli.client.target import Target
     from machete_core.machete import Machete
     from machete_core.settings import Settings
@@ -38,8 +40,8 @@ class Context:
         self.local = local
         self.home_from_option = home_from_option
         self._target: Target | None = None
-        self._backend: Backend | None = None
-        self._machete: Machete | None = None
+        self._local: LocalBackend | None = None
+        self._remote: RemoteBackend | None = None
 
     def settings(self, **overrides: Any) -> Settings:
         from machete_core.settings import Settings
@@ -66,19 +68,23 @@ class Context:
     @property
     def backend(self) -> Backend:
         """The server's API (client mode), or the core on this machine's state (local mode)."""
-        if self._backend is None:
-            target = self.target
-            if target.url is None:
-                from machete_cli.backend.local import LocalBackend
+        target = self.target
+        if target.url is None:
+            return self._local_backend()
+        if self._remote is None:
+            from machete_cli.backend.remote import RemoteBackend
+            from machete_cli.client.http import ApiClient
 
-                self._backend = LocalBackend(self.settings())
-            else:
-                from machete_cli.backend.remote import RemoteBackend
-                from machete_cli.client.http import ApiClient
+            client = ApiClient(target.url, target.token, login_hint=target.login_hint)
+            self._remote = RemoteBackend(client)
+        return self._remote
 
-                client = ApiClient(target.url, target.token, login_hint=target.login_hint)
-                self._backend = RemoteBackend(client)
-        return self._backend
+    def _local_backend(self) -> LocalBackend:
+        if self._local is None:
+            from machete_cli.backend.local import LocalBackend
+
+            self._local = LocalBackend(self.settings())
+        return self._local
 
     def host_only(self, command: str) -> None:
         """Refuse a command that needs this machine's state when the target is elsewhere."""
@@ -92,27 +98,34 @@ class Context:
 
     @property
     def machete(self) -> Machete:
-        """The core on this machine's state, for host-only commands (after ``host_only``)."""
-        if self._machete is None:
-            from machete_core.access.principal import local
-            from machete_core.domain.operations import LOCAL_CLI
-            from machete_core.machete import create_machete
-            from machete_plugins import BUILTIN_PLUGINS
-
-            # The host's own CLI: the local actor (it holds the state and every key).
-            self._machete = create_machete(self.settings(), builtins=BUILTIN_PLUGINS).acting_as(
-                local(LOCAL_CLI)
-            )
-        return self._machete
+        """The core on this machine's state, for host-only commands (after ``host_only``): the
+        host's own ``local`` actor, as in local mode."""
+        return self._local_backend().m
 
     def close(self) -> None:
-        if self._backend is not None:
-            self._backend.close()
-        if self._machete is not None:
-            self._machete.close()
+        for backend in (self._local, self._remote):
+            if backend is not None:
+                backend.close()
 
 
 pass_ctx = click.make_pass_decorator(Context)
+
+
+def complete_tool(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    """Shell completion of tool names, asked of the server (or read from the state)."""
+    # While completing, click parses without running the group: no Context was made.
+    root = ctx.find_root().params
+    obj = Context(False, False, root.get("home"), local=bool(root.get("local")))
+    try:
+        return [t["name"] for t in obj.backend.tools() if t["name"].startswith(incomplete)]
+    except Exception:  # completion must never print an error into the shell
+        return []
+    finally:
+        obj.close()
+
+
+tool_argument = click.argument("name", shell_complete=complete_tool)
+
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 wait_option = click.option(
     "--wait",

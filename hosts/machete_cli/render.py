@@ -89,7 +89,8 @@ class ProgressPrinter:
         )
 
     def line(self, line: str) -> None:
-        if line.startswith("==> "):  # the log's own step marker: shown by step()
+        # The log's own step marker (STEP_MARKER of the core, not imported here): shown by step().
+        if line.startswith("==> "):
             return
         if self.terminal and PROGRESS.match(line):
             click.echo(f"\r\033[K    {line}", nl=False, err=self.err)

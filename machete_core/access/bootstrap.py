@@ -8,12 +8,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import secrets
 import time
 from pathlib import Path
 
 from machete_core.errors import SetupClosedError
+from machete_core.private_files import write_private
 
 VALID_S = 3600.0
 FILE = "setup-token"
@@ -27,14 +27,8 @@ def write_setup_token(home: Path, now: float | None = None) -> Path:
     """A fresh token in the state directory (replacing any older one); returns its path."""
     now = time.time() if now is None else now
     text = "mch_setup_" + secrets.token_urlsafe(24)
-    path = token_path(home)
-    home.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(FILE + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump({"token": text, "expires_at": now + VALID_S}, fh)
-    os.replace(tmp, path)
-    return path
+    data = json.dumps({"token": text, "expires_at": now + VALID_S})
+    return write_private(token_path(home), data)
 
 
 def read_setup_token(home: Path) -> str | None:

@@ -156,6 +156,11 @@ STEPS: dict[OperationKind, tuple[str, ...]] = {
 }
 
 
+#: How a run's log marks the start of a step (``==> build``); followers put the step's report
+#: in its place.
+STEP_MARKER = "==> "
+
+
 class StepState(enum.StrEnum):
     STARTED = "started"
     DONE = "done"

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from machete_core.context import Core
 from machete_core.domain.operations import (
+    STEP_MARKER,
     STEPS,
     Actor,
     OperationKind,
@@ -110,7 +111,7 @@ class OperationRun:
         # Published before the log's marker: a follower that reads the log, then the events,
         # always has the step's report by the time it meets the marker (follow.py).
         self._progress(name, StepState.STARTED)
-        self.log.write(f"==> {name}")
+        self.log.write(STEP_MARKER + name)
         started = time.monotonic()
         crash_point(name, "before")
         try:

@@ -92,16 +92,15 @@ def test_which_server(
         assert not discovery.server_file(state).exists()
 
 
-def test_a_dead_server_s_file_means_local_mode(clean_env: dict[str, str], tmp_path: Path) -> None:
+def test_a_dead_server_s_file_means_local_mode(
+    clean_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     state = tmp_path / "state"
     discovery.publish(state, f"http://127.0.0.1:{free_port()}", "mchl_x")  # nobody listens
     assert resolve(local=False, home=str(state), home_from_option=True).url is None
+    monkeypatch.setenv("MACHETE_TOKEN", "mch_pat_x")
     with pytest.raises(InvalidInputError, match="set MACHETE_URL"):
-        os.environ["MACHETE_TOKEN"] = "mch_pat_x"
-        try:
-            resolve(local=False, home=str(state), home_from_option=True)
-        finally:
-            del os.environ["MACHETE_TOKEN"]
+        resolve(local=False, home=str(state), home_from_option=True)
 
 
 def test_errors_a_person_can_act_on(clean_env: dict[str, str], tmp_path: Path) -> None:
@@ -205,7 +204,10 @@ def test_client_mode_loads_no_core_state_engine_or_git(clean_env: dict[str, str]
     assert found == []
 
 
-def test_shell_completion_asks_the_server_for_tool_names(clean_env: dict[str, str]) -> None:
+@pytest.mark.parametrize("command", ["status", "deploy", "rm", "set"])
+def test_shell_completion_asks_the_server_for_tool_names(
+    clean_env: dict[str, str], command: str
+) -> None:
     with fake_api() as (url, answer):
         answer.json({"tools": [{"name": "alpha"}, {"name": "beta"}, {"name": "alps"}]})
         env = {
@@ -213,7 +215,7 @@ def test_shell_completion_asks_the_server_for_tool_names(clean_env: dict[str, st
             "MACHETE_URL": url,
             "MACHETE_TOKEN": "mch_pat_x",
             "_MACHETE_COMPLETE": "bash_complete",
-            "COMP_WORDS": "machete status al",
+            "COMP_WORDS": f"machete {command} al",
             "COMP_CWORD": "2",
         }
         out = subprocess.run(

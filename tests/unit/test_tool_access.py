@@ -170,6 +170,14 @@ async def test_granted_tools_open_to_granted_people_only(
         assert resp.status == expected, name
 
 
+async def put_access(api: TestClient, tool: str, access: str, token: str) -> Any:
+    return await api.put(
+        f"/api/tools/{tool}/access",
+        json={"access": access},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+
+
 async def test_public_tools_open_to_anyone_and_only_maintainers_change_access(
     clients: tuple[TestClient, TestClient], machete: Machete
 ) -> None:
@@ -177,25 +185,13 @@ async def test_public_tools_open_to_anyone_and_only_maintainers_change_access(
     deployed(machete, "site")
     ensure_user(machete, "dev", "operator")
     dev = token_for(machete, "dev", "operator")
-    resp = await api.put(
-        "/api/tools/site/access",
-        json={"access": "public"},
-        headers={"Authorization": f"Bearer {dev}"},
-    )
+    resp = await put_access(api, "site", "public", dev)
     assert resp.status == 403
     machete.access.grant("site", "maintainer", user="dev")
-    resp = await api.put(
-        "/api/tools/site/access",
-        json={"access": "public"},
-        headers={"Authorization": f"Bearer {dev}"},
-    )
+    resp = await put_access(api, "site", "public", dev)
     assert resp.status == 200 and (await resp.json())["tool"]["name"] == "site"
     assert (await tools.get("/tools/site/")).status == 200
-    resp = await api.put(
-        "/api/tools/site/access",
-        json={"access": "everyone"},
-        headers={"Authorization": f"Bearer {dev}"},
-    )
+    resp = await put_access(api, "site", "everyone", dev)
     assert resp.status == 422
 
 
@@ -213,11 +209,7 @@ async def test_tightening_access_applies_at_once_though_the_route_is_cached(
     machete.set_access("app", "public")
     assert (await tools.get("/tools/app/")).status == 200  # the route (and access) is cached
     admin = token_for(machete, "boss", "admin")
-    resp = await api.put(
-        "/api/tools/app/access",
-        json={"access": "granted"},
-        headers={"Authorization": f"Bearer {admin}"},
-    )
+    resp = await put_access(api, "app", "granted", admin)
     assert resp.status == 200
     assert (await tools.get("/tools/app/")).status == 401
     member = token_for(machete, "member", "viewer")

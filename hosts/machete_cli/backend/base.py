@@ -20,9 +20,6 @@ class Progress(Protocol):
 
 
 class Backend(abc.ABC):
-    #: Where this backend works, for messages (a URL, or the state directory).
-    where: str
-
     def close(self) -> None:  # noqa: B027 - most backends hold nothing
         """Release what the backend holds (connections, the store)."""
 

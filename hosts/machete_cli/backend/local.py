@@ -5,7 +5,6 @@ them, with the same helpers, so both modes print the same."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import BinaryIO
 
 from machete_cli.backend.base import Backend, Data, Progress
@@ -26,14 +25,9 @@ class LocalBackend(Backend):
     def __init__(self, settings: Settings) -> None:
         from machete_plugins import BUILTIN_PLUGINS
 
-        self.where = str(settings.home)
         self.m: Machete = create_machete(settings, builtins=BUILTIN_PLUGINS).acting_as(
             local(LOCAL_CLI)
         )
-
-    @property
-    def home(self) -> Path:
-        return self.m.settings.home
 
     def close(self) -> None:
         self.m.close()

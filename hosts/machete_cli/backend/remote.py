@@ -18,7 +18,6 @@ MAX_WAIT_S = 600
 class RemoteBackend(Backend):
     def __init__(self, client: ApiClient) -> None:
         self.client = client
-        self.where = client.url
 
     def close(self) -> None:
         self.client.close()
@@ -203,7 +202,7 @@ class RemoteBackend(Backend):
     def cancel(self, op_id: str) -> bool:
         answer = self.client.call("POST", path("api", "operations", op_id, "cancel"), accept=(409,))
         if "cancelling" not in answer:
-            raise self.client._error(409, answer)
+            raise self.client.error_from(409, answer)
         return bool(answer["cancelling"])
 
     def events(self, last: int, tool: str | None, follow: bool) -> Iterator[Data]:

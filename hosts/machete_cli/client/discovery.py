@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
+from machete_core.private_files import write_private
+
 FILE_NAME = "server.json"
 #: The prefix of a local credential (never a valid API token, so never confused with one).
 PREFIX = "mchl_"
@@ -35,15 +37,8 @@ def new_credential() -> str:
 
 def publish(home: Path, url: str, credential: str) -> Path:
     """Write the file for this process (replacing one a dead server left)."""
-    path = server_file(home)
-    home.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{FILE_NAME}.{os.getpid()}")
     data = json.dumps({"url": url, "token": credential, "pid": os.getpid()})
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(data)
-    os.replace(tmp, path)
-    return path
+    return write_private(server_file(home), data)
 
 
 def withdraw(home: Path, credential: str) -> None:

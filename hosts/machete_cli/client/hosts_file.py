@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from machete_core.errors import InvalidInputError
+from machete_core.private_files import write_private
 
 
 class HostEntry(NamedTuple):
@@ -36,14 +37,9 @@ class Hosts(NamedTuple):
         return self.entries.get(self.current) if self.current else None
 
 
-def config_dir(environ: dict[str, str] | None = None) -> Path:
-    env = os.environ if environ is None else environ
-    base = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base).expanduser() / "machete"
-
-
 def hosts_path() -> Path:
-    return config_dir() / "hosts.toml"
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base).expanduser() / "machete" / "hosts.toml"
 
 
 def load() -> Hosts:
@@ -64,14 +60,11 @@ def load() -> Hosts:
     return Hosts(current if isinstance(current, str) and current in entries else None, entries)
 
 
-def _quoted(text: str) -> str:
-    # A JSON string is a TOML basic string (the same escapes; non-ASCII as \\uXXXX).
-    return json.dumps(text)
-
-
 def save(hosts: Hosts) -> Path:
     path = hosts_path()
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # A JSON string is a valid TOML basic string (the same escapes), as in machete.toml.
+    _quoted = json.dumps
     lines = []
     if hosts.current:
         lines += [f"current = {_quoted(hosts.current)}", ""]
@@ -82,12 +75,7 @@ def save(hosts: Hosts) -> Path:
             f"token = {_quoted(entry.token)}",
             "",
         ]
-    tmp = path.with_name(f".hosts.toml.{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write("\n".join(lines))
-    os.replace(tmp, path)
-    return path
+    return write_private(path, "\n".join(lines))
 
 
 def remember(url: str, token: str, user: str) -> Path:

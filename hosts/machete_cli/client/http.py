@@ -8,6 +8,7 @@ import http.client
 import json
 import os
 import ssl
+import stat
 from collections.abc import Mapping, Sequence
 from typing import Any, BinaryIO
 from urllib.parse import quote, urlencode, urlsplit
@@ -20,7 +21,7 @@ from machete_cli.client.errors import (
     TlsFailedError,
 )
 from machete_core.api_version import API_VERSION, HEADER
-from machete_core.errors import InvalidInputError
+from machete_core.errors import InvalidInputError, MacheteError
 
 #: Seconds to wait for a connection and for each read (a long ``?wait=`` sets its own).
 TIMEOUT_S = 60.0
@@ -98,8 +99,18 @@ class ApiClient:
                 headers["Content-Length"] = str(size)
         target = self.base + where + (("?" + urlencode(query, doseq=True)) if query else "")
         status, reason, answer, raw = self._send(method, target, payload, headers, timeout)
-        if answer.get(HEADER.lower()) != str(API_VERSION):
-            self._version_problem(status, reason, answer.get(HEADER.lower()), raw)
+        version = answer.get(HEADER.lower())
+        if version is None:
+            # Every answer under /api/ of a server of this API says it.
+            raise BadResponseError(
+                f"{self.url} answered HTTP {status} {reason}, not as a MACHETE server "
+                "(is the URL right? a server older than this CLI does not say its API version)"
+            )
+        if version != str(API_VERSION):
+            raise ApiVersionMismatchError(
+                f"the server at {self.url} speaks API version {version}; this machete speaks "
+                f"{API_VERSION}: use the machete CLI of the server's release"
+            )
         try:
             document = json.loads(raw) if raw else {}
         except ValueError:
@@ -107,7 +118,7 @@ class ApiClient:
                 f"{self.url} answered HTTP {status} {reason} that is not JSON"
             ) from None
         if status >= 400 and status not in accept:
-            raise self._error(status, document)
+            raise self.error_from(status, document)
         return document
 
     def _send(
@@ -175,48 +186,24 @@ class ApiClient:
 
     # -- answers -------------------------------------------------------------------------
 
-    def _version_problem(self, status: int, reason: str, version: str | None, raw: bytes) -> None:
-        if version is None:
-            if _problem_code(raw) is not None:
-                return  # an error document of ours from before the API's routes (a 404)
-            raise BadResponseError(
-                f"{self.url} answered HTTP {status} {reason}, not as a MACHETE server "
-                "(is the URL right? an older server does not say its API version)"
-            )
-        raise ApiVersionMismatchError(
-            f"the server at {self.url} speaks API version {version}; this machete speaks "
-            f"{API_VERSION}: use the machete CLI of the server's release"
-        )
-
-    def _error(self, status: int, document: Any) -> RemoteError:
+    def error_from(self, status: int, document: Any) -> MacheteError:
+        """The error an answer's problem document states (the server's code and message)."""
         error = document.get("error") if isinstance(document, dict) else None
         if not isinstance(error, dict) or not isinstance(error.get("code"), str):
-            return RemoteError("bad_response", f"{self.url} answered HTTP {status}", status)
+            return BadResponseError(f"{self.url} answered HTTP {status} without an error code")
         code, message = error["code"], str(error.get("message", ""))
         if status == 401 and self.login_hint:
             message += f": run {self.login_hint}"
         return RemoteError(code, message, status, error.get("details") or None)
 
 
-def _problem_code(raw: bytes) -> str | None:
-    try:
-        error = json.loads(raw).get("error")
-        return str(error["code"]) if isinstance(error, dict) else None
-    except (ValueError, AttributeError, KeyError, TypeError):
-        return None
-
-
 def _size(body: BinaryIO) -> int | None:
+    """The bytes left in a regular file (sent with a length); None for a pipe (chunked)."""
     try:
-        return os.fstat(body.fileno()).st_size - body.tell() if _regular(body) else None
+        found = os.fstat(body.fileno())
+        return found.st_size - body.tell() if stat.S_ISREG(found.st_mode) else None
     except (OSError, ValueError):
         return None
-
-
-def _regular(body: BinaryIO) -> bool:
-    import stat
-
-    return stat.S_ISREG(os.fstat(body.fileno()).st_mode)
 
 
 def ssl_context() -> ssl.SSLContext:

@@ -25,9 +25,7 @@ def messages(client: ApiClient, where: str, query: Query = None) -> Iterator[str
     A thread reads the socket and this generator waits on a queue: Ctrl-C then interrupts our
     own wait, never the WebSocket library in the middle of its work (which left its close
     waiting for a whole timeout)."""
-    scheme = "wss" if client.secure else "ws"
-    host = f"[{client.host}]" if ":" in client.host else client.host
-    uri = f"{scheme}://{host}:{client.port}{client.base}{where}"
+    uri = "ws" + client.url.removeprefix("http") + where  # http -> ws, https -> wss
     if query:
         uri += "?" + urlencode(query, doseq=True)
     try:
@@ -59,10 +57,7 @@ def messages(client: ApiClient, where: str, query: Query = None) -> Iterator[str
     threading.Thread(target=read, name="machete-follow", daemon=True).start()
     try:
         while True:
-            try:
-                kind, value = inbox.get(timeout=0.5)
-            except queue.Empty:
-                continue
+            kind, value = inbox.get()
             if kind == "end":
                 return
             if kind == "error":
@@ -92,10 +87,7 @@ def _refused(client: ApiClient, exc: InvalidStatus) -> Exception:
     """The handshake answered with an error document instead of switching protocols."""
     status = exc.response.status_code
     try:
-        error = json.loads(exc.response.body or b"{}").get("error") or {}
-        code, message = str(error["code"]), str(error.get("message", ""))
-    except (ValueError, KeyError, AttributeError, TypeError):
+        document = json.loads(exc.response.body or b"{}")
+    except ValueError:
         return BadResponseError(f"{client.url} refused the stream with HTTP {status}")
-    if status == 401 and client.login_hint:
-        message += f": run {client.login_hint}"
-    return RemoteError(code, message, status, error.get("details") or None)
+    return client.error_from(status, document)

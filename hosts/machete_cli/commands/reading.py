@@ -4,24 +4,8 @@ from __future__ import annotations
 
 import click
 
-from machete_cli.context import Context, json_option, output, pass_ctx
+from machete_cli.context import Context, json_option, output, pass_ctx, tool_argument
 from machete_cli.render import status_text, table, when
-
-
-def complete_tool(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
-    """Shell completion of tool names, asked of the server (or read from the state)."""
-    # While completing, click parses without running the group: no Context was made.
-    root = ctx.find_root().params
-    obj = Context(False, False, root.get("home"), local=bool(root.get("local")))
-    try:
-        return [t["name"] for t in obj.backend.tools() if t["name"].startswith(incomplete)]
-    except Exception:  # completion must never print an error into the shell
-        return []
-    finally:
-        obj.close()
-
-
-tool_argument = click.argument("name", shell_complete=complete_tool)
 
 
 @click.command(name="ls")

@@ -14,6 +14,7 @@ from machete_cli.context import (
     override_options,
     overrides_from,
     pass_ctx,
+    tool_argument,
 )
 from machete_cli.operations_runner import run_op
 
@@ -70,7 +71,7 @@ def config_command(obj: Context, args: tuple[str, ...], secret: bool, as_json: b
 
 
 @click.command(name="set")
-@click.argument("name")
+@tool_argument
 @click.option("--builder", help="Builder for this tool (docker, buildx, auto; '' for the default).")
 @click.option("--enabled/--disabled", default=None, help="Whether the tool may run.")
 @click.option("--auto-start/--no-auto-start", default=None, help="Start it with the platform.")

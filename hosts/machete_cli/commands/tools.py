@@ -17,6 +17,7 @@ from machete_cli.context import (
     override_options,
     overrides_from,
     pass_ctx,
+    tool_argument,
     wait_option,
 )
 from machete_cli.local_sources import folder_to_send
@@ -91,7 +92,7 @@ def install(
 
 
 @click.command()
-@click.argument("name")
+@tool_argument
 @click.option("--force", is_flag=True, help="Rebuild and restart even if nothing changed.")
 @click.option(
     "--archive",
@@ -136,7 +137,7 @@ def _release_line(obj: Context, final: Data | None, name: str, as_json: bool) ->
 
 
 @click.command()
-@click.argument("name")
+@tool_argument
 @click.argument("release", type=int, required=False)
 @wait_option
 @detach_option
@@ -153,7 +154,7 @@ def rollback(
 
 
 @click.command()
-@click.argument("name")
+@tool_argument
 @wait_option
 @detach_option
 @json_option
@@ -165,7 +166,7 @@ def build(obj: Context, name: str, wait: bool, detach: bool, as_json: bool) -> N
 
 def _verb(kind: str, help_text: str) -> click.Command:
     @click.command(name=kind, help=help_text)
-    @click.argument("name")
+    @tool_argument
     @wait_option
     @detach_option
     @json_option
@@ -185,7 +186,7 @@ restart = _verb("restart", "Restart a tool and wait until it is healthy.")
 
 
 @click.command()
-@click.argument("name")
+@tool_argument
 @click.argument("replicas", type=click.IntRange(1, 100))
 @wait_option
 @detach_option
@@ -201,7 +202,7 @@ def scale(obj: Context, name: str, replicas: int, wait: bool, detach: bool, as_j
 
 
 @click.command(name="rm")
-@click.argument("name")
+@tool_argument
 @click.option("--purge", is_flag=True, help="Also delete the tool's data directory.")
 @wait_option
 @detach_option
