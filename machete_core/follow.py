@@ -24,7 +24,7 @@ from typing import TypeVar
 from machete_core.context import Core
 from machete_core.domain.operations import STEP_MARKER, OperationKind, StepProgress, StepState
 from machete_core.errors import MacheteError
-from machete_core.oplog import read_log
+from machete_core.oplog import lines_before, read_lines, read_log
 from machete_core.secrets import redact
 from machete_core.state.views import EventRecord
 
@@ -219,3 +219,33 @@ class ToolLogFollower:
                     close()
 
         threading.Thread(target=read, name=f"logs-{instance_id[:12]}", daemon=True).start()
+
+
+class OperationLines:
+    """An operation's log from a byte offset, each line with the offset just after it, until
+    the operation has ended: what a browser follows, resuming exactly where it stopped."""
+
+    def __init__(self, core: Core, op_id: str, offset: int = 0) -> None:
+        self._core = core
+        self.op_id = op_id
+        self.offset = offset
+        self._path = Path(core.store.get_operation(op_id).log_path)
+
+    def read(self) -> tuple[list[tuple[str, int]], bool]:
+        done = self._core.store.get_operation(self.op_id).done
+        lines = read_lines(self._path, self.offset)
+        if lines:
+            self.offset = lines[-1][1]
+        return lines, done and not lines
+
+    def before(self, offset: int, count: int) -> list[tuple[str, int]]:
+        """Up to ``count`` lines that end at or before ``offset`` (oldest first)."""
+        return lines_before(self._path, offset, count)
+
+    def last(self, count: int) -> list[tuple[str, int]]:
+        """The log's last ``count`` complete lines."""
+        try:
+            size = self._path.stat().st_size
+        except FileNotFoundError:
+            return []
+        return lines_before(self._path, size, count)

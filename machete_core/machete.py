@@ -28,6 +28,7 @@ from machete_core.domain.status import ReleaseStatus
 from machete_core.events import EventBus
 from machete_core.follow import (
     EventCursor,
+    OperationLines,
     OperationProgress,
     OperationTail,
     ToolLogFollower,
@@ -53,7 +54,7 @@ from machete_core.state.views import (
     ReleaseRecord,
     ToolRecord,
 )
-from machete_core.views import ConfigView, HealthTarget, Route, ToolView
+from machete_core.views import ConfigView, HealthTarget, Route, ToolCard, ToolView
 
 LineListener = Callable[[str], None]
 StepListener = Callable[[StepProgress], None]
@@ -164,6 +165,11 @@ class Machete(AccessMethods):
         self.close()
 
     # -- plugins -------------------------------------------------------------------------
+
+    def effective_settings(self) -> list[tuple[str, str]]:
+        """The settings in force, secrets masked (admins)."""
+        self.authorize("settings.read")
+        return self.settings.shown()
 
     def plugin_infos(self) -> list[PluginInfo]:
         self.authorize("plugins.read")
@@ -387,6 +393,12 @@ class Machete(AccessMethods):
         self._guard.operation(op_id, "tools.read")
         return OperationTail(self.core, op_id, offset)
 
+    def operation_lines(self, op_id: str, offset: int = 0) -> OperationLines:
+        """A non-blocking follower of an operation's log lines with their byte offsets (a
+        reader resumes exactly at the line after the last one it had)."""
+        self._guard.operation(op_id, "tools.read")
+        return OperationLines(self.core, op_id, offset)
+
     def operation_progress(self, op_id: str) -> OperationProgress:
         """A non-blocking follower of an operation's log lines and step reports, in order."""
         self._guard.operation(op_id, "tools.read")
@@ -404,6 +416,11 @@ class Machete(AccessMethods):
         views = observe.list_views(self.core)
         visible = self.visible_tool_names()
         return views if visible is None else [v for v in views if v.name in visible]
+
+    def tool_cards(self) -> list[ToolCard]:
+        """The visible tools with their last operation and last health check (the
+        dashboard's listing)."""
+        return observe.cards(self.core, self.list_tools())
 
     def get(self, ident: str | int, *, probe_health: bool = True) -> ToolView:
         return observe.one_view(

@@ -61,3 +61,50 @@ def read_log(path: Path, offset: int = 0, limit: int = MAX_READ) -> tuple[str, i
         return "", offset
     chunk = data[: end + 1]
     return chunk.decode("utf-8", errors="replace"), offset + len(chunk)
+
+
+def read_lines(path: Path, offset: int = 0, limit: int = MAX_READ) -> list[tuple[str, int]]:
+    """Complete lines from ``offset``, each with the byte offset just after it: a reader that
+    stops anywhere resumes at exactly the next line."""
+    try:
+        with path.open("rb") as fh:
+            fh.seek(max(0, offset))
+            data = fh.read(limit)
+    except FileNotFoundError:
+        return []
+    return read_lines_from_bytes(data, offset)
+
+
+def lines_before(path: Path, offset: int, count: int) -> list[tuple[str, int]]:
+    """Up to ``count`` complete lines that end at or before ``offset``, oldest first, each
+    with the offset just after it (a page that keeps a window loads earlier lines on demand)."""
+    if offset <= 0 or count <= 0:
+        return []
+    chunk = 64 * 1024
+    start = offset
+    data = b""
+    try:
+        with path.open("rb") as fh:
+            # Widen the window backwards until it holds count + 1 line ends (or the start).
+            while start > 0 and data.count(b"\n") <= count:
+                start = max(0, start - chunk)
+                fh.seek(start)
+                data = fh.read(offset - start)
+    except FileNotFoundError:
+        return []
+    if start > 0:
+        cut = data.find(b"\n") + 1  # the first line is partial
+        data, start = data[cut:], start + cut
+    lines = read_lines_from_bytes(data, start)
+    return lines[-count:]
+
+
+def read_lines_from_bytes(data: bytes, offset: int) -> list[tuple[str, int]]:
+    out: list[tuple[str, int]] = []
+    begin = 0
+    while True:
+        end = data.find(b"\n", begin)
+        if end < 0:
+            return out
+        out.append((data[begin:end].decode("utf-8", errors="replace"), offset + end + 1))
+        begin = end + 1

@@ -213,6 +213,21 @@ class Settings:
         values.update(overrides)
         return cls(**values)
 
+    def shown(self) -> list[tuple[str, str]]:
+        """Every setting as ``(MACHETE_NAME, value)`` for people to read: secrets (the fields
+        kept out of ``repr``) masked when set, and any password in a URL hidden."""
+        out = []
+        for field in attrs.fields(type(self)):
+            value = getattr(self, field.name)
+            if not field.repr:
+                text = "***" if value else ""
+            elif isinstance(value, frozenset | tuple | list):
+                text = ", ".join(sorted(str(v) for v in value))
+            else:
+                text = _without_password(str(value))
+            out.append((ENV_PREFIX + field.name.upper(), text))
+        return out
+
     @classmethod
     def names(cls) -> tuple[str, ...]:
         """The settings a file or a variable may set (all but ``home``)."""
@@ -251,3 +266,13 @@ def _coerce(type_: Any, raw: str, name: str) -> Any:
     except ValueError as exc:
         raise InvalidInputError(f"setting MACHETE_{name.upper()}={raw!r}: {exc}") from None
     return raw
+
+
+def _without_password(text: str) -> str:
+    """``scheme://user:secret@host`` -> ``scheme://user:***@host`` (database URLs)."""
+    scheme, sep, rest = text.partition("://")
+    if not sep or "@" not in rest.split("/", 1)[0]:
+        return text
+    userinfo, _, host = rest.partition("@")
+    user, colon, _secret = userinfo.partition(":")
+    return f"{scheme}://{user}{':***' if colon else ''}@{host}"

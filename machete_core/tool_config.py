@@ -26,7 +26,13 @@ def config_views(core: Core, ident: str | int) -> list[ConfigView]:
     """The tool's configuration; secret values are shown as ``***``."""
     tool = core.store.get_tool(ident)
     return [
-        ConfigView(key=c.key, value="***" if c.secret else c.value, secret=c.secret)
+        ConfigView(
+            key=c.key,
+            value="***" if c.secret else c.value,
+            secret=c.secret,
+            updated_at=c.updated_at,
+            updated_by=c.updated_by,
+        )
         for c in core.store.config(tool.id)
     ]
 
@@ -69,7 +75,7 @@ def change_config(
     sealed = {
         k: (core.secrets.seal({"value": v}) if secret else v, secret) for k, v in values.items()
     }
-    core.store.change_config(tool.id, sealed, list(unset))
+    core.store.change_config(tool.id, sealed, list(unset), by=actor.describe())
     core.events.publish(
         "tool.configured", tool=tool.name, actor=actor, keys=sorted([*values, *unset])
     )

@@ -7,6 +7,7 @@ from typing import Any
 import attrs
 
 from machete_core.domain.records import Endpoint
+from machete_core.domain.spec import UiRoute
 from machete_core.state.views import OperationRecord, ReleaseRecord
 
 
@@ -46,6 +47,22 @@ class ToolView:
     restart_count: int = 0
     #: What the operator set for the tool (``--port``, ``machete set``), only the set fields.
     overrides: dict[str, Any] = attrs.field(factory=dict)
+    #: The manifest's ``ui`` block: an icon (text, usually one emoji), a colour and links.
+    icon: str = "🔧"
+    color: str = "#ff6b35"
+    routes: tuple[UiRoute, ...] = ()
+    #: Who may open the tool's pages: public, members or granted.
+    access: str = "members"
+
+
+@attrs.frozen
+class ToolCard:
+    """One tool as the dashboard lists it: the view, its last operation and the time of its
+    last health check."""
+
+    view: ToolView
+    last_operation: OperationRecord | None
+    health_checked_at: float | None
 
 
 @attrs.frozen
@@ -79,6 +96,9 @@ class ConfigView:
     #: ``***`` for secrets.
     value: str
     secret: bool
+    #: When and by whom (``kind:name``) the value was set last.
+    updated_at: float | None = None
+    updated_by: str | None = None
 
 
 def to_data(value: Any) -> Any:

@@ -64,6 +64,7 @@ def create_app(
     app = web.Application(
         middlewares=[
             hosts.allowed_host_middleware(tools=False),
+            dashboard.page_middleware,
             problems.error_middleware,
             problems.input_middleware,
             versioning.api_version_middleware,

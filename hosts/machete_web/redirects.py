@@ -53,7 +53,7 @@ async def redirect(request: web.Request) -> web.StreamResponse:
             public = True  # no such tool: the tools' origin says so
         if not public:
             # Not signed in here: the dashboard signs in, then comes back.
-            raise web.HTTPFound("/?next=" + quote(request.raw_path, safe=""))
+            raise web.HTTPFound("/sign-in?next=" + quote(request.raw_path, safe=""))
     raise web.HTTPTemporaryRedirect(
         tool_url(request, settings, tool, "/" + tail + sep + query, by_host=browser)
     )

@@ -19,7 +19,6 @@ PERSON = "person"
 
 T = "/api/tools/{tool}"
 ROUTES: dict[tuple[str, str], str] = {
-    ("GET", "/"): PUBLIC,
     ("GET", "/health"): PUBLIC,
     ("GET", "/api/health"): PUBLIC,
     ("GET", "/api/health/"): PUBLIC,
@@ -83,6 +82,55 @@ ROUTES: dict[tuple[str, str], str] = {
     ("DELETE", "/api/tokens/{token}"): "tokens.own",
     ("GET", "/api/audit"): "audit.read",
 }
+
+#: The dashboard's pages and forms (``dashboard/``): the same table, and their refusals are
+#: answered as pages (``dashboard/pages.py``).
+PAGES: dict[tuple[str, str], str] = {
+    ("GET", "/"): "tools.read",
+    ("GET", "/sign-in"): PUBLIC,
+    ("POST", "/sign-in"): PUBLIC,
+    ("GET", "/setup"): PUBLIC,
+    ("POST", "/setup"): PUBLIC,
+    ("POST", "/sign-out"): ENROL,
+    ("GET", "/profile"): PERSON,
+    ("POST", "/profile/password"): PERSON,
+    ("POST", "/profile/totp"): PERSON,
+    ("POST", "/profile/totp/confirm"): PERSON,
+    ("GET", "/tokens"): "tokens.own",
+    ("POST", "/tokens"): "tokens.own",
+    ("POST", "/tokens/{token}/revoke"): "tokens.own",
+    ("GET", "/install"): "tools.install",
+    ("POST", "/install"): "tools.install",
+    ("GET", "/tool/{tool}"): "tools.read",
+    ("POST", "/tool/{tool}/operate"): "tools.operate",
+    ("POST", "/tool/{tool}/remove"): "tools.remove",
+    ("POST", "/tool/{tool}/config"): "tools.config",
+    ("POST", "/tool/{tool}/settings"): "tools.config",
+    ("POST", "/tool/{tool}/access"): "tools.access",
+    ("POST", "/tool/{tool}/grants"): "tools.grants",
+    ("GET", "/operation/{op}"): "tools.read",
+    ("POST", "/operation/{op}/cancel"): "tools.operate",
+    ("GET", "/events"): "events.read",
+    ("GET", "/people"): "users.read",
+    ("POST", "/people/users"): "users.manage",
+    ("POST", "/people/users/{user}"): "users.manage",
+    ("POST", "/people/teams"): "users.manage",
+    ("POST", "/people/teams/{team}/members"): "users.manage",
+    ("GET", "/audit"): "audit.read",
+    ("GET", "/plugins"): "plugins.read",
+    ("GET", "/settings"): "settings.read",
+}
+ROUTES.update(PAGES)
+ROUTES.update(
+    {
+        # The dashboard's files and live streams (answered like the API's).
+        ("GET", "/static/{digest}/{name}"): PUBLIC,
+        ("GET", "/operation/{op}/lines"): "tools.read",
+        ("GET", "/operation/{op}/stream"): "tools.read",
+        ("GET", "/tool/{tool}/logs/stream"): "tools.logs",
+        ("GET", "/events/stream"): "events.read",
+    }
+)
 
 #: What plugins' routes declared, filled in by the app factory.
 PLUGIN_ROUTES = web.AppKey("plugin_route_policy", dict)

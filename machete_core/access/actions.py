@@ -117,6 +117,9 @@ BUILTIN_ACTIONS: tuple[Action, ...] = (
     ),
     Action("audit.read", Role.ADMIN, "admin:read", False, "read and export the audit log"),
     Action("plugins.read", Role.ADMIN, "admin:read", False, "list plugins and their providers"),
+    Action(
+        "settings.read", Role.ADMIN, "admin:read", False, "read the effective settings (masked)"
+    ),
     Action("metrics.read", Role.ADMIN, "metrics:read", False, "read the Prometheus metrics"),
 )
 

@@ -4,6 +4,7 @@ who sees which tool, and who may open one. Mixed into :class:`~machete_core.mach
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import cached_property
 
 from machete_core import observe
@@ -38,6 +39,13 @@ class AccessMethods:
         """Raise unless the principal may take ``action`` (on ``tool``); a tool they may not
         see is ``tool_not_found``. Denials are written to the audit log."""
         return self._guard.authorize(action, tool)
+
+    def allowed(self, actions: Iterable[str], tool: str | int | None = None) -> frozenset[str]:
+        """Which of ``actions`` (on ``tool``) the principal may take: what a page offers.
+        Asking is not an attempt, so nothing is audited."""
+        authorizer = self.core.access.authorizer
+        record = None if tool is None else self.core.store.get_tool(tool)
+        return frozenset(a for a in actions if authorizer.allows(self._principal, a, record))
 
     def sees_every_tool(self) -> bool:
         """Answered without the database: may the principal see every tool?"""

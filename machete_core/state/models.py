@@ -91,6 +91,8 @@ class ConfigRow(Base):
     value: Mapped[str] = mapped_column(Text)
     secret: Mapped[bool] = mapped_column(Boolean)
     updated_at: Mapped[float] = mapped_column(Float)
+    #: Who set the value last (an actor's ``kind:name``); None before migration 0013.
+    updated_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
 
 
 class HealthEventRow(Base):

@@ -6,7 +6,7 @@ import json
 import time
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from machete_core.domain.operations import Actor
 from machete_core.errors import (
@@ -162,6 +162,24 @@ class OperationStore(StoreBase):
             if tool_name is not None:
                 query = query.where(OperationRow.tool_name == tool_name)
             return [view_of(OperationRecord, r, steps=()) for r in s.scalars(query)]
+
+    def latest_operations(self) -> dict[str, OperationRecord]:
+        """Each tool's newest operation, by tool name, in one query."""
+        newest = (
+            select(OperationRow.tool_name, func.max(OperationRow.created_at).label("at"))
+            .where(OperationRow.tool_name.is_not(None))
+            .group_by(OperationRow.tool_name)
+            .subquery()
+        )
+        query = select(OperationRow).join(
+            newest,
+            (OperationRow.tool_name == newest.c.tool_name)
+            & (OperationRow.created_at == newest.c.at),
+        )
+        with self._tx() as s:
+            return {
+                str(r.tool_name): view_of(OperationRecord, r, steps=()) for r in s.scalars(query)
+            }
 
     def begin_step(self, op_id: str, name: str) -> int:
         with self._tx() as s:

@@ -6,7 +6,7 @@ import json
 import time
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from machete_core.errors import (
@@ -99,9 +99,14 @@ class ToolStore(StoreBase):
             return [view_of(ConfigRecord, r) for r in rows]
 
     def change_config(
-        self, tool_id: int, set_values: dict[str, tuple[str, bool]], unset: list[str]
+        self,
+        tool_id: int,
+        set_values: dict[str, tuple[str, bool]],
+        unset: list[str],
+        by: str | None = None,
     ) -> int:
-        """Apply a change in one transaction; returns the tool's new config version."""
+        """Apply a change in one transaction (``by``: who, as ``kind:name``); returns the
+        tool's new config version."""
         now = time.time()
         with self._tx() as s:
             tool = s.get(ToolRow, tool_id)
@@ -116,11 +121,17 @@ class ToolStore(StoreBase):
                 if row is None:
                     s.add(
                         ConfigRow(
-                            tool_id=tool_id, key=key, value=value, secret=secret, updated_at=now
+                            tool_id=tool_id,
+                            key=key,
+                            value=value,
+                            secret=secret,
+                            updated_at=now,
+                            updated_by=by,
                         )
                     )
                 else:
                     row.value, row.secret, row.updated_at = value, secret, now
+                    row.updated_by = by
             tool.config_version = (tool.config_version or 0) + 1
             tool.updated_at = now
             return tool.config_version
@@ -138,6 +149,16 @@ class ToolStore(StoreBase):
                 .limit(limit)
             )
             return [view_of(HealthEventRecord, r) for r in rows]
+
+    def last_health_checks(self) -> dict[int, float]:
+        """When each tool's health was last recorded, by tool id, in one query."""
+        with self._tx() as s:
+            rows = s.execute(
+                select(HealthEventRow.tool_id, func.max(HealthEventRow.at)).group_by(
+                    HealthEventRow.tool_id
+                )
+            )
+            return {int(tool_id): float(at) for tool_id, at in rows}
 
     def delete_tool(self, tool_id: int) -> None:
         with self._tx() as s:

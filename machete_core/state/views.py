@@ -71,6 +71,7 @@ class ConfigRecord:
     value: str = attrs.field(repr=False)
     secret: bool
     updated_at: float
+    updated_by: str | None = None
 
 
 @attrs.frozen

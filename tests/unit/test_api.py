@@ -171,7 +171,13 @@ async def test_config_routes(client: TestClient, machete: Machete) -> None:
     )
     assert resp.status == 200, await resp.text()  # never deployed: saved for the next deploy
     body = await resp.json()
-    assert body["config"] == [{"key": "TOKEN", "value": "***", "secret": True}]
+    [entry] = body["config"]
+    assert {k: entry[k] for k in ("key", "value", "secret")} == {
+        "key": "TOKEN",
+        "value": "***",
+        "secret": True,
+    }
+    assert entry["updated_by"] == "token:owner" and entry["updated_at"] > 0  # who and when
     assert "hunter22" not in await (await client.get("/api/tools/t/config")).text()
     await client.put("/api/tools/t/config", json={"values": {"PLAIN": "x"}})
     resp = await client.delete("/api/tools/t/config/PLAIN")

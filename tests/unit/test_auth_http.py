@@ -270,7 +270,8 @@ async def test_no_get_route_changes_state(client: TestClient, machete: Machete) 
         if method in ("GET", "*"):
             url = fill(path, "app", "0" * 32)
             async with client.get(url, headers=headers, allow_redirects=False) as resp:
-                await resp.read()
+                if resp.content_type != "text/event-stream":  # live streams do not end
+                    await resp.read()
     assert snapshot() == before
 
 

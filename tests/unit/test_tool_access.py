@@ -94,7 +94,7 @@ async def test_members_only_by_default(
     assert resp.headers["Location"].endswith(f":{machete.settings.port}/tools/app/page")
     # Not signed in on the API origin either: the dashboard signs in, then comes back.
     resp = await api.get("/tools/app/page", headers=NAVIGATE, allow_redirects=False)
-    assert resp.status == 302 and resp.headers["Location"].startswith("/?next=")
+    assert resp.status == 302 and resp.headers["Location"].startswith("/sign-in?next=")
     # A program with a token opens it; the token never reaches the tool.
     token = token_for(machete, "ann", "viewer")
     resp = await tools.get("/tools/app/page", headers={"Authorization": f"Bearer {token}"})

@@ -69,8 +69,8 @@ def respond(record: Any, status: int = 200) -> web.Response:
     return web.json_response(render(record), status=status)
 
 
-def accepted(request: web.Request, op: OperationRecord, message: str) -> web.Response:
-    """Start the operation in the background; answer 202 with where to follow it."""
+def start_operation(request: web.Request, op: OperationRecord) -> None:
+    """Run a submitted operation in the background (its outcome is recorded on it)."""
     m = machete(request)
 
     def work() -> None:
@@ -80,5 +80,10 @@ def accepted(request: web.Request, op: OperationRecord, message: str) -> web.Res
             pass  # recorded on the operation; clients read it there
 
     run_in_background(request.app, work)
+
+
+def accepted(request: web.Request, op: OperationRecord, message: str) -> web.Response:
+    """Start the operation in the background; answer 202 with where to follow it."""
+    start_operation(request, op)
     links = Links(operation=f"/api/operations/{op.id}", log=f"/api/operations/{op.id}/log")
     return respond(Accepted(message, op.id, op, links), status=202)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +29,14 @@ ARCHIVE_TYPES = {
 }
 
 
-async def spool(request: web.Request) -> Path:
+async def spool(request: web.Request, read: Callable[[], Awaitable[bytes]] | None = None) -> Path:
     """Receive the upload on the event loop into a spool file, before any core thread is
     used: a slow client holds a socket and a file, never one of the few core workers. Each read
     must arrive within ``MACHETE_UPLOAD_IDLE_TIMEOUT``, the whole within ``..._UPLOAD_TIMEOUT``,
-    and the body may not pass ``MACHETE_ARCHIVE_MAX_BYTES`` or leave the disk too full."""
+    and the body may not pass ``MACHETE_ARCHIVE_MAX_BYTES`` or leave the disk too full.
+    ``read``: where the bytes come from (default: the body; a form's file part for the
+    dashboard), ``b""`` at the end."""
+    read = read or request.content.readany
     settings = machete(request).settings
     expected = request.content_length
     if expected is not None and expected > settings.archive_max_bytes:
@@ -51,9 +55,7 @@ async def spool(request: web.Request) -> Path:
                         f"the upload took longer than {settings.upload_timeout:g} s"
                     )
                 try:
-                    chunk = await asyncio.wait_for(
-                        request.content.readany(), min(settings.upload_idle_timeout, left)
-                    )
+                    chunk = await asyncio.wait_for(read(), min(settings.upload_idle_timeout, left))
                 except TimeoutError:
                     raise UploadTimeoutError(
                         "the upload stalled: nothing arrived for "
@@ -82,8 +84,10 @@ def is_upload(request: web.Request) -> bool:
     )
 
 
-async def upload(request: web.Request, **kwargs: Any) -> OperationRecord:
-    spooled = await spool(request)
+async def upload(
+    request: web.Request, read: Callable[[], Awaitable[bytes]] | None = None, **kwargs: Any
+) -> OperationRecord:
+    spooled = await spool(request, read)
     try:
         with spooled.open("rb") as fh:
             return await core(

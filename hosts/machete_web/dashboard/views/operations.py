@@ -1,0 +1,79 @@
+"""An operation's page: its steps with their durations as they happen, the live log, cancel,
+and on failure the reason with the failed instance's last lines (in the log's tail)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from machete_core.errors import MacheteError
+from machete_core.machete import Machete
+from machete_web.api.common import int_query, machete
+from machete_web.dashboard.pages import render, see_other
+from machete_web.keys import core
+
+#: Lines the page shows without a script (the live log keeps its own window).
+STATIC_TAIL = 400
+
+
+def setup(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/operation/{op}", operation_page)
+    r.add_post("/operation/{op}/cancel", cancel)
+    r.add_get("/operation/{op}/lines", earlier_lines)
+
+
+def _gather(m: Machete, op_id: str) -> dict[str, Any]:
+    op = m.operation(op_id)
+    window = m.operation_lines(op_id).last(STATIC_TAIL + 1)
+    # One line more than shown: where it ends is where the shown ones begin.
+    first = window[0][1] if len(window) > STATIC_TAIL else 0
+    lines = window[-STATIC_TAIL:] if len(window) > STATIC_TAIL else window
+    allowed = m.allowed(("tools.operate",), op.tool_name) if op.tool_name else frozenset()
+    failed = []
+    if op.status == "failed" and op.tool_name:
+        # The release this operation tried: its error and its instance's last lines.
+        try:
+            failed = [r for r in m.releases(op.tool_name) if r.operation_id == op.id]
+        except MacheteError:
+            failed = []  # the tool is gone since
+    return {
+        "failed_releases": failed,
+        "op": op,
+        "lines": lines,
+        "offset": lines[-1][1] if lines else 0,
+        "first_offset": first,
+        "may_cancel": "tools.operate" in allowed and not op.done,
+    }
+
+
+async def operation_page(request: web.Request) -> web.Response:
+    data = await core(request, _gather, machete(request), request.match_info["op"])
+    title = f"{data['op'].kind} {data['op'].tool_name or ''}"
+    return await render(request, "operation.html", {**data, "title": title})
+
+
+async def cancel(request: web.Request) -> web.Response:
+    op_id = request.match_info["op"]
+    await core(request, machete(request).cancel, op_id)
+    return see_other(f"/operation/{op_id}")
+
+
+async def earlier_lines(request: web.Request) -> web.Response:
+    """``?before=OFFSET&count=N``: the lines that end at or before a byte offset, for a live
+    log that keeps a window and loads earlier lines on demand."""
+    before = int_query(request, "before", 0, 0, 2**62)
+    count = int_query(request, "count", 500, 1, 5000)
+    m = machete(request)
+
+    def read() -> list[tuple[str, int]]:
+        return m.operation_lines(request.match_info["op"]).before(before, count + 1)
+
+    window = await core(request, read)
+    # One line more than asked: where it ends is where the answered ones start.
+    start = window[0][1] if len(window) > count else 0
+    lines = window[-count:] if len(window) > count else window
+    return web.json_response(
+        {"lines": [{"text": t, "end": end} for t, end in lines], "start": start}
+    )

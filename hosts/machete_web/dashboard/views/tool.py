@@ -1,0 +1,182 @@
+"""A tool's page and its forms: the actions (deploy, start, stop, restart, scale, rollback,
+remove), configuration (secrets write-only), settings, and who may open and operate it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from machete_core.domain.operations import OperationKind
+from machete_core.errors import InvalidInputError
+from machete_core.machete import Machete
+from machete_web.api.common import actor, machete, start_operation
+from machete_web.dashboard.charts import health_chart
+from machete_web.dashboard.pages import field, form, render, see_other
+from machete_web.keys import core
+
+#: What the page may offer, each shown only when allowed.
+TOOL_ACTIONS = (
+    "tools.operate",
+    "tools.logs",
+    "tools.config",
+    "tools.secrets",
+    "tools.remove",
+    "tools.access",
+    "tools.grants",
+)
+#: The buttons of the header, in order.
+OPERATIONS = ("deploy", "start", "stop", "restart")
+ROLES_TO_GRANT = ("viewer", "operator", "maintainer")
+
+
+def setup(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/tool/{tool}", tool_page)
+    r.add_post("/tool/{tool}/operate", operate)
+    r.add_post("/tool/{tool}/remove", remove)
+    r.add_post("/tool/{tool}/config", change_config)
+    r.add_post("/tool/{tool}/settings", change_settings)
+    r.add_post("/tool/{tool}/access", change_access)
+    r.add_post("/tool/{tool}/grants", change_grant)
+
+
+def _gather(m: Machete, name: str) -> dict[str, Any]:
+    """Everything the page shows, in one trip to the pool."""
+    view = m.get(name, probe_health=False)
+    allowed = m.allowed(TOOL_ACTIONS, name)
+    operations = m.operations(name, limit=200)
+    return {
+        "tool": view,
+        "allowed": allowed,
+        "releases": m.releases(name),
+        # Who made each release: the actor of the operation that built it.
+        "made_by": {op.id: op.actor.describe() for op in operations},
+        "operations": operations[:15],
+        "health": health_chart(m.health_history(name, 60)),
+        "config": m.config(name) if "tools.config" in allowed else None,
+        "grants": m.access.grants(name) if "tools.grants" in allowed else None,
+    }
+
+
+async def tool_page(request: web.Request) -> web.Response:
+    name = request.match_info["tool"]
+    data = await core(request, _gather, machete(request), name)
+    tail = request.query.get("tail", "200")
+    context = {
+        **data,
+        "title": name,
+        "operations_offered": OPERATIONS,
+        "grant_roles": ROLES_TO_GRANT,
+        "tail": tail if tail in ("50", "200", "1000", "5000") else "200",
+        "notice": request.query.get("notice", ""),
+    }
+    return await render(request, "tool.html", context)
+
+
+async def _submit(request: web.Request, kind: OperationKind, **params: Any) -> web.Response:
+    op = await core(
+        request,
+        machete(request).submit,
+        kind,
+        request.match_info["tool"],
+        actor=actor(request),
+        **params,
+    )
+    start_operation(request, op)
+    return see_other(f"/operation/{op.id}")
+
+
+async def operate(request: web.Request) -> web.Response:
+    data = await form(request)
+    action = field(data, "action", limit=20)
+    if action not in ("deploy", "start", "stop", "restart", "scale", "rollback", "build"):
+        raise InvalidInputError(f"no action {action!r}", details={"path": "action"})
+    kind = OperationKind(action)
+    params: dict[str, Any] = {}
+    if kind == OperationKind.SCALE:
+        params["replicas"] = _int(field(data, "replicas", limit=4), "replicas", 0, 100)
+    if kind == OperationKind.ROLLBACK:
+        release = field(data, "release", required=False, limit=10)
+        params["release"] = _int(release, "release", 1, 2**31) if release else None
+    if kind == OperationKind.DEPLOY:
+        params["force"] = data.get("force") == "on"
+    return await _submit(request, kind, **params)
+
+
+def _int(text: str, name: str, lo: int, hi: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise InvalidInputError(f"'{name}' must be a number", details={"path": name}) from None
+    if not lo <= value <= hi:
+        raise InvalidInputError(f"'{name}' must be between {lo} and {hi}", details={"path": name})
+    return value
+
+
+async def remove(request: web.Request) -> web.Response:
+    data = await form(request)
+    name = request.match_info["tool"]
+    if field(data, "confirm", required=False, limit=200) != name:
+        raise InvalidInputError(
+            f"type the tool's name ({name}) to remove it", details={"path": "confirm"}
+        )
+    return await _submit(request, OperationKind.REMOVE, purge=data.get("purge") == "on")
+
+
+async def change_config(request: web.Request) -> web.Response:
+    data = await form(request)
+    name = request.match_info["tool"]
+    unset = field(data, "unset", required=False, limit=255)
+    if unset:
+        values: dict[str, str] = {}
+        removed: tuple[str, ...] = (unset,)
+    else:
+        values, removed = {field(data, "key", limit=255): field(data, "value", required=False)}, ()
+    op = await core(
+        request,
+        machete(request).change_config,
+        name,
+        values,
+        secret=data.get("secret") == "on",
+        unset=removed,
+        actor=actor(request),
+    )
+    if op is None:
+        return see_other(f"/tool/{name}?notice=saved#config")
+    start_operation(request, op)
+    return see_other(f"/operation/{op.id}")
+
+
+async def change_settings(request: web.Request) -> web.Response:
+    data = await form(request)
+    name = request.match_info["tool"]
+    builder = field(data, "builder", required=False, limit=64)
+    await core(
+        request,
+        machete(request).set_flags,
+        name,
+        enabled=data.get("enabled") == "on",
+        auto_start=data.get("auto_start") == "on",
+        builder=builder,
+    )
+    return see_other(f"/tool/{name}?notice=settings#settings")
+
+
+async def change_access(request: web.Request) -> web.Response:
+    data = await form(request)
+    name = request.match_info["tool"]
+    await core(request, machete(request).set_access, name, field(data, "access", limit=20))
+    return see_other(f"/tool/{name}?notice=access#access")
+
+
+async def change_grant(request: web.Request) -> web.Response:
+    data = await form(request)
+    name = request.match_info["tool"]
+    kind = field(data, "kind", limit=10)
+    if kind not in ("user", "team"):
+        raise InvalidInputError("grant to a user or a team", details={"path": "kind"})
+    role = field(data, "role", required=False, limit=20) or None
+    subject = field(data, "subject", limit=200)
+    await core(request, machete(request).access.grant, name, role, **{kind: subject})
+    return see_other(f"/tool/{name}?notice=grants#access")
