@@ -44,7 +44,9 @@ class AccessMethods:
         """Which of ``actions`` (on ``tool``) the principal may take: what a page offers.
         Asking is not an attempt, so nothing is audited."""
         authorizer = self.core.access.authorizer
-        record = None if tool is None else self.core.store.get_tool(tool)
+        record = None if tool is None else self.core.store.find_tool(tool)
+        if tool is not None and record is None:
+            return frozenset()  # no such tool (yet, or any more): nothing to offer on it
         return frozenset(a for a in actions if authorizer.allows(self._principal, a, record))
 
     def sees_every_tool(self) -> bool:

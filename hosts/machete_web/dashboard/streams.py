@@ -140,7 +140,8 @@ def _state(m: Machete, op_id: str) -> dict[str, Any]:
 
 
 async def operation_stream(request: web.Request) -> web.StreamResponse:
-    """Batches of log lines (``lines``, id = the offset after the batch), the operation's
+    """Batches of log lines (``lines``, with each line's end offset; the message's id is
+    the offset after the batch), the operation's
     status and steps when they change (``state``), and ``end`` once it has ended."""
     op_id = request.match_info["op"]
     try:
@@ -158,8 +159,10 @@ async def operation_stream(request: web.Request) -> web.StreamResponse:
             state = await core(request, _state, m, op_id)
             if lines:
                 quiet = 0.0
-                text = [t for t, _end in lines]
-                await response.write(message(text, event="lines", ident=lines[-1][1]))
+                # Each line's end offset too: a page that drops its oldest lines knows
+                # exactly where to load earlier ones from.
+                batch = {"lines": [t for t, _ in lines], "ends": [e for _, e in lines]}
+                await response.write(message(batch, event="lines", ident=lines[-1][1]))
             if state != previous:
                 await response.write(message(state, event="state"))
                 previous = state
@@ -197,7 +200,7 @@ async def tool_log_stream(request: web.Request) -> web.StreamResponse:
             if lines:
                 quiet = 0.0
                 count += len(lines)
-                await response.write(message(lines, event="lines", ident=count))
+                await response.write(message({"lines": lines}, event="lines", ident=count))
             if finished:
                 await response.write(message({"done": True}, event="end"))
                 break

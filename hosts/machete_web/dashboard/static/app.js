@@ -127,23 +127,40 @@ class LiveLog extends HTMLElement {
   }
   follow(url) {
     this.source = new EventSource(url.pathname + url.search);
-    this.source.addEventListener("lines", (e) => this.receive(JSON.parse(e.data), e.lastEventId));
+    this.source.addEventListener("lines", (e) => {
+      const batch = JSON.parse(e.data);
+      this.receive(batch.lines, batch.ends || []);
+    });
     this.source.addEventListener("state", (e) => announce("machete:state", JSON.parse(e.data)));
     this.source.addEventListener("end", (e) => {
       this.source.close();
       announce("machete:end", JSON.parse(e.data));
     });
   }
-  receive(lines, end) {
+  receive(lines, ends) {
     if (this.paused) {
-      this.held.push(...lines);
-      if (this.held.length > LOG_WINDOW) this.held.splice(0, this.held.length - LOG_WINDOW);
+      lines.forEach((text, i) => this.held.push([text, ends[i]]));
+      if (this.held.length > LOG_WINDOW) {
+        const dropped = this.held.splice(0, this.held.length - LOG_WINDOW);
+        this.gap = true;
+        this.gapEnd = dropped[dropped.length - 1][1];
+      }
       return;
     }
     const stick = this.log.scrollTop + this.log.clientHeight >= this.log.scrollHeight - 4;
+    if (lines.length > LOG_WINDOW) {
+      // More than the window in one batch: only its end is ever shown.
+      const skip = lines.length - LOG_WINDOW;
+      if (ends[skip - 1] !== undefined) this.dropAll(Number(ends[skip - 1]));
+      lines = lines.slice(skip);
+      ends = ends.slice(skip);
+    }
     const frag = document.createDocumentFragment();
-    for (const text of lines) frag.append(this.line(text));
-    if (frag.lastChild && end) frag.lastChild.dataset.end = end;
+    lines.forEach((text, i) => {
+      const div = this.line(text);
+      if (ends[i] !== undefined) div.dataset.end = ends[i];
+      frag.append(div);
+    });
     this.log.append(frag);
     this.trim();
     if (stick) this.log.scrollTop = this.log.scrollHeight;
@@ -157,22 +174,33 @@ class LiveLog extends HTMLElement {
   }
   trim() {
     const limit = this.browsing ? LOG_HARD_CAP : LOG_WINDOW;
-    let removed = 0;
-    while (this.log.querySelectorAll(".line").length > limit) {
-      const oldest = this.log.querySelector(".line");
-      if (oldest.dataset.end) this.first = Number(oldest.dataset.end);
-      oldest.remove();
-      removed++;
-    }
-    if (removed && this.more) this.more.hidden = false;
+    const lines = this.log.querySelectorAll(".line");
+    const excess = lines.length - limit;
+    if (excess <= 0) return;
+    for (let i = 0; i < excess; i++) lines[i].remove();
+    const last = lines[excess - 1].dataset.end;
+    if (last !== undefined) this.first = Number(last);
+    if (this.more) this.more.hidden = false;
+  }
+  dropAll(first) {
+    // Everything shown is older than what comes next: the window starts after ``first``.
+    for (const div of this.log.querySelectorAll(".line")) div.remove();
+    this.first = first;
+    if (this.more) this.more.hidden = false;
   }
   toggle() {
     this.paused = !this.paused;
     this.pause.textContent = this.paused ? "Resume" : "Pause";
+    if (!this.paused && this.gap) {
+      // More came while paused than the window holds: start the window after the gap
+      // (the skipped lines stay one "Load earlier lines" away where the log has offsets).
+      if (this.gapEnd !== undefined) this.dropAll(Number(this.gapEnd));
+      this.gap = false;
+    }
     if (!this.paused && this.held.length) {
       const held = this.held;
       this.held = [];
-      this.receive(held, null);
+      this.receive(held.map((h) => h[0]), held.map((h) => h[1]));
     }
   }
   async loadEarlier() {

@@ -30,7 +30,11 @@ def _gather(m: Machete, op_id: str) -> dict[str, Any]:
     # One line more than shown: where it ends is where the shown ones begin.
     first = window[0][1] if len(window) > STATIC_TAIL else 0
     lines = window[-STATIC_TAIL:] if len(window) > STATIC_TAIL else window
-    allowed = m.allowed(("tools.operate",), op.tool_name) if op.tool_name else frozenset()
+    if op.tool_id is not None and m.store.find_tool(op.tool_id) is not None:
+        may_cancel = "tools.operate" in m.allowed(("tools.operate",), op.tool_id)
+    else:
+        # An install's operation (no tool yet): the guard lets whoever started it cancel it.
+        may_cancel = op.actor == m.principal.actor()
     failed = []
     if op.status == "failed" and op.tool_name:
         # The release this operation tried: its error and its instance's last lines.
@@ -44,7 +48,7 @@ def _gather(m: Machete, op_id: str) -> dict[str, Any]:
         "lines": lines,
         "offset": lines[-1][1] if lines else 0,
         "first_offset": first,
-        "may_cancel": "tools.operate" in allowed and not op.done,
+        "may_cancel": may_cancel and not op.done,
     }
 
 
