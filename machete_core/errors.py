@@ -410,3 +410,31 @@ class TooManyAttemptsError(MacheteError):
 
     code = "too_many_attempts"
     http_status = 429
+
+
+class AuthorizationPendingError(MacheteError):
+    """A device login (``machete login --device``) nobody has approved yet: ask again after
+    the interval."""
+
+    code = "authorization_pending"
+    http_status = 400
+
+
+class SlowDownError(MacheteError):
+    """A device login polled faster than its interval: wait longer between polls."""
+
+    code = "slow_down"
+    http_status = 429
+
+
+class DeviceCodeExpiredError(MacheteError):
+    """A device login's code is unknown, used or expired: start again."""
+
+    code = "expired_token"
+    http_status = 400
+
+
+class DeviceLoginDeniedError(ForbiddenError):
+    """The person asked to approve a device login refused it."""
+
+    code = "access_denied"

@@ -28,6 +28,8 @@ ROUTES: dict[tuple[str, str], str] = {
     # sign-in
     ("POST", "/api/auth/login"): PUBLIC,
     ("POST", "/api/auth/token"): PUBLIC,
+    ("POST", "/api/auth/device"): PUBLIC,
+    ("POST", "/api/auth/device/token"): PUBLIC,
     ("POST", "/api/auth/setup"): PUBLIC,
     ("POST", "/api/auth/logout"): ENROL,
     ("GET", "/api/auth/me"): ENROL,
@@ -96,6 +98,8 @@ PAGES: dict[tuple[str, str], str] = {
     ("POST", "/profile/password"): PERSON,
     ("POST", "/profile/totp"): PERSON,
     ("POST", "/profile/totp/confirm"): PERSON,
+    ("GET", "/device"): PERSON,
+    ("POST", "/device"): PERSON,
     ("GET", "/tokens"): "tokens.own",
     ("POST", "/tokens"): "tokens.own",
     ("POST", "/tokens/{token}/revoke"): "tokens.own",

@@ -266,6 +266,19 @@ class Authenticator:
         (every scope, so it acts with the person's role; it lasts ``token_default_days``; a
         password change, a reset, a demotion or disabling the account revokes it)."""
         user = self._verify(name, password, totp, address, request_id)
+        return self.issue_cli_token(user, label, address=address, request_id=request_id)
+
+    def issue_cli_token(
+        self,
+        user: UserRecord,
+        label: str,
+        *,
+        address: str | None = None,
+        request_id: str | None = None,
+        action: str = "auth.cli_token",
+    ) -> tuple[str, TokenRecord]:
+        """A CLI-kind token for ``user``, who proved who they are (a password and second
+        factor, or a signed-in person approving a device login)."""
         if self._must_enrol(user):
             raise ForbiddenError(
                 "enrol a second factor first (sign in on the dashboard), then run machete login"
@@ -287,7 +300,7 @@ class Authenticator:
             expires_at=now + self._settings.token_default_days * 86400.0,
         )
         who = self._principal(user, address=address, request_id=request_id)
-        self._audit.record(who, "auth.cli_token", target=f"{user.name}:{record.public_id}")
+        self._audit.record(who, action, target=f"{user.name}:{record.public_id}")
         return made.text, record
 
     def revoke_own_token(self, principal: Principal) -> bool:

@@ -10,6 +10,7 @@ from functools import cached_property
 from machete_core import observe
 from machete_core.access.admin import AccessAdmin
 from machete_core.access.authn import Authenticator
+from machete_core.access.device_login import DeviceLogins
 from machete_core.access.guard import Guard
 from machete_core.access.principal import Principal
 from machete_core.context import Core
@@ -25,6 +26,11 @@ class AccessMethods:
     def auth(self) -> Authenticator:
         """Sign-in, sessions, tokens, tickets and the first owner's setup."""
         return self.core.access.authenticator
+
+    @property
+    def device_logins(self) -> DeviceLogins:
+        """``machete login --device``: codes a signed-in person approves on the dashboard."""
+        return self.core.access.device_logins
 
     @property
     def access(self) -> AccessAdmin:

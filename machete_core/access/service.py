@@ -13,6 +13,7 @@ from machete_core.access.actions import Action, PermissionRule, action_table
 from machete_core.access.admin import AccessAdmin
 from machete_core.access.audit import Auditor
 from machete_core.access.authn import AccessSignals, Authenticator
+from machete_core.access.device_login import DeviceLogins
 from machete_core.access.policy import Authorizer
 from machete_core.access.principal import Principal
 from machete_core.events import EventBus
@@ -41,6 +42,9 @@ class Access:
         self.authorizer = Authorizer(store, settings, self.actions, self._rules)
         self.authenticator = Authenticator(
             store, settings, secrets_box, self.auditor, signals=self.signals
+        )
+        self.device_logins = DeviceLogins(
+            store, self.authenticator, self.auditor, clock=lambda: self.authenticator.clock()
         )
 
     def has_rules(self) -> bool:

@@ -306,3 +306,24 @@ class AuditRow(Base):
     #: ``ok``, ``failed`` or ``denied``.
     outcome: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(Text)
+
+
+class DeviceLoginRow(Base):
+    """A ``machete login --device`` waiting for a person to approve its code (RFC 8628 style):
+    only a SHA-256 of the device code is kept; the user code is short-lived and single-use."""
+
+    __tablename__ = "device_logins"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    device_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_code: Mapped[str] = mapped_column(String(16), unique=True)
+    label: Mapped[str] = mapped_column(String(100))
+    requested_from: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float)
+    #: ``pending``, ``approved``, ``denied`` or ``used``.
+    state: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=True
+    )
+    last_poll_at: Mapped[float | None] = mapped_column(Float)

@@ -120,3 +120,17 @@ def token_summary(token: TokenRecord) -> dict[str, object]:
         "last_used_at": token.last_used_at,
         "last_used_from": token.last_used_from,
     }
+
+
+@attrs.frozen
+class DeviceLoginRecord:
+    id: int
+    user_code: str
+    label: str
+    requested_from: str | None
+    created_at: float
+    expires_at: float
+    #: ``pending``, ``approved``, ``denied`` or ``used``.
+    state: str
+    user_id: int | None
+    last_poll_at: float | None

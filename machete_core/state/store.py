@@ -9,6 +9,7 @@ from __future__ import annotations
 from machete_core.state.audit import AuditStore
 from machete_core.state.credentials import CredentialStore
 from machete_core.state.db import make_engine, migrate
+from machete_core.state.device_logins import DeviceLoginStore
 from machete_core.state.events import EventStore
 from machete_core.state.locks import LockStore
 from machete_core.state.operations import OperationStore
@@ -26,6 +27,7 @@ class Store(
     PeopleStore,
     CredentialStore,
     AuditStore,
+    DeviceLoginStore,
 ):
     @classmethod
     def open(cls, url: str) -> Store:

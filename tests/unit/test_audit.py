@@ -96,6 +96,8 @@ async def test_every_mutating_route_writes_an_audit_row_with_nothing_secret(
         {"username": "root", "password": NEW_PASSWORD, "totp": totp[0].at(time.time() + 60)},
     )
     made_token.append(cli["token"])
+    await call("POST", "/api/auth/device", "/api/auth/device", {"label": "terminal"})
+    await call("POST", "/api/auth/device/token", "/api/auth/device/token", {"device_code": "x"})
     await call(
         "POST",
         "/api/users",

@@ -201,7 +201,7 @@ async def test_the_operation_log_resumes_exactly(aiohttp_client: Any, machete: M
             break
         import json
 
-        got.extend(json.loads(batch.group(2)))
+        got.extend(json.loads(batch.group(2))["lines"])
         last = batch.group(1)
     assert got == lines
 
@@ -252,6 +252,8 @@ async def test_every_form_writes_an_audit_row(aiohttp_client: Any, settings: Set
         await post(
             "/sign-in", "/sign-in", {"username": "root", "password": new_password, "totp": code}
         )
+        device = m.device_logins.start("a terminal")
+        await post("/device", "/device", {"user_code": device.user_code, "decision": "approve"})
         await post("/tokens", "/tokens", {"name": "ci", "scopes": "tools:read"})
         [made] = [t for t in m.access.tokens(None) if t.name == "ci"]
         await post("/tokens/{token}/revoke", f"/tokens/{made.public_id}/revoke", {})

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import socket
 import sys
+import time
 from typing import Any
 
 import click
@@ -32,18 +33,31 @@ def _secret_line(what: str) -> str:
     "--password-stdin", is_flag=True, help="Read the password from standard input (no prompt)."
 )
 @click.option("--with-token", is_flag=True, help="Read an API token from standard input instead.")
+@click.option(
+    "--device",
+    is_flag=True,
+    help="Print a code to approve on the dashboard (signed in there) instead of a password.",
+)
 @json_option
 def login(
-    url: str, username: str | None, password_stdin: bool, with_token: bool, as_json: bool
+    url: str,
+    username: str | None,
+    password_stdin: bool,
+    with_token: bool,
+    device: bool,
+    as_json: bool,
 ) -> None:
     """Sign in to the server at URL and make it the current one.
 
     Asks for your name and password (and your second-factor code when your account has one),
     and keeps a CLI token for that server (revoked by `machete logout`, by a password change
-    and when your role changes). --with-token keeps a token you give instead (CI).
+    and when your role changes). --with-token keeps a token you give instead (CI). --device
+    prints a code and a link: approve it on the dashboard, where you are signed in.
     """
     url = normalize_url(url)
-    if with_token:
+    if device:
+        token, user = _device_sign_in(url)
+    elif with_token:
         token = _secret_line("token")
         me = ApiClient(url, token).get("/api/auth/me")
         user = str(me.get("name") or "")
@@ -84,6 +98,35 @@ def _sign_in(url: str, username: str | None, password_stdin: bool) -> tuple[str,
         request["totp"] = click.prompt("second-factor code", err=True)
         answer = client.call("POST", "/api/auth/token", data=request)
     return str(answer["token"]), str(answer["user"])
+
+
+def _device_sign_in(url: str) -> tuple[str, str]:
+    """RFC 8628's device flow: show the code, poll at the server's interval until a person
+    approves it (or refuses it, or it expires)."""
+    client = ApiClient(url, None)
+    label = f"machete CLI on {socket.gethostname()}"[:100]
+    start = client.call("POST", "/api/auth/device", data={"label": label})
+    click.echo(
+        f"Open {start['verification_uri_complete']}\n"
+        f"and approve the code {start['user_code']} "
+        f"(it expires in {int(start['expires_in']) // 60} minutes). Waiting...",
+        err=True,
+    )
+    interval = float(start["interval"])
+    while True:
+        time.sleep(interval)
+        try:
+            answer = client.call(
+                "POST", "/api/auth/device/token", data={"device_code": start["device_code"]}
+            )
+        except RemoteError as exc:
+            if exc.code == "authorization_pending":
+                continue
+            if exc.code == "slow_down":
+                interval += 5  # what RFC 8628 asks of a client told to slow down
+                continue
+            raise
+        return str(answer["token"]), str(answer["user"])
 
 
 @click.command()

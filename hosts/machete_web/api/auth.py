@@ -25,6 +25,8 @@ def setup(app: web.Application) -> None:
     r = app.router
     r.add_post("/api/auth/login", login)
     r.add_post("/api/auth/token", cli_token)
+    r.add_post("/api/auth/device", device_start)
+    r.add_post("/api/auth/device/token", device_token)
     r.add_post("/api/auth/setup", first_owner)
     r.add_post("/api/auth/logout", logout)
     r.add_get("/api/auth/me", me)
@@ -85,6 +87,49 @@ async def cli_token(request: web.Request) -> web.Response:
         _text(data, "password"),
         label=_text(data, "label", required=False, limit=200),
         totp=_text(data, "totp", required=False, limit=16) or None,
+        address=client_address(request, m.settings),
+        request_id=request.get(REQUEST_ID),
+    )
+    return web.json_response(
+        {"token": text, "user": record.user, "record": token_summary(record)}, status=201
+    )
+
+
+async def device_start(request: web.Request) -> web.Response:
+    """``{"label"?}``: a device login (RFC 8628 style): the CLI shows the user code and the
+    page to approve it on, then polls ``/api/auth/device/token`` with the device code."""
+    data = await body(request)
+    m = request.app[MACHETE]
+    started = await core(
+        request,
+        m.device_logins.start,
+        _text(data, "label", required=False, limit=200),
+        address=client_address(request, m.settings),
+    )
+    page = f"{request.url.origin()}/device"
+    return web.json_response(
+        {
+            "device_code": started.device_code,
+            "user_code": started.user_code,
+            "verification_uri": page,
+            "verification_uri_complete": f"{page}?code={started.user_code}",
+            "expires_in": started.expires_in,
+            "interval": started.interval,
+        },
+        status=201,
+    )
+
+
+async def device_token(request: web.Request) -> web.Response:
+    """``{"device_code"}``: the CLI token once a person approved the code (once only);
+    before that ``authorization_pending`` (or ``slow_down``), then ``access_denied`` or
+    ``expired_token``."""
+    data = await body(request)
+    m = request.app[MACHETE]
+    text, record = await core(
+        request,
+        m.device_logins.poll,
+        _text(data, "device_code", limit=200),
         address=client_address(request, m.settings),
         request_id=request.get(REQUEST_ID),
     )

@@ -37,6 +37,8 @@ def setup(app: web.Application) -> None:
     r.add_post("/profile/password", change_password)
     r.add_post("/profile/totp", start_totp)
     r.add_post("/profile/totp/confirm", confirm_totp)
+    r.add_get("/device", device_page)
+    r.add_post("/device", device_decide)
     r.add_get("/tokens", tokens)
     r.add_post("/tokens", create_token)
     r.add_post("/tokens/{token}/revoke", revoke_token)
@@ -145,6 +147,41 @@ async def confirm_totp(request: web.Request) -> web.StreamResponse:
     if rotated is not None:
         set_session_cookie(response, request, m.settings, rotated.session)
     return response
+
+
+async def device_page(request: web.Request) -> web.Response:
+    """Approve a ``machete login --device``: the code the terminal shows (prefilled from the
+    link it printed), and what asks (its label and address) before anything is approved."""
+    code = request.query.get("code", "")
+    waiting = None
+    errors: dict[str, str] = {}
+    if code:
+        try:
+            waiting = await core(request, machete(request).device_logins.pending, code)
+        except MacheteError as exc:
+            errors = {"user_code": exc.message}
+    context = {"title": "Approve a device", "code": code, "waiting": waiting, "errors": errors}
+    return await render(request, "device.html", context, status=422 if errors else 200)
+
+
+async def device_decide(request: web.Request) -> web.Response:
+    data = await form(request)
+    code = field(data, "user_code", limit=20)
+    approve = data.get("decision") == "approve"
+    try:
+        decided = await core(
+            request,
+            machete(request).device_logins.decide,
+            principal(request),
+            code,
+            approve=approve,
+        )
+    except MacheteError as exc:
+        refused: dict[str, object] = {"title": "Approve a device", "code": code}
+        refused["errors"] = {"user_code": exc.message}
+        return await render(request, "device.html", refused, status=exc.http_status)
+    done: dict[str, object] = {"title": "Approve a device", "decided": decided, "errors": {}}
+    return await render(request, "device.html", done)
 
 
 async def tokens(request: web.Request, **extra: object) -> web.Response:
