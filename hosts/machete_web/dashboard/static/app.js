@@ -249,7 +249,7 @@ class OperationState extends HTMLElement {
       li.className = `step step-${s.status}`;
       li.append(span("step-name", s.name), " ", span("step-status", s.status));
       if (s.seconds !== null) li.append(" ", span("step-time", `${s.seconds.toFixed(1)} s`));
-      if (s.detail) li.append(" ", span("step-detail", s.detail));
+      if (s.detail && s.status !== "done") li.append(" ", span("step-detail", s.detail));
       return li;
     }));
     if (state.done) document.getElementById("cancel-form")?.remove();
