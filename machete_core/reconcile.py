@@ -64,16 +64,15 @@ class Reconciler:
         try:
             busy = self._finish_abandoned(report)
             # Read once (after abandoned operations were undone) for both sweeps.
-            releases = [
-                (t, self.core.store.list_releases(t.id)) for t in self.core.store.list_tools()
-            ]
+            by_tool = self.core.store.releases_by_tool()
+            releases = [(t, by_tool.get(t.id, [])) for t in self.core.store.list_tools()]
             if not releases and not forget_unknown:
                 self._refuse_unknown_objects()
             self._remove_orphans(report, busy, releases)
             self._remove_orphan_images(report, busy, releases)
             self._remove_workspaces(report)
             self._sweep_uploads(report, [tool for tool, _rels in releases])
-            self._enforce_tools(report, busy)
+            self._enforce_tools(report, busy, releases)
             # Views read observed state: each round brings it up to date (observe.py).
             refresh_observed(self.core)
             store.prune_events(self.core.settings.events_kept)
@@ -228,14 +227,21 @@ class Reconciler:
             shutil.rmtree(entry, ignore_errors=True)
             report.workspaces_removed.append(entry.name)
 
-    def _enforce_tools(self, report: ReconcileReport, busy: set[str]) -> None:
+    def _enforce_tools(
+        self,
+        report: ReconcileReport,
+        busy: set[str],
+        releases: list[tuple[ToolRecord, list[ReleaseRecord]]],
+    ) -> None:
         """``enabled`` off stops a tool; a running tool whose instance stopped is restarted
         (with backoff, if ``auto_start``); a vanished instance is reported as failed."""
         core = self.core
-        for tool in core.store.list_tools():
+        # The tools as read at the round's start: an operation that began since holds
+        # its lease, and the next round sees what it changed.
+        for tool, rels in releases:
             if tool.name in busy or tool.current_release_id is None:
                 continue
-            release = core.store.get_release(tool.current_release_id)
+            release = next((r for r in rels if r.id == tool.current_release_id), None)
             if release is None or not release.instance_id:
                 continue
             runtime = core.runtime(release.runtime)

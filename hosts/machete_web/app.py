@@ -44,7 +44,7 @@ from machete_web.keys import (
     TOOLS_LISTENER,
     ToolsListener,
 )
-from machete_web.listing import ListingCache
+from machete_web.listing import ListingCache, api_listing
 from machete_web.router import Router
 from machete_web.watcher import EngineWatcher
 
@@ -122,7 +122,7 @@ async def _machete_ctx(app: web.Application, *, owned: bool) -> AsyncIterator[No
     app[EVENT_FEED] = EventFeed(machete, executor)
     # Promotions by other processes on the same state reach the router through the feed.
     app[EVENT_FEED].listen(app[ROUTER].on_recorded_event)
-    app[LISTING] = ListingCache(machete, executor)
+    app[LISTING] = ListingCache(machete, executor, functools.partial(api_listing, machete))
     # This process's changes bump the store's generation; other processes' reach us as events.
     app[EVENT_FEED].listen(app[LISTING].changed)
     # Another process changed roles, tokens or sessions: drop the principals resolved here.

@@ -33,7 +33,7 @@ BACKGROUND_TASKS = web.AppKey("background_tasks", set[asyncio.Task[Any]])
 ROUTER = web.AppKey("router", Router)
 HTTP_CLIENT = web.AppKey("http_client", aiohttp.ClientSession)
 EVENT_FEED = web.AppKey("event_feed", EventFeed)
-LISTING = web.AppKey("listing", ListingCache)
+LISTING = web.AppKey("listing", ListingCache[bytes])
 
 
 @attrs.define

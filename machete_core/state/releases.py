@@ -66,6 +66,18 @@ class ReleaseStore(StoreBase):
             )
             return [view_of(ReleaseRecord, r) for r in rows]
 
+    def releases_by_tool(self) -> dict[int, list[ReleaseRecord]]:
+        """Every tool's releases (newest first), by tool id, in one query (the reconciler
+        reads them all every round)."""
+        found: dict[int, list[ReleaseRecord]] = {}
+        with self._tx() as s:
+            rows = s.scalars(
+                select(ReleaseRow).order_by(ReleaseRow.tool_id, ReleaseRow.number.desc())
+            )
+            for row in rows:
+                found.setdefault(row.tool_id, []).append(view_of(ReleaseRecord, row))
+        return found
+
     def promote_release(self, tool_id: int, release_id: int) -> None:
         """Make a release the tool's live one: both rows change in one transaction, so a
         crash can never leave a live release the tool does not point at."""

@@ -61,7 +61,7 @@ async def list_tools(request: web.Request) -> web.Response:
     m = machete(request)
     if m.sees_every_tool():
         # Sees every tool: the shared rendered listing.
-        body_bytes = await request.app[LISTING].body()
+        body_bytes = await request.app[LISTING].get()
         return web.Response(body=body_bytes, content_type="application/json")
     views = await core(request, m.list_tools)
     return web.json_response({"tools": to_data(views)})

@@ -90,19 +90,18 @@ def principal(request: web.Request) -> Principal:
     return request.get(PRINCIPAL, ANONYMOUS)
 
 
-async def render(
-    request: web.Request,
-    template: str,
-    context: dict[str, Any],
-    *,
-    status: int = 200,
-) -> web.Response:
-    """The page, with the navigation this principal may use."""
+async def page_context(request: web.Request, context: dict[str, Any]) -> dict[str, Any]:
+    """What every page shows besides its own: who is signed in and the navigation they may
+    use (asked of the pool only when the answer needs the database)."""
     p = principal(request)
     allowed: frozenset[str] = frozenset()
     if p.signed_in or p.trusted:
+        m = machete(request)
         wanted = [a for _, _, a in NAV] + list(ACCOUNT_ACTIONS)
-        allowed = await core(request, machete(request).allowed, wanted)
+        if all(m.allows_at_once(a) for a in wanted):
+            allowed = frozenset(wanted)
+        else:
+            allowed = await core(request, m.allowed, wanted)
     nav = [(href, label) for href, label, action in NAV if action in allowed]
     base = {
         "me": p if (p.signed_in or p.trusted) else None,
@@ -112,7 +111,19 @@ async def render(
         "path": request.path,
         "title": "",
     }
-    return aiohttp_jinja2.render_template(template, request, {**base, **context}, status=status)
+    return {**base, **context}
+
+
+async def render(
+    request: web.Request,
+    template: str,
+    context: dict[str, Any],
+    *,
+    status: int = 200,
+) -> web.Response:
+    """The page, with the navigation this principal may use."""
+    full = await page_context(request, context)
+    return aiohttp_jinja2.render_template(template, request, full, status=status)
 
 
 def see_other(location: str) -> web.Response:

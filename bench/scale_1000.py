@@ -1,0 +1,159 @@
+"""1,000 installed tools: ``GET /api/tools`` and the dashboard's Tools page against a bare
+aiohttp handler returning the same JSON document, one reconciler round's CPU, and the page's
+size and time to first byte, in one run.
+
+The tools' instances belong to a runtime answering from memory (as in ``bench/api_list``), so
+the engine is not measured. A client with 20 connections sends requests for ``--seconds`` to
+each side in turn, ``--rounds`` times, alternating; the API signs in with an owner's token, the
+page with an owner's session cookie. Budgets: each throughput at least 0.5x the bare handler's;
+a reconciler round under one second of CPU.
+
+    python -m bench.scale_1000 [--tools 1000] [--rounds 3] [--seconds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from aiohttp import ClientSession, web
+
+from bench.api_list import MemoryPlugin, hammer, spread
+from bench.fake_tools import populate
+from machete_core.access.actions import SCOPES
+from machete_core.machete import Machete, create_machete
+from machete_core.settings import Settings
+from machete_core.views import to_data
+from machete_plugins import BUILTIN_PLUGINS
+
+BUDGET = 0.5
+RECONCILE_BUDGET_S = 1.0
+PASSWORD = "bench owner password"
+
+
+def cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def first_byte(url: str, headers: dict[str, str]) -> tuple[float, int]:
+    """Median seconds to the first byte of the body over 9 requests, and the body's size."""
+    times, size = [], 0
+    async with ClientSession(headers=headers) as session:
+        for _ in range(9):
+            started = time.perf_counter()
+            async with session.get(url) as resp:
+                first = await resp.content.readany()
+                times.append(time.perf_counter() - started)
+                rest = await resp.read()
+                assert resp.status == 200, resp.status
+                size = len(first) + len(rest)
+    return statistics.median(times), size
+
+
+async def measure(m: Machete, rounds: int, seconds: float) -> dict[str, object]:
+    from machete_web import create_app
+
+    token, _record = m.access.create_token("bench", SCOPES, user="owner")
+    bearer = {"Authorization": f"Bearer {token}"}
+    session = m.auth.login("owner", PASSWORD).session
+    cookie = {"Cookie": f"machete_session={session}"}
+    api = web.AppRunner(create_app(machete=m), access_log=None)
+    await api.setup()
+    m.observed.watched = True  # as while machete serve follows the engine's events
+    body = json.dumps({"tools": to_data(m.list_tools())})
+
+    async def bare_handler(request: web.Request) -> web.Response:
+        return web.Response(text=body, content_type="application/json")
+
+    bare_app = web.Application()
+    bare_app.router.add_get("/api/tools", bare_handler)
+    bare = web.AppRunner(bare_app, access_log=None)
+    await bare.setup()
+    sites = [web.TCPSite(api, "127.0.0.1", 0), web.TCPSite(bare, "127.0.0.1", 0)]
+    for site in sites:
+        await site.start()
+    ports = [s._server.sockets[0].getsockname()[1] for s in sites]  # type: ignore[union-attr]
+    ours_api, ours_page, theirs = [], [], []
+    base, bare_url = f"http://127.0.0.1:{ports[0]}", f"http://127.0.0.1:{ports[1]}/api/tools"
+    try:
+        for _ in range(rounds):
+            ours_api.append(await hammer(f"{base}/api/tools", seconds, bearer))
+            ours_page.append(await hammer(f"{base}/", seconds, cookie))
+            theirs.append(await hammer(bare_url, seconds))
+        page_ttfb, page_size = await first_byte(f"{base}/", cookie)
+        bare_ttfb, bare_size = await first_byte(bare_url, {})
+    finally:
+        await api.cleanup()
+        await bare.cleanup()
+    return {
+        "api": ours_api,
+        "page": ours_page,
+        "bare": theirs,
+        "page_ttfb": page_ttfb,
+        "page_size": page_size,
+        "bare_ttfb": bare_ttfb,
+        "bare_size": bare_size,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tools", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="machete-bench-") as tmp:
+        settings = Settings(
+            home=Path(tmp),
+            installation=f"bench-{uuid.uuid4().hex[:6]}",
+            reconcile_interval=0,
+            health_check_interval=0,
+            default_runtime="memory",
+            api_rate=0.0,  # the per-client rate limit is a policy, not the cost measured
+        )
+        m = create_machete(settings, builtins=BUILTIN_PLUGINS)
+        m.plugins.register(MemoryPlugin(), "memory")
+        m.access.add_user("owner", "owner", password=PASSWORD)
+        populate(m, args.tools, runtime="memory", instance_id=lambda i: f"i-{i}")
+        m.reconcile()  # a first round: the engine's state is read once
+        before, started = cpu(), time.perf_counter()
+        m.reconcile()
+        reconcile_cpu, reconcile_wall = cpu() - before, time.perf_counter() - started
+        found = asyncio.run(measure(m, args.rounds, args.seconds))
+        m.close()
+    bare = statistics.median(found["bare"])  # type: ignore[arg-type]
+    ok = True
+    for label, key in (("GET /api/tools", "api"), ("Tools page", "page")):
+        values: list[float] = found[key]  # type: ignore[assignment]
+        ratio = statistics.median(values) / bare
+        ok = ok and ratio >= BUDGET
+        print(
+            f"{args.tools} tools: {label:15} {spread(values)} req/s; ratio {ratio:.2f}"
+            f" (budget >= {BUDGET}) -> {'OK' if ratio >= BUDGET else 'OVER BUDGET'}"
+        )
+    print(f"{args.tools} tools: bare handler    {spread(found['bare'])} req/s")  # type: ignore[arg-type]
+    verdict = "OK" if reconcile_cpu < RECONCILE_BUDGET_S else "OVER BUDGET"
+    ok = ok and reconcile_cpu < RECONCILE_BUDGET_S
+    print(
+        f"{args.tools} tools: one reconciler round {reconcile_cpu:.2f} s CPU "
+        f"({reconcile_wall:.2f} s wall; budget < {RECONCILE_BUDGET_S} s) -> {verdict}"
+    )
+    print(
+        f"{args.tools} tools: Tools page {found['page_size']} bytes, first byte after "
+        f"{found['page_ttfb'] * 1000:.1f} ms (bare JSON {found['bare_size']} bytes, "
+        f"{found['bare_ttfb'] * 1000:.1f} ms)"
+    )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
