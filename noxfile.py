@@ -70,6 +70,8 @@ def bench(session: nox.Session) -> None:
         "swap",
         "health_scale",
         "api_list",
+        "cli_latency",
+        "scale_1000",
     ):
         try:
             session.run("python", "-m", f"bench.{name}")

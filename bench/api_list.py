@@ -19,7 +19,8 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from aiohttp import ClientSession, TCPConnector, web
@@ -79,12 +80,12 @@ async def hammer(url: str, seconds: float, headers: dict[str, str] | None = None
         return done / (time.monotonic() - started)
 
 
-async def measure(m: Machete, rounds: int, seconds: float) -> tuple[list[float], list[float]]:
+@asynccontextmanager
+async def beside_bare(m: Machete) -> AsyncIterator[tuple[str, str]]:
+    """``machete serve``'s app on ``m`` and a bare aiohttp handler answering ``/api/tools``
+    with the same JSON document, both on loopback: (the app's base URL, the bare URL)."""
     from machete_web import create_app
 
-    # Signed in as every real request is: an owner's token (resolved and authorized per request).
-    token, _record = m.access.create_token("bench", SCOPES, user="owner")
-    auth = {"Authorization": f"Bearer {token}"}
     api = web.AppRunner(create_app(machete=m), access_log=None)
     await api.setup()
     m.observed.watched = True  # as while machete serve follows the engine's events
@@ -101,14 +102,22 @@ async def measure(m: Machete, rounds: int, seconds: float) -> tuple[list[float],
     for site in sites:
         await site.start()
     ports = [s._server.sockets[0].getsockname()[1] for s in sites]  # type: ignore[union-attr]
-    ours, theirs = [], []
     try:
-        for _ in range(rounds):
-            ours.append(await hammer(f"http://127.0.0.1:{ports[0]}/api/tools", seconds, auth))
-            theirs.append(await hammer(f"http://127.0.0.1:{ports[1]}/api/tools", seconds))
+        yield f"http://127.0.0.1:{ports[0]}", f"http://127.0.0.1:{ports[1]}/api/tools"
     finally:
         await api.cleanup()
         await bare.cleanup()
+
+
+async def measure(m: Machete, rounds: int, seconds: float) -> tuple[list[float], list[float]]:
+    # Signed in as every real request is: an owner's token (resolved and authorized per request).
+    token, _record = m.access.create_token("bench", SCOPES, user="owner")
+    auth = {"Authorization": f"Bearer {token}"}
+    ours, theirs = [], []
+    async with beside_bare(m) as (base, bare_url):
+        for _ in range(rounds):
+            ours.append(await hammer(f"{base}/api/tools", seconds, auth))
+            theirs.append(await hammer(bare_url, seconds))
     return ours, theirs
 
 

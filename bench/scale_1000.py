@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import resource
 import statistics
 import sys
@@ -24,14 +23,13 @@ import time
 import uuid
 from pathlib import Path
 
-from aiohttp import ClientSession, web
+from aiohttp import ClientSession
 
-from bench.api_list import MemoryPlugin, hammer, spread
+from bench.api_list import MemoryPlugin, beside_bare, hammer, spread
 from bench.fake_tools import populate
 from machete_core.access.actions import SCOPES
 from machete_core.machete import Machete, create_machete
 from machete_core.settings import Settings
-from machete_core.views import to_data
 from machete_plugins import BUILTIN_PLUGINS
 
 BUDGET = 0.5
@@ -60,40 +58,18 @@ async def first_byte(url: str, headers: dict[str, str]) -> tuple[float, int]:
 
 
 async def measure(m: Machete, rounds: int, seconds: float) -> dict[str, object]:
-    from machete_web import create_app
-
     token, _record = m.access.create_token("bench", SCOPES, user="owner")
     bearer = {"Authorization": f"Bearer {token}"}
     session = m.auth.login("owner", PASSWORD).session
     cookie = {"Cookie": f"machete_session={session}"}
-    api = web.AppRunner(create_app(machete=m), access_log=None)
-    await api.setup()
-    m.observed.watched = True  # as while machete serve follows the engine's events
-    body = json.dumps({"tools": to_data(m.list_tools())})
-
-    async def bare_handler(request: web.Request) -> web.Response:
-        return web.Response(text=body, content_type="application/json")
-
-    bare_app = web.Application()
-    bare_app.router.add_get("/api/tools", bare_handler)
-    bare = web.AppRunner(bare_app, access_log=None)
-    await bare.setup()
-    sites = [web.TCPSite(api, "127.0.0.1", 0), web.TCPSite(bare, "127.0.0.1", 0)]
-    for site in sites:
-        await site.start()
-    ports = [s._server.sockets[0].getsockname()[1] for s in sites]  # type: ignore[union-attr]
     ours_api, ours_page, theirs = [], [], []
-    base, bare_url = f"http://127.0.0.1:{ports[0]}", f"http://127.0.0.1:{ports[1]}/api/tools"
-    try:
+    async with beside_bare(m) as (base, bare_url):
         for _ in range(rounds):
             ours_api.append(await hammer(f"{base}/api/tools", seconds, bearer))
             ours_page.append(await hammer(f"{base}/", seconds, cookie))
             theirs.append(await hammer(bare_url, seconds))
         page_ttfb, page_size = await first_byte(f"{base}/", cookie)
         bare_ttfb, bare_size = await first_byte(bare_url, {})
-    finally:
-        await api.cleanup()
-        await bare.cleanup()
     return {
         "api": ours_api,
         "page": ours_page,

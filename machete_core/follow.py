@@ -238,14 +238,16 @@ class OperationLines:
             self.offset = lines[-1][1]
         return lines, done and not lines
 
-    def before(self, offset: int, count: int) -> list[tuple[str, int]]:
-        """Up to ``count`` lines that end at or before ``offset`` (oldest first)."""
-        return lines_before(self._path, offset, count)
-
-    def last(self, count: int) -> list[tuple[str, int]]:
-        """The log's last ``count`` complete lines."""
-        try:
-            size = self._path.stat().st_size
-        except FileNotFoundError:
-            return []
-        return lines_before(self._path, size, count)
+    def page(self, count: int, before: int | None = None) -> tuple[list[tuple[str, int]], int]:
+        """Up to ``count`` lines ending at or before the offset ``before`` (default: the
+        log's end), oldest first, and the offset where the first of them starts."""
+        if before is None:
+            try:
+                before = self._path.stat().st_size
+            except FileNotFoundError:
+                return [], 0
+        # One line more than asked: where it ends is where the answered ones start.
+        window = lines_before(self._path, before, count + 1)
+        if len(window) > count:
+            return window[1:], window[0][1]
+        return window, 0

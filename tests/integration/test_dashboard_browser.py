@@ -12,9 +12,11 @@ keyboard deploys; and a 100,000-line log streams into a bounded page.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import shutil
+import tarfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -352,16 +354,17 @@ def test_without_javascript_the_forms_do_everything(server: str, git_server: Git
     assert call("GET", f"{base}/api/tools/plain")[0] == 404
 
 
-def test_every_page_passes_axe_and_a_keyboard_deploys(
-    server: str, git_server: GitHTTPServer
-) -> None:
+def test_every_page_passes_axe_and_a_keyboard_deploys(server: str, tmp_path: Path) -> None:
     from axe_playwright_python.sync_playwright import Axe
 
     base = server
-    url, _work = repo(git_server, tool_files("accessible"))
-    install_api(base, url, "a11y")
-    _s, ops = call("GET", f"{base}/api/operations")
-    op_id = ops["operations"][0]["id"]
+    archive = tmp_path / "a11y.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for name, text in tool_files("accessible").items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
     axe = Axe()
     found: dict[str, list[str]] = {}
     with chromium() as browser:
@@ -370,6 +373,14 @@ def test_every_page_passes_axe_and_a_keyboard_deploys(
             page.goto(base + path)
             found[path] = [v["id"] for v in axe.run(page).response["violations"]]
         sign_in(page, base, "olive")
+        # Installed from an uploaded archive, with the progress bar of the script.
+        page.goto(f"{base}/install")
+        page.set_input_files("#archive", str(archive))
+        page.fill("#name", "a11y")
+        page.click("#install-form button[type=submit]")
+        page.wait_for_url("**/operation/*")
+        op_id = page.url.rsplit("/", 1)[-1]
+        wait_status(page, "succeeded")
         for path in (
             "/",
             "/install",
@@ -408,8 +419,12 @@ def test_every_page_passes_axe_and_a_keyboard_deploys(
 
 
 def test_a_long_log_streams_into_a_bounded_page(server: str, git_server: GitHTTPServer) -> None:
-    """100,000 lines written to a running operation's log reach the page, which keeps a
-    window (the DOM and the heap stay bounded) and can load earlier lines on demand."""
+    """100,000 lines written to a running operation's log reach the page through a connection
+    that is cut mid-way (a real TCP cut between browser and server): the page resumes with
+    ``Last-Event-ID``, every line arrives once, the page keeps a window (the DOM and the heap
+    stay bounded) and loads earlier lines on demand."""
+    from tests.support.cut_proxy import CuttableProxy
+
     base = server
     files = tool_files("slow build")
     files["Dockerfile"] = files["Dockerfile"].replace(
@@ -421,35 +436,50 @@ def test_a_long_log_streams_into_a_bounded_page(server: str, git_server: GitHTTP
     op_id = body["operation_id"]
     log_path = Path(call("GET", f"{base}/api/operations/{op_id}")[1]["operation"]["log_path"])
     total = 100_000
-    with chromium() as browser:
-        page = browser.new_page()
-        sign_in(page, base, "olive")
-        page.goto(f"{base}/operation/{op_id}")
-        page.locator(".log .line").first.wait_for()
-        cdp = page.context.new_cdp_session(page)
-        cdp.send("Performance.enable")
-        heap_before = _heap(cdp)
-        with log_path.open("a") as log:
-            for start in range(0, total, 1000):
-                log.write("".join(f"bulk line {i:06d}\n" for i in range(start, start + 1000)))
-                log.flush()
-        page.locator(".log .line", has_text=f"bulk line {total - 1:06d}").wait_for(timeout=120_000)
-        shown = page.locator(".log .line").all_inner_texts()
-        assert len(shown) <= 2000  # the window
-        bulk = [int(t.split()[-1]) for t in shown if t.startswith("bulk line ")]
-        assert bulk == list(range(bulk[0], total))  # in order, none lost or repeated
-        heap_after = _heap(cdp)
-        assert heap_after - heap_before < 64 * 1024 * 1024, (heap_before, heap_after)
-        # Earlier lines on demand, right before the window's first line.
-        page.click("button:has-text('Load earlier lines')")
-        page.locator(".log .line", has_text=f"bulk line {bulk[0] - 1:06d}").wait_for()
-        earlier = [
-            int(t.split()[-1])
-            for t in page.locator(".log .line").all_inner_texts()
-            if t.startswith("bulk line ")
-        ]
-        assert earlier[: bulk[0] - earlier[0]] == list(range(earlier[0], bulk[0]))
-        wait_status(page, "succeeded", timeout=240_000)
+    proxy = CuttableProxy(int(base.rsplit(":", 1)[1]))
+    via = f"http://127.0.0.1:{proxy.port}"
+    try:
+        with chromium() as browser:
+            page = browser.new_page()
+            sign_in(page, via, "olive")
+            page.goto(f"{via}/operation/{op_id}")
+            page.locator(".log .line").first.wait_for()
+            cdp = page.context.new_cdp_session(page)
+            cdp.send("Performance.enable")
+            heap_before = _heap(cdp)
+            with log_path.open("a") as log:
+                for start in range(0, total, 1000):
+                    log.write("".join(f"bulk line {i:06d}\n" for i in range(start, start + 1000)))
+            # The first batch is in: cut the stream while the rest is on its way.
+            page.locator(".log .line", has_text="bulk line ").first.wait_for(timeout=60_000)
+            proxy.cut()
+            last = page.locator(".log .line", has_text=f"bulk line {total - 1:06d}")
+            last.wait_for(timeout=120_000)
+            shown = page.locator(".log .line").all_inner_texts()
+            assert len(shown) <= 2000  # the window
+            bulk = [int(t.split()[-1]) for t in shown if t.startswith("bulk line ")]
+            assert bulk == list(range(bulk[0], total))  # in order, none lost or repeated
+            heap_after = _heap(cdp)
+            assert heap_after - heap_before < 64 * 1024 * 1024, (heap_before, heap_after)
+            # Earlier lines on demand, right before the window's first line.
+            page.click("button:has-text('Load earlier lines')")
+            page.locator(".log .line", has_text=f"bulk line {bulk[0] - 1:06d}").wait_for()
+            earlier = [
+                int(t.split()[-1])
+                for t in page.locator(".log .line").all_inner_texts()
+                if t.startswith("bulk line ")
+            ]
+            assert earlier[: bulk[0] - earlier[0]] == list(range(earlier[0], bulk[0]))
+            wait_status(page, "succeeded", timeout=240_000)
+            page.locator("live-log[data-ended=true]").wait_for(timeout=30_000)
+            log_el = page.locator("live-log")
+            initial = int(log_el.get_attribute("data-initial") or 0)
+            received = int(log_el.get_attribute("data-received") or 0)
+            # Every line of the log exactly once: with the page, or through the stream.
+            assert initial + received == len(log_path.read_bytes().splitlines())
+            assert proxy.cuts == 1
+    finally:
+        proxy.close()
 
 
 def _heap(cdp: Any) -> int:

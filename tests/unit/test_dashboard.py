@@ -90,6 +90,12 @@ async def test_every_page_renders_with_strict_headers(
         html = await resp.text()
         assert "<script>" not in html and "style=" not in html, path
         assert resp.headers["Cache-Control"] == "no-store"
+    # A page that does not exist is a page too (for a browser), with the same headers.
+    resp = await client.get("/no-such-page", headers={"Accept": "text/html"})
+    assert resp.status == 404 and "text/html" in resp.headers["Content-Type"]
+    assert "frame-ancestors 'none'" in resp.headers["Content-Security-Policy"]
+    api = await client.get("/api/no-such-route", headers={"Accept": "text/html"})
+    assert api.status == 404 and api.content_type == "application/json"
 
 
 async def test_a_viewer_is_offered_no_action_and_refused_anyway(
@@ -296,5 +302,49 @@ async def test_every_form_writes_an_audit_row(aiohttp_client: Any, settings: Set
 
             dump = "\n".join(str(r) for r in conn.execute(text("SELECT * FROM audit_log")))
         assert SECRET not in dump and new_password not in dump and token not in dump
+    finally:
+        m.close()
+
+
+async def test_an_upload_through_the_form_is_streamed_and_capped(
+    aiohttp_client: Any, settings: Settings
+) -> None:
+    """The install form's archive (multipart) is spooled with the API's limits: a good one
+    becomes an install operation; one over ``MACHETE_ARCHIVE_MAX_BYTES`` comes back on the
+    form, and nothing is left on disk."""
+    import io
+    import tarfile
+
+    import attrs
+
+    m = create_machete(attrs.evolve(settings, archive_max_bytes=4096), builtins=BUILTIN_PLUGINS)
+    ensure_user(m, "olive", "owner")
+    try:
+        client = await signed_in(aiohttp_client, m, "olive")
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+            data = b"FROM scratch\n"
+            info = tarfile.TarInfo("Dockerfile")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        from aiohttp import FormData
+
+        form = FormData()
+        form.add_field("name", "boxed")
+        form.add_field("archive", buf.getvalue(), filename="boxed.tar.gz")
+        resp = await client.post(
+            "/install", data=form, headers=origin(client), allow_redirects=False
+        )
+        assert resp.status == 303, await resp.text()
+        [op] = m.operations()
+        assert resp.headers["Location"] == f"/operation/{op.id}"
+        assert op.kind == "install" and op.params["url"].startswith("upload:")
+        big = FormData()
+        big.add_field("archive", b"x" * 10_000, filename="big.tar.gz")
+        resp = await client.post("/install", data=big, headers=origin(client))
+        assert resp.status == 413
+        assert "larger than 4096 bytes" in await resp.text()
+        uploads = m.settings.home / "uploads"
+        assert not any(p.name.startswith(".incoming") for p in uploads.rglob("*"))
     finally:
         m.close()

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from machete_core.access.authn import SignedIn
 from machete_core.errors import InvalidInputError
-from machete_core.state.people_views import token_summary
+from machete_core.state.people_views import TokenRecord, token_summary
 from machete_web.api.common import body, machete
 from machete_web.authn import (
     PRINCIPAL,
@@ -90,9 +90,7 @@ async def cli_token(request: web.Request) -> web.Response:
         address=client_address(request, m.settings),
         request_id=request.get(REQUEST_ID),
     )
-    return web.json_response(
-        {"token": text, "user": record.user, "record": token_summary(record)}, status=201
-    )
+    return _token_answer(text, record)
 
 
 async def device_start(request: web.Request) -> web.Response:
@@ -133,6 +131,11 @@ async def device_token(request: web.Request) -> web.Response:
         address=client_address(request, m.settings),
         request_id=request.get(REQUEST_ID),
     )
+    return _token_answer(text, record)
+
+
+def _token_answer(text: str, record: TokenRecord) -> web.Response:
+    """A CLI token just made: its text (here only) and its record."""
     return web.json_response(
         {"token": text, "user": record.user, "record": token_summary(record)}, status=201
     )

@@ -54,8 +54,11 @@ async def body_as(request: web.Request, cls: type[T]) -> T:
 
 def int_query(request: web.Request, key: str, default: int, lo: int, hi: int) -> int:
     raw = request.query.get(key)
-    if raw is None:
-        return default
+    return default if raw is None else int_field(raw, key, lo, hi)
+
+
+def int_field(raw: str, key: str, lo: int, hi: int) -> int:
+    """An integer from a query or a form, in ``lo..hi``, or ``invalid_input`` naming it."""
     try:
         value = int(raw)
     except ValueError:

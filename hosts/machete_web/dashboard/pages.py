@@ -82,8 +82,13 @@ def duration(seconds: float | None) -> str:
 
 
 def is_page(request: web.Request) -> bool:
+    """One of the dashboard's pages, or a browser asking for a page that does not exist."""
     key = route_policy.route_key(request)
-    return key is not None and key in route_policy.PAGES
+    if key is None:
+        return not request.path.startswith("/api/") and "text/html" in request.headers.get(
+            "Accept", ""
+        )
+    return key in route_policy.PAGES
 
 
 def principal(request: web.Request) -> Principal:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from aiohttp import web
@@ -139,10 +139,38 @@ def _state(m: Machete, op_id: str) -> dict[str, Any]:
     }
 
 
+async def follow(
+    request: web.Request,
+    response: web.StreamResponse,
+    read: Callable[[], tuple[list[bytes], bool]],
+) -> None:
+    """Write the messages ``read`` (one short call in the pool) returns until it says it has
+    finished, the client leaves or the credentials lapse; a comment keeps a quiet stream
+    open."""
+    quiet = 0.0
+    try:
+        async for _now in ticks(request):
+            messages, finished = await core(request, read)
+            for data in messages:
+                await response.write(data)
+            if finished:
+                return
+            if not messages:
+                quiet += POLL_S
+                if quiet >= KEEPALIVE_S:
+                    await response.write(b": keep-alive\n\n")
+                    quiet = 0.0
+                await asyncio.sleep(POLL_S)
+            else:
+                quiet = 0.0
+    except ConnectionResetError:
+        pass  # the client left
+
+
 async def operation_stream(request: web.Request) -> web.StreamResponse:
     """Batches of log lines (``lines``, with each line's end offset; the message's id is
-    the offset after the batch), the operation's
-    status and steps when they change (``state``), and ``end`` once it has ended."""
+    the offset after the batch), the operation's status and steps when they change
+    (``state``), and ``end`` once it has ended."""
     op_id = request.match_info["op"]
     try:
         offset = max(0, int(last_id(request) or 0))
@@ -150,33 +178,26 @@ async def operation_stream(request: web.Request) -> web.StreamResponse:
         offset = 0
     m = machete(request)
     follower = await core(request, m.operation_lines, op_id, offset)
+    shown: list[dict[str, Any]] = []
+
+    def read() -> tuple[list[bytes], bool]:
+        lines, finished = follower.read()
+        out = []
+        if lines:
+            # Each line's end offset too: a page that drops its oldest lines knows exactly
+            # where to load earlier ones from.
+            batch = {"lines": [t for t, _ in lines], "ends": [e for _, e in lines]}
+            out.append(message(batch, event="lines", ident=lines[-1][1]))
+        state = _state(m, op_id)
+        if state not in shown:
+            out.append(message(state, event="state"))
+            shown[:] = [state]
+        if finished:
+            out.append(message(state, event="end"))
+        return out, finished
+
     response = await open_stream(request)
-    previous: dict[str, Any] | None = None
-    quiet = 0.0
-    try:
-        async for _now in ticks(request):
-            lines, finished = await core(request, follower.read)
-            state = await core(request, _state, m, op_id)
-            if lines:
-                quiet = 0.0
-                # Each line's end offset too: a page that drops its oldest lines knows
-                # exactly where to load earlier ones from.
-                batch = {"lines": [t for t, _ in lines], "ends": [e for _, e in lines]}
-                await response.write(message(batch, event="lines", ident=lines[-1][1]))
-            if state != previous:
-                await response.write(message(state, event="state"))
-                previous = state
-            if finished:
-                await response.write(message(state, event="end"))
-                break
-            if not lines:
-                quiet += POLL_S
-                if quiet >= KEEPALIVE_S:
-                    await response.write(b": keep-alive\n\n")
-                    quiet = 0.0
-                await asyncio.sleep(POLL_S)
-    except ConnectionResetError:
-        pass
+    await follow(request, response, read)
     return response
 
 
@@ -187,31 +208,25 @@ async def tool_log_stream(request: web.Request) -> web.StreamResponse:
     resumed = last_id(request) is not None
     tail = 0 if resumed else int_query(request, "tail", 200, 0, 10_000)
     try:
-        count = int(last_id(request) or 0)
+        count = [int(last_id(request) or 0)]
     except ValueError:
-        count = 0
+        count = [0]
     m = machete(request)
     follower = await core(request, m.tool_log_follower, request.match_info["tool"], tail=tail)
+
+    def read() -> tuple[list[bytes], bool]:
+        lines, finished = follower.read()
+        out = []
+        if lines:
+            count[0] += len(lines)
+            out.append(message({"lines": lines}, event="lines", ident=count[0]))
+        if finished:
+            out.append(message({"done": True}, event="end"))
+        return out, finished
+
     response = await open_stream(request)
-    quiet = 0.0
     try:
-        async for _now in ticks(request):
-            lines, finished = await core(request, follower.read)
-            if lines:
-                quiet = 0.0
-                count += len(lines)
-                await response.write(message({"lines": lines}, event="lines", ident=count))
-            if finished:
-                await response.write(message({"done": True}, event="end"))
-                break
-            if not lines:
-                quiet += POLL_S
-                if quiet >= KEEPALIVE_S:
-                    await response.write(b": keep-alive\n\n")
-                    quiet = 0.0
-                await asyncio.sleep(POLL_S)
-    except ConnectionResetError:
-        pass
+        await follow(request, response, read)
     finally:
         follower.close()
     return response

@@ -99,6 +99,9 @@ class LiveLog extends HTMLElement {
       this.append(this.log);
     }
     this.first = Number(this.getAttribute("first") || 0);
+    // What came with the page and what arrived since (the browser tests read both).
+    this.dataset.initial = String(this.log.querySelectorAll(".line").length);
+    this.received = 0;
     this.paused = false;
     this.held = [];
     this.addControls();
@@ -129,11 +132,14 @@ class LiveLog extends HTMLElement {
     this.source = new EventSource(url.pathname + url.search);
     this.source.addEventListener("lines", (e) => {
       const batch = JSON.parse(e.data);
+      this.received += batch.lines.length;
+      this.dataset.received = String(this.received);
       this.receive(batch.lines, batch.ends || []);
     });
     this.source.addEventListener("state", (e) => announce("machete:state", JSON.parse(e.data)));
     this.source.addEventListener("end", (e) => {
       this.source.close();
+      this.dataset.ended = "true";
       announce("machete:end", JSON.parse(e.data));
     });
   }

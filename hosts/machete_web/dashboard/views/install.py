@@ -20,6 +20,7 @@ from machete_web.keys import core
 from machete_web.schemas import OverridesIn, parse
 
 FIELD_LIMIT = 4096
+FIELDS = {"url", "ref", "archive", "name", "port", "health_path", "subdir", "dockerfile", "target"}
 
 
 def setup(app: web.Application) -> None:
@@ -52,9 +53,10 @@ async def install(request: web.Request) -> web.Response:
             raise InvalidInputError("send the page's form")
         op = await _submit(request, values, spooled, filename)
     except MacheteError as exc:
-        return await install_page(
-            request, values=values, errors=field_errors(exc), status=exc.http_status
-        )
+        errors = field_errors(exc)
+        if not set(errors) <= FIELDS:
+            errors = {"_form": exc.message}  # about no one field: said above the form
+        return await install_page(request, values=values, errors=errors, status=exc.http_status)
     finally:
         if spooled is not None:
             spooled.unlink(missing_ok=True)

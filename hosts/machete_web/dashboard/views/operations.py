@@ -26,11 +26,8 @@ def setup(app: web.Application) -> None:
 
 def _gather(m: Machete, op_id: str) -> dict[str, Any]:
     op = m.operation(op_id)
-    window = m.operation_lines(op_id).last(STATIC_TAIL + 1)
-    # One line more than shown: where it ends is where the shown ones begin.
-    first = window[0][1] if len(window) > STATIC_TAIL else 0
-    lines = window[-STATIC_TAIL:] if len(window) > STATIC_TAIL else window
-    if op.tool_id is not None and m.store.find_tool(op.tool_id) is not None:
+    lines, first = m.operation_lines(op_id).page(STATIC_TAIL)
+    if op.tool_id is not None:
         may_cancel = "tools.operate" in m.allowed(("tools.operate",), op.tool_id)
     else:
         # An install's operation (no tool yet): the guard lets whoever started it cancel it.
@@ -71,13 +68,10 @@ async def earlier_lines(request: web.Request) -> web.Response:
     count = int_query(request, "count", 500, 1, 5000)
     m = machete(request)
 
-    def read() -> list[tuple[str, int]]:
-        return m.operation_lines(request.match_info["op"]).before(before, count + 1)
+    def read() -> tuple[list[tuple[str, int]], int]:
+        return m.operation_lines(request.match_info["op"]).page(count, before)
 
-    window = await core(request, read)
-    # One line more than asked: where it ends is where the answered ones start.
-    start = window[0][1] if len(window) > count else 0
-    lines = window[-count:] if len(window) > count else window
+    lines, start = await core(request, read)
     return web.json_response(
         {"lines": [{"text": t, "end": end} for t, end in lines], "start": start}
     )

@@ -68,12 +68,20 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
     except MacheteError as exc:
         context = {"next": nxt, "errors": {"_form": exc.message}, "title": "Sign in"}
         status = exc.http_status if exc.http_status in (401, 422, 429) else 400
-        return await render(request, "sign_in.html", context, status=status)
+        page = await render(request, "sign_in.html", context, status=status)
+        if "retry_after" in exc.details:
+            page.headers["Retry-After"] = str(exc.details["retry_after"])
+        return page
     previous = principal(request)
     if previous.session is not None:
         await core(request, m.auth.logout, previous)
-    response = see_other("/profile" if signed.restricted else nxt)
-    set_session_cookie(response, request, m.settings, signed.session)
+    return _with_session(request, "/profile" if signed.restricted else nxt, signed.session)
+
+
+def _with_session(request: web.Request, location: str, session: str) -> web.Response:
+    """Signed in (or the session renewed): its cookie, and on to ``location``."""
+    response = see_other(location)
+    set_session_cookie(response, request, request.app[MACHETE].settings, session)
     return response
 
 
@@ -96,9 +104,7 @@ async def first_owner(request: web.Request) -> web.StreamResponse:
     except MacheteError as exc:
         context = {"errors": field_errors(exc) | {"_form": exc.message}, "title": "First start"}
         return await render(request, "setup.html", context, status=exc.http_status)
-    response = see_other("/")
-    set_session_cookie(response, request, m.settings, signed.session)
-    return response
+    return _with_session(request, "/", signed.session)
 
 
 async def sign_out(request: web.Request) -> web.StreamResponse:
@@ -111,7 +117,8 @@ async def sign_out(request: web.Request) -> web.StreamResponse:
 
 async def profile(request: web.Request, **extra: object) -> web.Response:
     status = int(str(extra.pop("status", 200)))
-    context = {"title": "Profile", "errors": {}, "notice": None, "otpauth": None, **extra}
+    notice = request.query.get("changed")
+    context = {"title": "Profile", "errors": {}, "notice": notice, "otpauth": None, **extra}
     return await render(request, "profile.html", context, status=status)
 
 
@@ -124,10 +131,9 @@ async def change_password(request: web.Request) -> web.StreamResponse:
     except MacheteError as exc:
         return await profile(request, errors=field_errors(exc), status=exc.http_status)
     rotated = await core(request, m.auth.rotate, principal(request))
-    response = see_other("/profile?changed=password")
     if rotated is not None:
-        set_session_cookie(response, request, m.settings, rotated.session)
-    return response
+        return _with_session(request, "/profile?changed=password", rotated.session)
+    return see_other("/profile?changed=password")
 
 
 async def start_totp(request: web.Request) -> web.Response:
@@ -143,10 +149,9 @@ async def confirm_totp(request: web.Request) -> web.StreamResponse:
         rotated = await core(request, m.auth.confirm_totp, principal(request), code)
     except MacheteError as exc:
         return await profile(request, errors={"code": exc.message}, status=exc.http_status)
-    response = see_other("/profile?changed=totp")
     if rotated is not None:
-        set_session_cookie(response, request, m.settings, rotated.session)
-    return response
+        return _with_session(request, "/profile?changed=totp", rotated.session)
+    return see_other("/profile?changed=totp")
 
 
 async def device_page(request: web.Request) -> web.Response:

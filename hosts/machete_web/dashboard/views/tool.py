@@ -10,7 +10,7 @@ from aiohttp import web
 from machete_core.domain.operations import OperationKind
 from machete_core.errors import InvalidInputError
 from machete_core.machete import Machete
-from machete_web.api.common import actor, machete, start_operation
+from machete_web.api.common import actor, int_field, machete, start_operation
 from machete_web.dashboard.charts import health_chart
 from machete_web.dashboard.pages import field, form, render, see_other
 from machete_web.keys import core
@@ -95,23 +95,13 @@ async def operate(request: web.Request) -> web.Response:
     kind = OperationKind(action)
     params: dict[str, Any] = {}
     if kind == OperationKind.SCALE:
-        params["replicas"] = _int(field(data, "replicas", limit=4), "replicas", 0, 100)
+        params["replicas"] = int_field(field(data, "replicas", limit=4), "replicas", 0, 100)
     if kind == OperationKind.ROLLBACK:
         release = field(data, "release", required=False, limit=10)
-        params["release"] = _int(release, "release", 1, 2**31) if release else None
+        params["release"] = int_field(release, "release", 1, 2**31) if release else None
     if kind == OperationKind.DEPLOY:
         params["force"] = data.get("force") == "on"
     return await _submit(request, kind, **params)
-
-
-def _int(text: str, name: str, lo: int, hi: int) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise InvalidInputError(f"'{name}' must be a number", details={"path": name}) from None
-    if not lo <= value <= hi:
-        raise InvalidInputError(f"'{name}' must be between {lo} and {hi}", details={"path": name})
-    return value
 
 
 async def remove(request: web.Request) -> web.Response:
