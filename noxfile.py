@@ -51,7 +51,11 @@ def install_check(session: nox.Session, mode: str) -> None:
         "names = {e.name for e in entry_points(group='machete')};"
         "assert {'git', 'docker-builder', 'docker-runtime'} <= names, names;"
         "from importlib.resources import files;"
-        "assert files('machete_web').joinpath('static/index.html').is_file()",
+        # The dashboard's templates and static files ship with the package.
+        "ui = files('machete_web.dashboard');"
+        "assert ui.joinpath('templates/base.html').is_file();"
+        "assert ui.joinpath('static/app.js').is_file();"
+        "assert ui.joinpath('static/style.css').is_file()",
     )
     session.run("machete", "--version")
     session.run("machete", "plugins", env={"MACHETE_HOME": session.create_tmp()}, silent=True)

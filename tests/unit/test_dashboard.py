@@ -348,3 +348,27 @@ async def test_an_upload_through_the_form_is_streamed_and_capped(
         assert not any(p.name.startswith(".incoming") for p in uploads.rglob("*"))
     finally:
         m.close()
+
+
+async def test_a_manifest_refused_is_shown_field_by_field(
+    aiohttp_client: Any, machete: Machete
+) -> None:
+    """An install whose manifest is invalid fails at its manifest step, before any build; its
+    page lists each problem with the field's path."""
+    from machete_core.errors import ManifestError
+
+    problems = ["$.machete.port: must be 1-65535", "$.ui.color: not a colour"]
+    error = ManifestError(problems, source="machete.yml")
+    op = machete.submit("restart", "alpha")
+    machete.store.update_operation(
+        op.id,
+        status="failed",
+        finished_at=1.0,
+        error_code=error.code,
+        error_message=error.message,
+    )
+    client = await signed_in(aiohttp_client, machete, "olive")
+    html = await (await client.get(f"/operation/{op.id}")).text()
+    assert "<code>invalid_manifest</code>" in html
+    for problem in problems:
+        assert f"<li><code>{problem}</code></li>" in html
