@@ -115,6 +115,18 @@ def tool_url(
     return f"{scheme}://{shown}:{port}/tools/{tool}{raw_tail}"
 
 
+def tools_origin_source(request: web.Request, settings: Settings) -> str:
+    """The tools' origin(s) as a CSP source (a wildcard host with a tools domain): where the
+    sign-in form's redirect chain may end up when it goes on to a tool."""
+    app = request.app[PLATFORM] if PLATFORM in request.app else request.app
+    port = tools_port_for(app, settings)
+    if settings.tools_domain:
+        return f"{request.scheme}://*.{settings.tools_domain.strip('.')}:{port}"
+    name = split_host(request.headers.get("Host", "")) or "127.0.0.1"
+    shown = f"[{name}]" if ":" in name else name
+    return f"{request.scheme}://{shown}:{port}"
+
+
 def tools_port_for(app: web.Application, settings: Settings) -> int:
     listener = app.get(TOOLS_LISTENER)
     return (

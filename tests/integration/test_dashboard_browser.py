@@ -151,6 +151,8 @@ def test_an_owner_runs_a_tool_from_the_dashboard(server: str, git_server: GitHTT
         wait_status(page, "succeeded")
         assert page.evaluate("window.__noReload") is True
         assert page.locator("#steps li").count() >= 3
+        # The whole log is on the page: nothing earlier to load.
+        assert not page.locator("button", has_text="Load earlier lines").is_visible()
         shot(page, "operation")
         # The Tools page, untouched since, shows the tool: an event refreshed its list.
         tools_tab.wait_for_selector("li[data-tool=web] .badge.status-running", timeout=30_000)

@@ -20,17 +20,18 @@ from machete_core.errors import InvalidInputError
 from machete_web import route_policy
 from machete_web.api.common import machete
 from machete_web.authn import PRINCIPAL
-from machete_web.keys import core
+from machete_web.hosts import tools_origin_source
+from machete_web.keys import MACHETE, core
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-#: No inline script or style, nothing from elsewhere, never in a frame.
+#: No inline script or style, nothing from elsewhere, never in a frame. Forms post here only;
+#: their redirects may go on to the tools' origin (signing in on the way to a tool).
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    "connect-src 'self'; form-action 'self' {tools}; base-uri 'none'; frame-ancestors 'none'"
 )
 HEADERS = {
-    "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
@@ -179,6 +180,8 @@ async def page_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if isinstance(response, web.Response) and response.status >= 400:
         response = await _as_page(request, response)
     if not response.prepared:
+        tools = tools_origin_source(request, request.app[MACHETE].settings)
+        response.headers.setdefault("Content-Security-Policy", CSP.format(tools=tools))
         for key, value in HEADERS.items():
             response.headers.setdefault(key, value)
         if response.content_type == "text/html":
