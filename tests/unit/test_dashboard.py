@@ -372,3 +372,21 @@ async def test_a_manifest_refused_is_shown_field_by_field(
     assert "<code>invalid_manifest</code>" in html
     for problem in problems:
         assert f"<li><code>{problem}</code></li>" in html
+
+
+async def test_streams_end_when_the_server_stops(aiohttp_client: Any, machete: Machete) -> None:
+    """An open page's event stream ends at the server's shutdown (instead of holding it until
+    aiohttp's timeout); the browser reconnects to the next server by itself."""
+    import asyncio
+
+    client = await signed_in(aiohttp_client, machete, "olive")
+    resp = await client.get("/events/stream")
+    assert resp.status == 200 and resp.content_type == "text/event-stream"
+    assert (await resp.content.readany()).startswith(b"retry:")
+    await client.app.shutdown()
+
+    async def drain() -> None:
+        while await resp.content.readany():
+            pass
+
+    await asyncio.wait_for(drain(), 5)

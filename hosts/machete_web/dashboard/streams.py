@@ -28,11 +28,22 @@ POLL_S = 0.2
 KEEPALIVE_S = 15.0
 
 
+#: Set when the server stops: open streams end at their next poll instead of holding the
+#: shutdown until aiohttp's timeout (a browser reconnects to the next server by itself).
+CLOSING = web.AppKey("dashboard_streams_closing", asyncio.Event)
+
+
 def setup(app: web.Application) -> None:
     r = app.router
     r.add_get("/events/stream", events_stream)
     r.add_get("/operation/{op}/stream", operation_stream)
     r.add_get("/tool/{tool}/logs/stream", tool_log_stream)
+    app[CLOSING] = asyncio.Event()
+    app.on_shutdown.append(_closing)
+
+
+async def _closing(app: web.Application) -> None:
+    app[CLOSING].set()
 
 
 def message(data: Any, *, event: str | None = None, ident: str | int | None = None) -> bytes:
@@ -65,11 +76,12 @@ async def open_stream(request: web.Request) -> web.StreamResponse:
 
 async def ticks(request: web.Request) -> AsyncIterator[float]:
     """Yields the loop's time each poll while the credentials are good (checked every
-    heartbeat); a keep-alive comment is the caller's to send when ``due``."""
+    heartbeat) and the server is not stopping."""
     m = request.app[MACHETE]
+    closing = request.app[CLOSING]
     loop = asyncio.get_running_loop()
     checked = loop.time()
-    while True:
+    while not closing.is_set():
         now = loop.time()
         if now - checked >= m.settings.ws_heartbeat:
             if not await core(request, m.auth.still_valid, request[PRINCIPAL]):
