@@ -121,6 +121,22 @@ async def measure(m: Machete, rounds: int, seconds: float) -> tuple[list[float],
     return ours, theirs
 
 
+def memory_machete(home: Path) -> Machete:
+    """A fresh installation at ``home`` whose tools run on the memory runtime, with nothing
+    running in the background and no rate limit (a policy, not the cost being measured)."""
+    settings = Settings(
+        home=home,
+        installation=f"bench-{uuid.uuid4().hex[:6]}",
+        reconcile_interval=0,
+        health_check_interval=0,
+        default_runtime="memory",
+        api_rate=0.0,
+    )
+    m = create_machete(settings, builtins=BUILTIN_PLUGINS)
+    m.plugins.register(MemoryPlugin(), "memory")
+    return m
+
+
 def spread(values: list[float]) -> str:
     return f"min {min(values):.0f}, median {statistics.median(values):.0f}, max {max(values):.0f}"
 
@@ -134,17 +150,7 @@ def main() -> int:
     ok = True
     for count in [int(c) for c in args.tools.split(",")]:
         with tempfile.TemporaryDirectory(prefix="machete-bench-") as tmp:
-            settings = Settings(
-                home=Path(tmp),
-                installation=f"bench-{uuid.uuid4().hex[:6]}",
-                reconcile_interval=0,
-                health_check_interval=0,
-                default_runtime="memory",
-                # The per-client rate limit is a policy, not the cost being measured.
-                api_rate=0.0,
-            )
-            m = create_machete(settings, builtins=BUILTIN_PLUGINS)
-            m.plugins.register(MemoryPlugin(), "memory")
+            m = memory_machete(Path(tmp))
             m.access.add_user("owner", "owner", password="bench owner password")
             populate(m, count, runtime="memory", instance_id=lambda i: f"i-{i}")
             ours, theirs = asyncio.run(measure(m, args.rounds, args.seconds))

@@ -20,17 +20,14 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 from aiohttp import ClientSession
 
-from bench.api_list import MemoryPlugin, beside_bare, hammer, spread
+from bench.api_list import beside_bare, hammer, memory_machete, spread
 from bench.fake_tools import populate
 from machete_core.access.actions import SCOPES
-from machete_core.machete import Machete, create_machete
-from machete_core.settings import Settings
-from machete_plugins import BUILTIN_PLUGINS
+from machete_core.machete import Machete
 
 BUDGET = 0.5
 RECONCILE_BUDGET_S = 1.0
@@ -88,16 +85,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=3.0)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="machete-bench-") as tmp:
-        settings = Settings(
-            home=Path(tmp),
-            installation=f"bench-{uuid.uuid4().hex[:6]}",
-            reconcile_interval=0,
-            health_check_interval=0,
-            default_runtime="memory",
-            api_rate=0.0,  # the per-client rate limit is a policy, not the cost measured
-        )
-        m = create_machete(settings, builtins=BUILTIN_PLUGINS)
-        m.plugins.register(MemoryPlugin(), "memory")
+        m = memory_machete(Path(tmp))
         m.access.add_user("owner", "owner", password=PASSWORD)
         populate(m, args.tools, runtime="memory", instance_id=lambda i: f"i-{i}")
         m.reconcile()  # a first round: the engine's state is read once

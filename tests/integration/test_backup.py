@@ -38,7 +38,13 @@ def test_backup_and_restore_round_trip(
     restored_data = tmp_path / "restored" / "volumes" / "keeper" / "data" / "db.txt"
     assert restored_data.read_text() == "precious\n"
     config = json.loads(run_cli(restored_env, "config", "keeper", "--json").stdout)
-    assert config == [{"key": "API_TOKEN", "value": "***", "secret": True}]
+    [entry] = config
+    assert {k: entry[k] for k in ("key", "value", "secret")} == {
+        "key": "API_TOKEN",
+        "value": "***",
+        "secret": True,
+    }
+    assert entry["updated_by"] == "local:machete CLI"  # who set it survives the backup
     # The restored key opens the secret: a forced redeploy gives the new instance its value.
     run_cli(restored_env, "deploy", "keeper", "--force")
     status = json.loads(run_cli(restored_env, "status", "keeper", "--json").stdout)

@@ -134,10 +134,13 @@ def test_an_owner_runs_a_tool_from_the_dashboard(server: str, git_server: GitHTT
         tools_tab = context.new_page()
         sign_in(tools_tab, base, "olive")
         tools_tab.evaluate("window.__noReload = true")
+        events_tab = context.new_page()
+        events_tab.goto(f"{base}/events")
+        events_tab.evaluate("window.__noReload = true")
         page = context.new_page()
         page.on("response", lambda r: responses.append(_body(r)))
         violations: list[str] = []
-        for tab in (tools_tab, page):
+        for tab in (tools_tab, events_tab, page):
             tab.on(
                 "console",
                 lambda m: (
@@ -157,6 +160,9 @@ def test_an_owner_runs_a_tool_from_the_dashboard(server: str, git_server: GitHTT
         # The Tools page, untouched since, shows the tool: an event refreshed its list.
         tools_tab.wait_for_selector("li[data-tool=web] .badge.status-running", timeout=30_000)
         assert tools_tab.evaluate("window.__noReload") is True
+        # The Events page, open since before the install, has its events, live.
+        events_tab.locator("#event-rows tr", has_text="web").first.wait_for(timeout=30_000)
+        assert events_tab.evaluate("window.__noReload") is True
         card = tools_tab.locator("li[data-tool=web]")
         assert "\N{GLOBE WITH MERIDIANS}" in card.inner_text() and "web" in card.inner_text()
         assert card.locator("a", has_text="Health").count() == 1
