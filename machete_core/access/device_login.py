@@ -44,7 +44,7 @@ class DeviceStart:
 
 
 def normal_code(text: str) -> str:
-    """What a person typed, as stored: upper case, ``XXXX-XXXX``."""
+    """What a person typed, as stored: upper case, four letters, a dash, four letters."""
     letters = "".join(c for c in text.upper() if c in ALPHABET)
     return f"{letters[:4]}-{letters[4:8]}" if len(letters) == 8 else ""
 
@@ -66,20 +66,21 @@ class DeviceLogins:
     def start(self, label: str, *, address: str | None = None) -> DeviceStart:
         device_code = secrets.token_urlsafe(32)
         letters = "".join(secrets.choice(ALPHABET) for _ in range(8))
+        user_code = f"{letters[:4]}-{letters[4:]}"
         now = self.clock()
         label = " ".join(label.split())[:100] or "machete CLI"
         # Who asked, from where (the approval page shows it too).
         self._audit.record(ANONYMOUS.with_request(address, None), "auth.device_start", target=label)
         self._store.add_device_login(
             device_hash=_hash(device_code),
-            user_code=f"{letters[:4]}-{letters[4:]}",
+            user_code=user_code,
             label=label,
             requested_from=(address or "")[:64] or None,
             created_at=now,
             expires_at=now + LIFETIME_S,
             state="pending",
         )
-        return DeviceStart(device_code, f"{letters[:4]}-{letters[4:]}", int(LIFETIME_S), INTERVAL_S)
+        return DeviceStart(device_code, user_code, int(LIFETIME_S), INTERVAL_S)
 
     def pending(self, user_code: str) -> DeviceLoginRecord:
         """The login waiting for approval under ``user_code`` (to show what is approved)."""

@@ -390,3 +390,19 @@ async def test_streams_end_when_the_server_stops(aiohttp_client: Any, machete: M
             pass
 
     await asyncio.wait_for(drain(), 5)
+
+
+async def test_the_event_stream_replays_what_was_missed(
+    aiohttp_client: Any, machete: Machete
+) -> None:
+    """A reconnect with the last event id it had gets exactly the events after it."""
+    client = await signed_in(aiohttp_client, machete, "olive")
+    for i in range(3):
+        machete.events.publish("tool.configured", tool="alpha", keys=[f"K{i}"])
+    ids = [e.id for e in machete.events_log(last=3)]
+    resp = await client.get("/events/stream", headers={"Last-Event-ID": str(ids[0])})
+    text = ""
+    while text.count("event: event") < 2:
+        text += (await resp.content.readany()).decode()
+    resp.close()
+    assert re.findall(r"id: (\d+)", text) == [str(ids[1]), str(ids[2])]

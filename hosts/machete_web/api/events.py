@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from machete_core.machete import Machete
+from machete_core.state.views import EventRecord
 from machete_web.api.common import int_query, machete
 from machete_web.api.streams import cross_site, pump, watch_credentials, websocket
 from machete_web.keys import EVENT_FEED, core
@@ -37,26 +38,16 @@ async def events(request: web.Request) -> web.StreamResponse:
     refused = cross_site(request)
     if refused is not None:
         return refused
-    tool = request.query.get("tool")
-    m = machete(request)
-    feed = request.app[EVENT_FEED]
     ws = websocket(request)
     await ws.prepare(request)
-    queue = feed.subscribe()
+    events = EventReader(request, after)
     reader = asyncio.create_task(ws.receive())  # notices the client closing
     watch = watch_credentials(request, ws)
-    visible = Visible(request, m)
     try:
-        sent = after or 0
-        if after is not None:
-            for event in await feed.backlog(after):
-                if (tool is None or event.tool == tool) and await visible.sees(
-                    event.tool, event.kind
-                ):
-                    await ws.send_json(render(event))
-                sent = event.id
+        for event in await events.replay():
+            await ws.send_json(render(event))
         while not ws.closed:
-            getter = asyncio.create_task(queue.get())
+            getter = asyncio.create_task(events.queue.get())
             done, _pending = await asyncio.wait(
                 {getter, reader}, return_when=asyncio.FIRST_COMPLETED
             )
@@ -64,13 +55,11 @@ async def events(request: web.Request) -> web.StreamResponse:
                 getter.cancel()
                 break
             event = getter.result()
-            if event.id <= sent or (tool is not None and event.tool != tool):
-                continue  # already replayed, or another tool's
-            if await visible.sees(event.tool, event.kind):
+            if await events.admits(event):
                 await ws.send_json(render(event))
     finally:
         watch.cancel()
-        feed.unsubscribe(queue)
+        events.close()
         reader.cancel()
         await ws.close()
     return ws
@@ -78,15 +67,47 @@ async def events(request: web.Request) -> web.StreamResponse:
 
 async def recent_events(request: web.Request) -> web.Response:
     last = int_query(request, "last", 20, 0, 10_000)
-    m = machete(request)
-
-    def read() -> tuple[list[Any], int]:
-        # The id first: an event recorded meanwhile is then followed, not lost.
-        last_id = m.last_event_id()
-        return list(m.events_log(last=last, tool=request.query.get("tool") or None)), last_id
-
-    found, last_id = await core(request, read)
+    tool = request.query.get("tool") or None
+    found, last_id = await core(request, newest, machete(request), last, tool)
     return web.json_response({"events": render(found), "last_id": last_id})
+
+
+def newest(m: Machete, last: int, tool: str | None) -> tuple[list[Any], int]:
+    """The ``last`` newest events the principal may see, and the id to follow on from."""
+    # The id first: an event recorded meanwhile is then followed, not lost.
+    last_id = m.last_event_id()
+    return list(m.events_log(last=last, tool=tool)), last_id
+
+
+class EventReader:
+    """What one reader of the live events gets (the WebSocket here, the dashboard's event
+    stream): the recorded events after ``after`` first, then the feed's, each once, of
+    ``?tool=`` only when given, and only of tools the principal may see."""
+
+    def __init__(self, request: web.Request, after: int | None) -> None:
+        self._feed = request.app[EVENT_FEED]
+        self._after = after
+        self._sent = after or 0
+        self._tool = request.query.get("tool") or None
+        self._visible = Visible(request, machete(request))
+        # Subscribed before the replay is read: nothing falls between the two.
+        self.queue = self._feed.subscribe()
+
+    async def replay(self) -> list[EventRecord]:
+        if self._after is None:
+            return []
+        return [e for e in await self._feed.backlog(self._after) if await self.admits(e)]
+
+    async def admits(self, event: EventRecord) -> bool:
+        if event.id <= self._sent:
+            return False  # already sent (replayed, then heard again from the feed)
+        self._sent = event.id
+        if self._tool is not None and event.tool != self._tool:
+            return False
+        return await self._visible.sees(event.tool, event.kind)
+
+    def close(self) -> None:
+        self._feed.unsubscribe(self.queue)
 
 
 class Visible:

@@ -17,9 +17,9 @@ from aiohttp import web
 
 from machete_core.machete import Machete
 from machete_web.api.common import int_query, machete
-from machete_web.api.events import Visible
+from machete_web.api.events import EventReader
 from machete_web.authn import PRINCIPAL
-from machete_web.keys import EVENT_FEED, MACHETE, core
+from machete_web.keys import MACHETE, core
 from machete_web.problems import RESPONSE_STARTED
 from machete_web.schemas import render
 
@@ -91,44 +91,33 @@ async def ticks(request: web.Request) -> AsyncIterator[float]:
 
 
 async def events_stream(request: web.Request) -> web.StreamResponse:
-    tool = request.query.get("tool") or None
+    """Lifecycle events of the tools the principal may see (``?tool=`` one only); the id is
+    the event's, so a reconnect replays exactly what was missed."""
     try:
-        after = int(last_id(request) or -1)
+        after: int | None = max(0, int(last_id(request) or ""))
     except ValueError:
-        after = -1
-    m = machete(request)
-    feed = request.app[EVENT_FEED]
-    queue = feed.subscribe()
-    visible = Visible(request, m)
+        after = None
+    events = EventReader(request, after)
     response = await open_stream(request)
     try:
-        sent = max(after, 0)
-        if after >= 0:
-            for event in await feed.backlog(after):
-                if (tool is None or event.tool == tool) and await visible.sees(
-                    event.tool, event.kind
-                ):
-                    await response.write(message(render(event), event="event", ident=event.id))
-                sent = event.id
+        for event in await events.replay():
+            await response.write(message(render(event), event="event", ident=event.id))
         quiet = 0.0
         async for _now in ticks(request):
             try:
-                event = await asyncio.wait_for(queue.get(), POLL_S * 5)
+                event = await asyncio.wait_for(events.queue.get(), POLL_S * 5)
             except TimeoutError:
                 quiet += POLL_S * 5
                 if quiet >= KEEPALIVE_S:
                     await response.write(b": keep-alive\n\n")
                     quiet = 0.0
                 continue
-            if event.id <= sent or (tool is not None and event.tool != tool):
-                continue
-            sent = event.id
-            if await visible.sees(event.tool, event.kind):
+            if await events.admits(event):
                 await response.write(message(render(event), event="event", ident=event.id))
     except ConnectionResetError:
         pass
     finally:
-        feed.unsubscribe(queue)
+        events.close()
     return response
 
 

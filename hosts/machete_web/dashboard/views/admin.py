@@ -11,6 +11,7 @@ from aiohttp import web
 from machete_core.errors import InvalidInputError
 from machete_core.machete import Machete
 from machete_web.api.common import int_query, machete
+from machete_web.api.events import newest
 from machete_web.dashboard.pages import field, form, render, see_other
 from machete_web.keys import core
 
@@ -31,14 +32,8 @@ def setup(app: web.Application) -> None:
 
 
 async def events_page(request: web.Request) -> web.Response:
-    m = machete(request)
     tool = request.query.get("tool") or None
-
-    def read() -> tuple[list[Any], int]:
-        last = m.last_event_id()  # first: an event recorded meanwhile is streamed, not lost
-        return list(m.events_log(last=100, tool=tool)), last
-
-    events, last = await core(request, read)
+    events, last = await core(request, newest, machete(request), 100, tool)
     context = {"title": "Events", "events": list(reversed(events)), "last_id": last, "tool": tool}
     return await render(request, "events.html", context)
 

@@ -29,7 +29,6 @@ class Cards:
     #: The cards' HTML, encoded once (a page is its head, these bytes and its tail).
     html: bytes
     categories: list[str]
-    count: int
 
 
 #: Where the cards go in the rendered page (a comment no tool's text can produce: autoescaped).
@@ -69,7 +68,7 @@ def _render(env: jinja2.Environment, shown: Sequence[ToolCard], every: Sequence[
     html = env.get_template("_tool_cards.html").render(
         groups=sorted(groups.items()), count=len(every)
     )
-    return Cards(html.encode(), sorted({c.view.category for c in every}), len(every))
+    return Cards(html.encode(), sorted({c.view.category for c in every}))
 
 
 async def tools_page(request: web.Request) -> web.Response:
