@@ -6,6 +6,7 @@ import asyncio
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -41,7 +42,17 @@ def until_step(machete: Machete, tool: str, step: str, timeout: float = 120) -> 
     raise AssertionError(f"{tool} never reached {step}")
 
 
+def until_text(path: Path, text: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if text in path.read_text():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{text!r} never appeared in {path.read_text()!r}")
+
+
 def test_cancel_from_another_process_stops_the_build(
+    tmp_path: Path,
     machete: Machete,
     env: dict[str, str],
     git_server: GitHTTPServer,
@@ -63,19 +74,24 @@ def test_cancel_from_another_process_stops_the_build(
         # A second change meanwhile is refused, or waits with --wait (checked below).
         busy = run_cli(env, "restart", "steady", check=False)
         assert busy.returncode == 1 and "tool_busy" in busy.stderr
-        waiter = subprocess.Popen(
-            [sys.executable, "-m", "machete_cli", "restart", "steady", "--wait"],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        waiter_err = tmp_path / "waiter.err"
+        with waiter_err.open("w") as err_file:
+            waiter = subprocess.Popen(
+                [sys.executable, "-m", "machete_cli", "restart", "steady", "--wait"],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=err_file,
+                text=True,
+            )
+        # Cancel only once the waiter has seen the tool busy: cancelling first would let
+        # the restart start at once, and the wait would go untested.
+        until_text(waiter_err, f"busy with operation {op_id}")
         assert "cancelling" in run_cli(env, "cancel", op_id).stdout
         _out, err = deploying.communicate(timeout=60)  # far less than the build's sleep
         assert deploying.returncode == 1 and "[cancelled]" in err
-        out, err = waiter.communicate(timeout=120)
-        assert waiter.returncode == 0, err
-        assert f"busy with operation {op_id}" in err and "running" in out
+        out, _ = waiter.communicate(timeout=120)
+        assert waiter.returncode == 0, waiter_err.read_text()
+        assert "running" in out
     finally:
         deploying.kill()
     op = machete.operation(op_id)
