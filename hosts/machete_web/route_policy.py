@@ -23,6 +23,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/health"): PUBLIC,
     ("GET", "/api/health/"): PUBLIC,
     ("GET", "/api/health/db"): SIGNED_IN,
+    ("GET", "/api/openapi.json"): PUBLIC,
     ("*", "/tools/{tool}"): PUBLIC,
     ("*", "/tools/{tool}/{tail}"): PUBLIC,
     # sign-in

@@ -15,12 +15,17 @@ import attrs
 import cattrs
 from cattrs.errors import ClassValidationError, IterableValidationError
 
+from machete_core.domain.operations import OperationKind
 from machete_core.domain.spec import ToolOverrides
 from machete_core.errors import InvalidInputError
 from machete_core.state.views import HealthEventRecord, OperationRecord, ReleaseRecord
 from machete_core.views import ConfigView, ToolView, to_data
 
 T = TypeVar("T")
+#: Actions of ``POST /api/tools/{tool}/{action}`` (remove is ``DELETE``).
+ACTIONS = tuple(
+    k.value for k in OperationKind if k not in (OperationKind.INSTALL, OperationKind.REMOVE)
+)
 
 
 @attrs.frozen

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from machete_web import openapi
 from machete_web.api import (
     auth,
     config,
@@ -22,3 +23,4 @@ from machete_web.api import (
 def setup(app: web.Application) -> None:
     for module in (system, auth, people, plugins, tools, config, operations, events, legacy):
         module.setup(app)
+    openapi.setup(app)

@@ -17,6 +17,7 @@ from machete_web.api.common import accepted, actor, body, body_as, int_query, ma
 from machete_web.api.uploads import is_upload, upload
 from machete_web.keys import LISTING, core
 from machete_web.schemas import (
+    ACTIONS,
     ActionRequest,
     HealthHistory,
     InstallRequest,
@@ -31,10 +32,6 @@ from machete_web.schemas import (
     parse,
 )
 
-#: Actions of ``POST /api/tools/{tool}/{action}`` (remove is ``DELETE``).
-ACTIONS = tuple(
-    k.value for k in OperationKind if k not in (OperationKind.INSTALL, OperationKind.REMOVE)
-)
 #: The longest ``?wait=`` a client may ask for, in seconds.
 MAX_WAIT_S = 600
 WAIT_POLL_S = 0.25
