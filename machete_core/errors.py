@@ -438,3 +438,16 @@ class DeviceLoginDeniedError(ForbiddenError):
     """The person asked to approve a device login refused it."""
 
     code = "access_denied"
+
+
+class HookNotFoundError(NotFoundError):
+    """No enabled webhook has this id (the same answer whether it never existed or is off)."""
+
+    code = "hook_not_found"
+
+
+class BadSignatureError(AuthenticationError):
+    """A webhook delivery not signed with the tool's secret (or its previous one, in its
+    grace period); recorded and audited."""
+
+    code = "bad_signature"

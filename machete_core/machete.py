@@ -54,6 +54,7 @@ from machete_core.state.views import (
     ReleaseRecord,
     ToolRecord,
 )
+from machete_core.triggers.webhooks import Webhooks
 from machete_core.views import ConfigView, HealthTarget, Route, ToolCard, ToolView
 
 LineListener = Callable[[str], None]
@@ -188,6 +189,11 @@ class Machete(AccessMethods):
         return volumes_root(self.settings, tool)
 
     # -- operations ----------------------------------------------------------------------
+
+    @property
+    def hooks(self) -> Webhooks:
+        """The tool's push webhook and polling (``machete_core.triggers``)."""
+        return Webhooks(self)
 
     @cached_property
     def _reconciler(self) -> Reconciler:

@@ -46,6 +46,7 @@ from machete_web.keys import (
 )
 from machete_web.listing import ListingCache, api_listing
 from machete_web.router import Router
+from machete_web.trigger_loop import run_triggers
 from machete_web.watcher import EngineWatcher
 
 log = logging.getLogger(__name__)
@@ -151,11 +152,13 @@ async def _machete_ctx(app: web.Application, *, owned: bool) -> AsyncIterator[No
     watcher.start()
     periodic = asyncio.create_task(_reconcile_periodically(machete, executor))
     monitor = asyncio.create_task(run_monitor(app))
+    triggers = asyncio.create_task(run_triggers(app))
     feed = asyncio.create_task(app[EVENT_FEED].run())
     yield
     await loop.run_in_executor(None, watcher.close)
     periodic.cancel()
     monitor.cancel()
+    triggers.cancel()
     feed.cancel()
     pending_tasks: set[asyncio.Task[Any]] = app[BACKGROUND_TASKS]
     for task in list(pending_tasks):

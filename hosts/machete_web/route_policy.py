@@ -84,6 +84,14 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/api/tokens"): "tokens.own",
     ("DELETE", "/api/tokens/{token}"): "tokens.own",
     ("GET", "/api/audit"): "audit.read",
+    # deploy triggers: a delivery proves itself with its signature, not a sign-in
+    ("POST", "/api/hooks/{hook}"): PUBLIC,
+    ("GET", T + "/hook"): "tools.hooks",
+    ("PUT", T + "/hook"): "tools.hooks",
+    ("DELETE", T + "/hook"): "tools.hooks",
+    ("POST", T + "/hook/rotate"): "tools.hooks",
+    ("PUT", T + "/hook/poll"): "tools.hooks",
+    ("GET", T + "/hook/deliveries"): "tools.hooks",
 }
 
 #: The dashboard's pages and forms (``dashboard/``): the same table, and their refusals are

@@ -18,7 +18,9 @@ from cattrs.errors import ClassValidationError, IterableValidationError
 from machete_core.domain.operations import OperationKind
 from machete_core.domain.spec import ToolOverrides
 from machete_core.errors import InvalidInputError
+from machete_core.state.trigger_views import DeliveryRecord
 from machete_core.state.views import HealthEventRecord, OperationRecord, ReleaseRecord
+from machete_core.triggers.webhooks import HookView
 from machete_core.views import ConfigView, ToolView, to_data
 
 T = TypeVar("T")
@@ -251,3 +253,45 @@ def render(record: Any) -> Any:
     if isinstance(record, list):
         return [render(item) for item in record]
     return to_data(record)
+
+
+@attrs.frozen
+class HookEnvelope:
+    """A tool's webhook and polling (null when neither was ever set)."""
+
+    hook: HookView | None
+
+
+@attrs.frozen
+class HookWithSecret:
+    """The webhook, and its secret when it was just made (shown here only), else null."""
+
+    hook: HookView
+    secret: str | None
+
+
+@attrs.frozen
+class Deliveries:
+    deliveries: list[DeliveryRecord]
+
+
+@attrs.frozen
+class DeliveryAnswer:
+    """What came of a webhook delivery: ``deployed``, ``queued``, ``coalesced``, ``duplicate``,
+    ``ignored`` or ``ping``, with the operation that deploys (or runs before the queued one)."""
+
+    outcome: str
+    message: str
+    operation_id: str | None
+
+
+@attrs.frozen
+class RotateRequest:
+    #: Seconds the previous secret stays good (default an hour; 0: not at all).
+    grace: int = 3600
+
+
+@attrs.frozen
+class PollRequest:
+    #: Seconds between polls (60-86400), or null for no polling.
+    seconds: int | None

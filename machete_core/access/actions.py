@@ -70,6 +70,13 @@ BUILTIN_ACTIONS: tuple[Action, ...] = (
     Action(
         "tools.secrets", Role.MAINTAINER, "tools:write", True, "set secret configuration values"
     ),
+    Action(
+        "tools.hooks",
+        Role.MAINTAINER,
+        "tools:write",
+        True,
+        "manage a tool's push webhook and polling, and see its deliveries",
+    ),
     Action("tools.access", Role.MAINTAINER, "tools:write", True, "change who may open the tool"),
     Action("tools.remove", Role.MAINTAINER, "tools:write", True, "remove a tool"),
     Action(

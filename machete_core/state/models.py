@@ -327,3 +327,51 @@ class DeviceLoginRow(Base):
         ForeignKey("users.id", ondelete="CASCADE"), nullable=True
     )
     last_poll_at: Mapped[float | None] = mapped_column(Float)
+
+
+class DeployTriggerRow(Base):
+    """What deploys a tool besides a person: its push webhook and its polling (one row per
+    tool, made when either is first set)."""
+
+    __tablename__ = "deploy_triggers"
+
+    tool_id: Mapped[int] = mapped_column(
+        ForeignKey("tools.id", ondelete="CASCADE"), primary_key=True
+    )
+    #: The public id in ``/api/hooks/<hook_id>`` (random; not a secret).
+    hook_id: Mapped[str] = mapped_column(String(64), unique=True)
+    hook_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: The HMAC secret, sealed; the previous one stays good until ``previous_until``.
+    secret_sealed: Mapped[str | None] = mapped_column(Text)
+    previous_sealed: Mapped[str | None] = mapped_column(Text)
+    previous_until: Mapped[float | None] = mapped_column(Float)
+    #: Seconds between polls of the source; None: no polling.
+    poll_seconds: Mapped[int | None] = mapped_column(Integer)
+    polled_at: Mapped[float | None] = mapped_column(Float)
+    #: The revision the last poll deployed (not deployed twice, even when that deploy failed).
+    polled_revision: Mapped[str | None] = mapped_column(String(255))
+    #: A push came while the tool was busy: one deploy runs when it is free.
+    deploy_queued: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+class HookDeliveryRow(Base):
+    """Every webhook delivery and what came of it."""
+
+    __tablename__ = "hook_deliveries"
+    __table_args__ = (UniqueConstraint("tool_id", "delivery_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tool_id: Mapped[int] = mapped_column(ForeignKey("tools.id", ondelete="CASCADE"), index=True)
+    at: Mapped[float] = mapped_column(Float)
+    provider: Mapped[str] = mapped_column(String(16))
+    #: The provider's delivery id (None when it sends none, or the signature was bad).
+    delivery_id: Mapped[str | None] = mapped_column(String(100))
+    event: Mapped[str] = mapped_column(String(64))
+    ref: Mapped[str | None] = mapped_column(String(255))
+    #: deployed, queued, coalesced, duplicate, ignored, ping, bad_signature.
+    outcome: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str | None] = mapped_column(Text)
+    operation_id: Mapped[str | None] = mapped_column(String(64))
+    address: Mapped[str | None] = mapped_column(String(64))

@@ -16,6 +16,7 @@ from machete_core.state.operations import OperationStore
 from machete_core.state.people import PeopleStore
 from machete_core.state.releases import ReleaseStore
 from machete_core.state.tools import ToolStore
+from machete_core.state.triggers import TriggerStore
 
 
 class Store(
@@ -28,6 +29,7 @@ class Store(
     CredentialStore,
     AuditStore,
     DeviceLoginStore,
+    TriggerStore,
 ):
     @classmethod
     def open(cls, url: str) -> Store:

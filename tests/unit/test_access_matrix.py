@@ -212,6 +212,7 @@ def fill(path: str, tool: str, op: str) -> str:
         "token": "nope",
         "tail": "x",
         "digest": "0" * 16,
+        "hook": "no-such-hook",
     }
     return re.sub(r"\{(\w+)(?::[^}]*)?\}", lambda m: values[m.group(1)], path)
 

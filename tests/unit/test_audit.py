@@ -138,6 +138,17 @@ async def test_every_mutating_route_writes_an_audit_row_with_nothing_secret(
         if path.endswith("install"):
             body = {"git_url": body["url"], "name": body["name"]}
         await call("POST", path, path, body)
+    hook = await call("PUT", T + "/hook", "/api/tools/app/hook")
+    made_token.append(hook["secret"])
+    rotated = await call("POST", T + "/hook/rotate", "/api/tools/app/hook/rotate", {"grace": 0})
+    made_token.append(rotated["secret"])
+    await call("PUT", T + "/hook/poll", "/api/tools/app/hook/poll", {"seconds": 300})
+    # A forged delivery: refused, and the refusal audited (nothing else of it is trusted).
+    forged = await call(
+        "POST", "/api/hooks/{hook}", rotated["hook"]["path"], {"ref": "refs/heads/main"}
+    )
+    assert forged["error"]["code"] == "bad_signature"
+    await call("DELETE", T + "/hook", "/api/tools/app/hook")
     await call("DELETE", T, "/api/tools/app")
 
     mutating = {
@@ -157,7 +168,7 @@ async def test_every_mutating_route_writes_an_audit_row_with_nothing_secret(
         NEW_PASSWORD,
         BOB_PASSWORD,
         RESET_PASSWORD,
-        made_token[0],
+        *made_token,
         setup_token or "?",
         totp[0].secret,
     ]

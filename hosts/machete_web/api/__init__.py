@@ -11,6 +11,7 @@ from machete_web.api import (
     auth,
     config,
     events,
+    hooks,
     legacy,
     operations,
     people,
@@ -21,6 +22,17 @@ from machete_web.api import (
 
 
 def setup(app: web.Application) -> None:
-    for module in (system, auth, people, plugins, tools, config, operations, events, legacy):
+    for module in (
+        system,
+        auth,
+        people,
+        plugins,
+        hooks,
+        tools,
+        config,
+        operations,
+        events,
+        legacy,
+    ):
         module.setup(app)
     openapi.setup(app)

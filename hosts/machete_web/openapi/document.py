@@ -45,6 +45,8 @@ HOST_CODES = (
 COMMON = {
     400: "The request is malformed: bad JSON (`invalid_json`) or URL (`bad_path`), or "
     "it carries two kinds of credentials (`ambiguous_credentials`).",
+    401: "Credentials were given but are not good (expired, revoked, unknown): "
+    "`unauthenticated`; on a protected operation, also none at all.",
     404: "Not found: a name in the path is unknown or hidden from you (`not_found`, "
     "`tool_not_found`, ...), or the request went to the tools' origin.",
     421: "The server does not answer to this Host (`host_not_allowed`).",
@@ -54,7 +56,6 @@ COMMON = {
     503: "The database or the container engine is unavailable.",
 }
 SIGNED_IN = {
-    401: "No valid credentials (`unauthenticated`).",
     403: "Not allowed (`forbidden`), a cross-site request, or a session that must enrol a "
     "second factor first (`enrol_second_factor`).",
 }
@@ -190,10 +191,11 @@ class _Builder:
         errors_of.update(op.errors)
         for status, text in sorted(errors_of.items()):
             if status < 400:
-                accepted = self.records.ref(Accepted)
+                # Another success: a 202 starts an operation; else the same body as the first.
+                shape = Accepted if status == 202 or op.response is None else op.response
                 found[str(status)] = {
                     "description": text,
-                    "content": {"application/json": {"schema": accepted}},
+                    "content": {"application/json": {"schema": self.schema(shape)}},
                 }
             else:
                 found[str(status)] = {"$ref": f"#/components/responses/Error{status}"}

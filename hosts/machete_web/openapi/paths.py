@@ -441,6 +441,47 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         response=obj(token=_STR, record=ref("Token")),
     ),
     ("DELETE", "/api/tokens/{token}"): Op("Revoke a token", "people", response=obj(revoked=_STR)),
+    # deploy triggers
+    ("POST", "/api/hooks/{hook}"): Op(
+        "A Git host's push delivery (GitHub, GitLab, Gitea, Forgejo, or the generic form)",
+        "hooks",
+        status=202,
+        response=s.DeliveryAnswer,
+        body={"type": "object"},
+        body_optional=True,
+        errors={
+            200: "Recorded without a deploy: a ping, an ignored event or ref, a duplicate.",
+            401: "The signature does not match the webhook's secret (`bad_signature`).",
+            413: "The delivery is larger than 1 MiB (refused before any HMAC work).",
+        },
+        description="Authenticated by the signature over the raw body (see docs/hooks.md).",
+    ),
+    ("GET", T + "/hook"): Op("A tool's webhook and polling", "hooks", response=s.HookEnvelope),
+    ("PUT", T + "/hook"): Op(
+        "Turn a tool's webhook on (its secret is in this answer the first time only)",
+        "hooks",
+        response=s.HookWithSecret,
+    ),
+    ("DELETE", T + "/hook"): Op("Turn a tool's webhook off", "hooks", response=s.HookEnvelope),
+    ("POST", T + "/hook/rotate"): Op(
+        "A new webhook secret (the old one stays good for `grace` seconds)",
+        "hooks",
+        body=s.RotateRequest,
+        body_optional=True,
+        response=s.HookWithSecret,
+    ),
+    ("PUT", T + "/hook/poll"): Op(
+        "Poll a tool's source every `seconds` (or null: off)",
+        "hooks",
+        body=s.PollRequest,
+        response=s.HookEnvelope,
+    ),
+    ("GET", T + "/hook/deliveries"): Op(
+        "A tool's recent webhook deliveries",
+        "hooks",
+        response=s.Deliveries,
+        query=(limit(50, 500, "How many, newest first."),),
+    ),
     ("GET", "/api/audit"): Op(
         "The audit log",
         "people",

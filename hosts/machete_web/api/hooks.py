@@ -1,0 +1,102 @@
+"""``/api/hooks/{hook}`` (Git hosts' push deliveries) and ``/api/tools/{tool}/hook``
+(managing a tool's webhook and polling, and its deliveries)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from machete_core.triggers.webhooks import HookSecret
+from machete_web.api.common import body_as, int_query, machete, respond, start_operation
+from machete_web.authn import client_address
+from machete_web.keys import MACHETE, core
+from machete_web.problems import problem
+from machete_web.schemas import (
+    Deliveries,
+    DeliveryAnswer,
+    HookEnvelope,
+    HookWithSecret,
+    PollRequest,
+    RotateRequest,
+)
+
+#: The largest delivery read: push payloads are a few kilobytes to a few hundred.
+MAX_DELIVERY = 1 << 20
+
+
+def setup(app: web.Application) -> None:
+    r = app.router
+    r.add_post("/api/hooks/{hook}", deliver)
+    r.add_get("/api/tools/{tool}/hook", show)
+    r.add_put("/api/tools/{tool}/hook", enable)
+    r.add_delete("/api/tools/{tool}/hook", disable)
+    r.add_post("/api/tools/{tool}/hook/rotate", rotate)
+    r.add_put("/api/tools/{tool}/hook/poll", poll)
+    r.add_get("/api/tools/{tool}/hook/deliveries", deliveries)
+
+
+async def deliver(request: web.Request) -> web.Response:
+    """Size first (no HMAC over a body too large), then the core: id, signature, parsing."""
+    declared = request.content_length
+    if declared is not None and declared > MAX_DELIVERY:
+        return problem(413, "too_large", f"a delivery is at most {MAX_DELIVERY} bytes")
+    raw = await request.content.read(MAX_DELIVERY + 1)
+    if len(raw) > MAX_DELIVERY:
+        return problem(413, "too_large", f"a delivery is at most {MAX_DELIVERY} bytes")
+    m = request.app[MACHETE]
+    received, op = await core(
+        request,
+        m.hooks.receive,
+        request.match_info["hook"],
+        dict(request.headers),
+        raw,
+        address=client_address(request, m.settings),
+    )
+    if op is not None:
+        start_operation(request, op)
+    answer = DeliveryAnswer(received.outcome, received.message, received.operation_id)
+    return respond(answer, status=received.status)
+
+
+async def show(request: web.Request) -> web.Response:
+    view = await core(request, machete(request).hooks.show, request.match_info["tool"])
+    return respond(HookEnvelope(view))
+
+
+def _with_secret(made: HookSecret) -> web.Response:
+    return respond(HookWithSecret(made.hook, made.secret))
+
+
+async def enable(request: web.Request) -> web.Response:
+    made = await core(request, machete(request).hooks.enable, request.match_info["tool"])
+    if isinstance(made, HookSecret):
+        return _with_secret(made)
+    return respond(HookWithSecret(made, None))
+
+
+async def disable(request: web.Request) -> web.Response:
+    view = await core(request, machete(request).hooks.disable, request.match_info["tool"])
+    return respond(HookEnvelope(view))
+
+
+async def rotate(request: web.Request) -> web.Response:
+    given = await body_as(request, RotateRequest)
+    made = await core(
+        request, machete(request).hooks.rotate, request.match_info["tool"], given.grace
+    )
+    return _with_secret(made)
+
+
+async def poll(request: web.Request) -> web.Response:
+    given = await body_as(request, PollRequest)
+    view = await core(
+        request, machete(request).hooks.set_poll, request.match_info["tool"], given.seconds
+    )
+    return respond(HookEnvelope(view))
+
+
+async def deliveries(request: web.Request) -> web.Response:
+    limit = int_query(request, "limit", 50, 1, 500)
+    found = await core(
+        request, machete(request).hooks.deliveries, request.match_info["tool"], limit
+    )
+    return respond(Deliveries(found))

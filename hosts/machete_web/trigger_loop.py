@@ -1,0 +1,39 @@
+"""The server's deploy triggers: every few seconds, queued push deploys whose tool is free
+start, and polled tools that are due are resolved (``machete_core.triggers.polling``)."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+
+from aiohttp import web
+
+from machete_core.machete import Machete
+from machete_core.triggers.polling import Triggers
+from machete_web.keys import EXECUTOR, MACHETE, run_in_background
+
+log = logging.getLogger(__name__)
+ROUND_S = 2.0
+
+
+def _run(m: Machete, op_id: str) -> None:
+    try:
+        m.run(op_id)
+    except Exception:  # recorded on the operation
+        pass
+
+
+async def run_triggers(app: web.Application, interval: float = ROUND_S) -> None:
+    m: Machete = app[MACHETE]
+    triggers = Triggers(m)
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            started = await loop.run_in_executor(app[EXECUTOR], triggers.round)
+        except Exception:  # one bad round must not end the loop
+            log.exception("deploy trigger round failed")
+            continue
+        for op in started:
+            run_in_background(app, functools.partial(_run, m, op.id))
