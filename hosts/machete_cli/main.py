@@ -133,6 +133,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "machete_cli.commands.people:tokens",
         "API tokens for programs (CI, scripts): create, list, revoke.",
     ),
+    "hooks": (
+        "machete_cli.commands.hooks:hooks",
+        "Deploy on a Git push: enable, disable, rotate, show, poll, deliveries.",
+    ),
     "audit": (
         "machete_cli.commands.people:audit",
         "The audit log: who did (or was refused) what, when, from where.",

@@ -121,6 +121,7 @@ PAGES: dict[tuple[str, str], str] = {
     ("POST", "/tool/{tool}/settings"): "tools.config",
     ("POST", "/tool/{tool}/access"): "tools.access",
     ("POST", "/tool/{tool}/grants"): "tools.grants",
+    ("POST", "/tool/{tool}/hook"): "tools.hooks",
     ("GET", "/operation/{op}"): "tools.read",
     ("POST", "/operation/{op}/cancel"): "tools.operate",
     ("GET", "/events"): "events.read",

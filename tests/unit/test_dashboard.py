@@ -283,6 +283,12 @@ async def test_every_form_writes_an_audit_row(aiohttp_client: Any, settings: Set
             {"kind": "user", "subject": "bob", "role": "viewer"},
         )
         await post("/tool/{tool}/access", "/tool/app/access", {"access": "granted"})
+        made_hook = await post("/tool/{tool}/hook", "/tool/app/hook", {"change": "enable"})
+        hook_page = await made_hook.text()
+        assert made_hook.status == 201 and 'id="hook-secret"' in hook_page
+        hook_secret = re.search(r'id="hook-secret">(whsec_[^<]+)<', hook_page)
+        assert hook_secret is not None
+        await post("/tool/{tool}/hook", "/tool/app/hook", {"change": "poll", "seconds": "300"})
         await post("/tool/{tool}/settings", "/tool/app/settings", {"enabled": "on", "builder": ""})
         await post(
             "/tool/{tool}/config",
@@ -302,6 +308,7 @@ async def test_every_form_writes_an_audit_row(aiohttp_client: Any, settings: Set
 
             dump = "\n".join(str(r) for r in conn.execute(text("SELECT * FROM audit_log")))
         assert SECRET not in dump and new_password not in dump and token not in dump
+        assert hook_secret.group(1) not in dump
     finally:
         m.close()
 

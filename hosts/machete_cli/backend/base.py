@@ -184,3 +184,12 @@ class Backend(abc.ABC):
     def audit(
         self, tool: str | None, actor: str | None, since: float | None, limit: int
     ) -> list[Data]: ...
+
+    @abc.abstractmethod
+    def hook(self, tool: str, change: str, value: int | None = None) -> Data:
+        """The tool's webhook after ``change`` (``show``, ``enable``, ``disable``, ``rotate``
+        with a grace period in seconds, ``poll`` with an interval or None):
+        ``{"hook": ..., "secret": ...}`` (the secret only when one was just made)."""
+
+    @abc.abstractmethod
+    def hook_deliveries(self, tool: str, limit: int) -> list[Data]: ...

@@ -239,3 +239,22 @@ class LocalBackend(Backend):
     ) -> list[Data]:
         rows = self.m.access.audit(tool=tool, actor=actor, since=since, limit=limit)
         return [as_data(r) for r in rows]
+
+    def hook(self, tool: str, change: str, value: int | None = None) -> Data:
+        from machete_core.triggers.webhooks import HookSecret
+
+        hooks = self.m.hooks
+        if change == "show":
+            return {"hook": to_data(hooks.show(tool)), "secret": None}
+        made = {
+            "enable": lambda: hooks.enable(tool),
+            "disable": lambda: hooks.disable(tool),
+            "rotate": lambda: hooks.rotate(tool, value if value is not None else 3600),
+            "poll": lambda: hooks.set_poll(tool, value),
+        }[change]()
+        if isinstance(made, HookSecret):
+            return {"hook": to_data(made.hook), "secret": made.secret}
+        return {"hook": to_data(made), "secret": None}
+
+    def hook_deliveries(self, tool: str, limit: int) -> list[Data]:
+        return list(to_data(self.m.hooks.deliveries(tool, limit)))

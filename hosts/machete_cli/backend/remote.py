@@ -201,9 +201,11 @@ class RemoteBackend(Backend):
 
     def cancel(self, op_id: str) -> bool:
         answer = self.client.call("POST", path("api", "operations", op_id, "cancel"), accept=(409,))
-        if "cancelling" not in answer:
-            raise self.client.error_from(409, answer)
-        return bool(answer["cancelling"])
+        if "cancelling" in answer:
+            return bool(answer["cancelling"])
+        if answer.get("error_code") == "operation_ended":
+            return False
+        raise self.client.error_from(409, answer)
 
     def events(self, last: int, tool: str | None, follow: bool) -> Iterator[Data]:
         query: dict[str, Any] = {"last": last}
@@ -299,6 +301,25 @@ class RemoteBackend(Backend):
             if value is not None:
                 query[key] = value
         return list(self.client.get("/api/audit", query)["audit"])
+
+    def hook(self, tool: str, change: str, value: int | None = None) -> Data:
+        where = path("api", "tools", tool, "hook")
+        if change == "show":
+            answer = self.client.get(where)
+        elif change == "enable":
+            answer = self.client.call("PUT", where)
+        elif change == "disable":
+            answer = self.client.call("DELETE", where)
+        elif change == "rotate":
+            grace = {"grace": value} if value is not None else {}
+            answer = self.client.call("POST", where + "/rotate", data=grace)
+        else:
+            answer = self.client.call("PUT", where + "/poll", data={"seconds": value})
+        return {"hook": answer.get("hook"), "secret": answer.get("secret")}
+
+    def hook_deliveries(self, tool: str, limit: int) -> list[Data]:
+        where = path("api", "tools", tool, "hook", "deliveries")
+        return list(self.client.get(where, {"limit": str(limit)})["deliveries"])
 
 
 def _operation(answer: Any) -> Data:

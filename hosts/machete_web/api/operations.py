@@ -108,5 +108,8 @@ async def follow_progress(request: web.Request) -> web.StreamResponse:
 
 async def cancel_operation(request: web.Request) -> web.Response:
     op_id = request.match_info["op"]
-    cancelled = await core(request, machete(request).cancel, op_id)
-    return respond(Cancelling(op_id, cancelled), status=202 if cancelled else 409)
+    if not await core(request, machete(request).cancel, op_id):
+        return problem(
+            409, "operation_ended", f"operation {op_id} has already ended", operation_id=op_id
+        )
+    return respond(Cancelling(op_id, True), status=202)

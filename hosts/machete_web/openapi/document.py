@@ -37,6 +37,7 @@ HOST_CODES = (
     "unsupported_encoding",
     "rate_limited",
     "internal_error",
+    "operation_ended",
     "bad_upstream_response",
     "tool_refused_websocket",
     "tool_unreachable",

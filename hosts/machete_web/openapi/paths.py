@@ -362,7 +362,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "operations",
         status=202,
         response=s.Cancelling,
-        errors={409: "The operation has ended already."},
+        errors={409: "The operation has ended already (`operation_ended`)."},
     ),
     ("GET", "/api/events"): Op(
         "Lifecycle events: the newest as JSON, or followed over a WebSocket",

@@ -10,6 +10,7 @@ from aiohttp import web
 from machete_core.domain.operations import OperationKind
 from machete_core.errors import InvalidInputError
 from machete_core.machete import Machete
+from machete_core.triggers.webhooks import HookSecret
 from machete_web.api.common import actor, int_field, machete, start_operation
 from machete_web.dashboard.charts import health_chart
 from machete_web.dashboard.pages import field, form, render, see_other
@@ -24,6 +25,7 @@ TOOL_ACTIONS = (
     "tools.remove",
     "tools.access",
     "tools.grants",
+    "tools.hooks",
 )
 #: The buttons of the header, in order.
 OPERATIONS = ("deploy", "start", "stop", "restart")
@@ -39,6 +41,7 @@ def setup(app: web.Application) -> None:
     r.add_post("/tool/{tool}/settings", change_settings)
     r.add_post("/tool/{tool}/access", change_access)
     r.add_post("/tool/{tool}/grants", change_grant)
+    r.add_post("/tool/{tool}/hook", change_hook)
 
 
 def _gather(m: Machete, name: str) -> dict[str, Any]:
@@ -56,10 +59,15 @@ def _gather(m: Machete, name: str) -> dict[str, Any]:
         "health": health_chart(m.health_history(name, 60)),
         "config": m.config(name) if "tools.config" in allowed else None,
         "grants": m.access.grants(name) if "tools.grants" in allowed else None,
+        "hook": m.hooks.show(name) if "tools.hooks" in allowed else None,
+        "deliveries": m.hooks.deliveries(name, 10) if "tools.hooks" in allowed else [],
     }
 
 
-async def tool_page(request: web.Request) -> web.Response:
+async def tool_page(
+    request: web.Request, *, secret: str | None = None, status: int = 200
+) -> web.Response:
+    """The tool's page; ``secret`` is a webhook secret just made, shown on this answer only."""
     name = request.match_info["tool"]
     data = await core(request, _gather, machete(request), name)
     tail = request.query.get("tail", "200")
@@ -70,8 +78,10 @@ async def tool_page(request: web.Request) -> web.Response:
         "grant_roles": ROLES_TO_GRANT,
         "tail": tail if tail in ("50", "200", "1000", "5000") else "200",
         "notice": request.query.get("notice", ""),
+        "secret": secret,
+        "origin": str(request.url.origin()),
     }
-    return await render(request, "tool.html", context)
+    return await render(request, "tool.html", context, status=status)
 
 
 async def _submit(request: web.Request, kind: OperationKind, **params: Any) -> web.Response:
@@ -170,3 +180,25 @@ async def change_grant(request: web.Request) -> web.Response:
     subject = field(data, "subject", limit=200)
     await core(request, machete(request).access.grant, name, role, **{kind: subject})
     return see_other(f"/tool/{name}?notice=grants#access")
+
+
+async def change_hook(request: web.Request) -> web.Response:
+    """``change``: enable, disable, rotate (the secret is shown on this answer only) or poll
+    (``seconds``, empty for off)."""
+    data = await form(request)
+    name = request.match_info["tool"]
+    hooks = machete(request).hooks
+    change = field(data, "change", limit=10)
+    if change == "poll":
+        text = field(data, "seconds", required=False, limit=6)
+        seconds = int_field(text, "seconds", 60, 86400) if text else None
+        await core(request, hooks.set_poll, name, seconds)
+    elif change in ("enable", "rotate"):
+        made = await core(request, hooks.enable if change == "enable" else hooks.rotate, name)
+        if isinstance(made, HookSecret):
+            return await tool_page(request, secret=made.secret, status=201)
+    elif change == "disable":
+        await core(request, hooks.disable, name)
+    else:
+        raise InvalidInputError(f"no change {change!r}", details={"path": "change"})
+    return see_other(f"/tool/{name}?notice=hook#hook")
