@@ -82,8 +82,7 @@ class Triggers:
         for trigger in due:
             assert trigger.poll_seconds
             if not store.claim_poll(trigger.tool_id, now - trigger.poll_seconds + 1, now):
-                if trigger.polled_at is not None:
-                    continue  # another server polled it within the interval
+                continue  # another server polled it within the interval
             try:
                 op = self.poll(trigger)
             except MacheteError as exc:

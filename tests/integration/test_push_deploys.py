@@ -18,6 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from machete_core.machete import create_machete
+from machete_core.settings import Settings
+from tests.support.cli import run_cli
 from tests.support.git_server import GitHTTPServer, commit_and_push, git, make_repo
 from tests.support.http import request
 from tests.support.images import http_tool_files
@@ -161,3 +164,35 @@ def test_polling_deploys_a_push_without_a_webhook(
     _s, ops = call("GET", f"{server}/api/tools/polled/operations")
     newest = ops["operations"][0]
     assert newest["actor"]["name"] == "source poll"
+
+
+@pytest.mark.parametrize("mode", [[], ["--local"]], ids=["client", "local"])
+def test_the_hooks_commands_in_both_modes(
+    server: str, env: dict[str, str], mode: list[str]
+) -> None:
+    """``machete hooks`` through the running server (client mode) and on the state."""
+    m = create_machete(Settings.from_env(env))
+    try:
+        if m.store.find_tool("h") is None:
+            m.store.create_tool(
+                name="h", source_kind="git", source_url="https://git.example.invalid/x.git"
+            )
+    finally:
+        m.close()
+    enabled = run_cli(env, *mode, "hooks", "enable", "h")
+    assert "secret:   whsec_" in enabled.stdout and "/api/hooks/" in enabled.stdout
+    shown = run_cli(env, *mode, "hooks", "show", "h", "--json")
+    data = json.loads(shown.stdout)
+    assert data["hook"]["enabled"] is True and data["secret"] is None
+    rotated = json.loads(
+        run_cli(env, *mode, "hooks", "rotate", "h", "--grace", "0", "--json").stdout
+    )
+    assert rotated["secret"].startswith("whsec_") and rotated["hook"]["previous_until"] is None
+    polled = run_cli(env, *mode, "hooks", "poll", "h", "120")
+    assert "every 120 s" in polled.stdout
+    assert "polling:  off" in run_cli(env, *mode, "hooks", "poll", "h", "off").stdout
+    bad = run_cli(env, *mode, "hooks", "poll", "h", "5", check=False)
+    assert bad.returncode != 0 and "60 to 86400" in bad.stderr
+    deliveries = json.loads(run_cli(env, *mode, "hooks", "deliveries", "h", "--json").stdout)
+    assert deliveries == {"deliveries": []}
+    assert "webhook:  off" in run_cli(env, *mode, "hooks", "disable", "h").stdout

@@ -305,3 +305,56 @@ async def test_the_webhook_secret_is_never_an_api_token(
     _hook_id, secret = enabled(machete)
     resp = await client.get("/api/tools", headers={"Authorization": f"Bearer {secret}"})
     assert resp.status == 401
+
+
+async def test_a_ci_token_deploys_its_one_tool_and_nothing_else(
+    aiohttp_client: Any, machete: Machete
+) -> None:
+    """docs/hooks.md's CI set-up: a service account and a one-tool, operate-only token."""
+    deployed(machete, "other")
+    machete.access.add_user("ci-app", "operator", service=True)
+    text, _record = machete.access.create_token(
+        "app CI", ("tools:operate",), tools=("app",), user="ci-app"
+    )
+    client = await aiohttp_client(
+        create_app(machete=machete), headers={"Authorization": f"Bearer {text}"}
+    )
+    deploy = await client.post("/api/tools/app/deploy")
+    assert deploy.status == 202 and (await deploy.json())["operation"]["kind"] == "deploy"
+    assert (await client.post("/api/tools/other/deploy")).status == 404
+    config = await client.put("/api/tools/app/config", json={"values": {"A": "1"}})
+    assert config.status == 403
+    assert (await client.put("/api/tools/app/hook")).status == 403
+
+
+def test_a_poll_deploys_a_new_revision_once(machete: Machete, tmp_path: Any) -> None:
+    """Against a real Git server: nothing while the live commit is the branch's head; one
+    deploy when it moves; none for the same revision again (even if that deploy failed)."""
+    from tests.support.git_server import GitHTTPServer, commit_and_push, git, make_repo
+
+    srv = GitHTTPServer(tmp_path / "repos").start()
+    try:
+        work = make_repo(srv.root, "polled", {"Dockerfile": "FROM scratch\n"})
+        head = git("rev-parse", "HEAD", cwd=work)
+        app = machete.get("app")
+        machete.store.update_tool(app.id, source_url=srv.url("polled.git"))
+        release = machete.store.get_release(machete.store.get_tool("app").current_release_id or 0)
+        machete.store.update_release(release.id, commit=head)
+        machete.hooks.set_poll("app", 60)
+        triggers = Triggers(machete)
+
+        def poll() -> Any:
+            trigger = machete.store.trigger(app.id)
+            assert trigger is not None
+            return triggers.poll(trigger)
+
+        assert poll() is None  # the live commit is the head
+        new = commit_and_push(work, {"README": "more\n"})
+        op = poll()
+        assert op is not None and op.kind == "deploy" and op.actor.name == "source poll"
+        machete.store.update_operation(op.id, status="failed", finished_at=time.time())
+        assert poll() is None  # that revision was tried: not again
+        trigger = machete.store.trigger(app.id)
+        assert trigger is not None and trigger.polled_revision == new
+    finally:
+        srv.stop()
