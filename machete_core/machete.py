@@ -193,7 +193,7 @@ class Machete(AccessMethods):
     @property
     def hooks(self) -> Webhooks:
         """The tool's push webhook and polling (``machete_core.triggers``)."""
-        return Webhooks(self)
+        return Webhooks(self.core, self._principal)
 
     @cached_property
     def _reconciler(self) -> Reconciler:

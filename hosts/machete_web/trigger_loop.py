@@ -26,7 +26,7 @@ def _run(m: Machete, op_id: str) -> None:
 
 async def run_triggers(app: web.Application, interval: float = ROUND_S) -> None:
     m: Machete = app[MACHETE]
-    triggers = Triggers(m)
+    triggers = Triggers(m.core)
     loop = asyncio.get_running_loop()
     while True:
         await asyncio.sleep(interval)

@@ -48,8 +48,7 @@ class Principal:
     restricted: bool = False
     address: str | None = None
     request_id: str | None = None
-    #: The actor of local principals (the CLI or a Python program) and of system ones that
-    #: act for a trigger (a webhook, a poll).
+    #: The actor of local principals (the CLI or a Python program).
     local_actor: Actor | None = None
 
     @property
@@ -66,8 +65,7 @@ class Principal:
         if self.kind == PrincipalKind.LOCAL:
             return self.local_actor or LOCAL_PYTHON
         if self.kind == PrincipalKind.SYSTEM:
-            # MACHETE itself, or on behalf of a verified webhook or a poll (their own actor).
-            return self.local_actor or SYSTEM
+            return SYSTEM
         if self.token is not None:
             return Actor(ActorKind.TOKEN, self.token.public_id, self.name)
         return Actor(ActorKind.USER, str(self.user_id or ""), self.name)

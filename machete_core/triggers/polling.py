@@ -13,17 +13,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from typing import TYPE_CHECKING
 
-from machete_core.access.principal import Principal, PrincipalKind
-from machete_core.domain.operations import Actor, ActorKind, OperationKind
+from machete_core.context import Core
+from machete_core.domain.operations import Actor, ActorKind
 from machete_core.domain.records import Locator
 from machete_core.errors import MacheteError, ToolBusyError
 from machete_core.state.trigger_views import TriggerRecord
 from machete_core.state.views import OperationRecord
-
-if TYPE_CHECKING:
-    from machete_core.machete import Machete
+from machete_core.triggers.webhooks import deploy_as
 
 log = logging.getLogger(__name__)
 PER_ROUND = 8
@@ -44,12 +41,9 @@ def due_at(trigger: TriggerRecord) -> float:
 
 
 class Triggers:
-    def __init__(self, machete: Machete, per_round: int = PER_ROUND) -> None:
-        self._m = machete
+    def __init__(self, core: Core, per_round: int = PER_ROUND) -> None:
+        self._core = core
         self._per_round = per_round
-
-    def _as(self, actor: Actor) -> Machete:
-        return self._m.acting_as(Principal(PrincipalKind.SYSTEM, actor.name, local_actor=actor))
 
     def round(self, now: float | None = None) -> list[OperationRecord]:
         """Start queued deploys whose tool is free and poll the tools that are due; the
@@ -58,7 +52,7 @@ class Triggers:
         return [*self.run_queued(), *self.poll_due(now)]
 
     def run_queued(self) -> list[OperationRecord]:
-        store = self._m.store
+        store = self._core.store
         started = []
         for tool_id in store.queued_deploys():
             if not store.take_queued(tool_id):
@@ -66,7 +60,7 @@ class Triggers:
             trigger = store.trigger(tool_id)
             actor = Actor(ActorKind.WEBHOOK, trigger.hook_id if trigger else "", "queued push")
             try:
-                started.append(self._as(actor).submit(OperationKind.DEPLOY, tool_id))
+                started.append(deploy_as(self._core, tool_id, actor))
             except ToolBusyError:
                 store.queue_deploy(tool_id)  # still busy: wait for the next round
             except MacheteError as exc:  # removed meanwhile, or disabled
@@ -74,7 +68,7 @@ class Triggers:
         return started
 
     def poll_due(self, now: float) -> list[OperationRecord]:
-        store = self._m.store
+        store = self._core.store
         due = sorted((t for t in store.polled_triggers() if due_at(t) <= now), key=due_at)[
             : self._per_round
         ]
@@ -94,7 +88,8 @@ class Triggers:
 
     def poll(self, trigger: TriggerRecord) -> OperationRecord | None:
         """Resolve the tool's ref; submit a deploy if it moved to a revision not seen yet."""
-        store, core = self._m.store, self._m.core
+        core = self._core
+        store = core.store
         tool = store.find_tool(trigger.tool_id)
         if tool is None or not tool.enabled:
             return None
@@ -114,7 +109,7 @@ class Triggers:
             return None
         actor = Actor(ActorKind.SYSTEM, "poll", "source poll")
         try:
-            return self._as(actor).submit(OperationKind.DEPLOY, tool.id)
+            return deploy_as(core, tool.id, actor)
         except ToolBusyError:
             store.queue_deploy(tool.id)
             return None

@@ -15,11 +15,12 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 import attrs
 
-from machete_core.access.principal import ANONYMOUS, Principal, PrincipalKind
+from machete_core.access.guard import Guard
+from machete_core.access.principal import ANONYMOUS, Principal
+from machete_core.context import Core
 from machete_core.domain.operations import Actor, ActorKind, OperationKind
 from machete_core.errors import (
     BadSignatureError,
@@ -27,12 +28,10 @@ from machete_core.errors import (
     InvalidInputError,
     ToolBusyError,
 )
+from machete_core.pipeline.submit import operation_params, submit_change
 from machete_core.state.trigger_views import DeliveryRecord, TriggerRecord
 from machete_core.state.views import OperationRecord, ToolRecord
 from machete_core.triggers import providers
-
-if TYPE_CHECKING:
-    from machete_core.machete import Machete
 
 SECRET_PREFIX = "whsec_"
 #: How long the previous secret stays good after a rotation, by default.
@@ -75,6 +74,13 @@ class Received:
     operation_id: str | None = None
 
 
+def deploy_as(core: Core, tool_id: int, actor: Actor) -> OperationRecord:
+    """Submit a deploy for a trigger (a verified push, a poll): it needs no person's right,
+    and names the trigger as its actor."""
+    params = operation_params(OperationKind.DEPLOY, {})
+    return submit_change(core, OperationKind.DEPLOY, tool_id, params, actor)
+
+
 def new_hook_id() -> str:
     return secrets.token_urlsafe(18)
 
@@ -93,8 +99,9 @@ def tracks(tool_ref: str | None, pushed: str, default_branch: str | None) -> boo
 class Webhooks:
     """``Machete.hooks``: the calls of one principal (managing needs ``tools.hooks``)."""
 
-    def __init__(self, machete: Machete) -> None:
-        self._m = machete
+    def __init__(self, core: Core, principal: Principal) -> None:
+        self._core = core
+        self._guard = Guard(core, principal)
 
     # -- managing --------------------------------------------------------------------------
 
@@ -113,32 +120,32 @@ class Webhooks:
 
     def show(self, tool: str | int) -> HookView | None:
         """The tool's webhook and polling settings; None when neither was ever set."""
-        record = self._m._tool("tools.hooks", tool)
-        trigger = self._m.store.trigger(record.id)
+        record = self._guard.tool("tools.hooks", tool)
+        trigger = self._core.store.trigger(record.id)
         return None if trigger is None else self._view(record, trigger)
 
     def enable(self, tool: str | int) -> HookSecret | HookView:
         """Turn the webhook on. The first time it makes the secret (returned once); after a
         ``disable`` the same id and secret work again (rotate for a new one)."""
-        record = self._m._tool("tools.hooks", tool)
-        with self._m._audited("tools.hooks.enable", record.name):
-            trigger = self._m.store.trigger(record.id)
+        record = self._guard.tool("tools.hooks", tool)
+        with self._guard.audited("tools.hooks.enable", record.name):
+            trigger = self._core.store.trigger(record.id)
             if trigger is not None and trigger.secret_sealed is not None:
-                saved = self._m.store.save_trigger(record.id, new_hook_id(), hook_enabled=True)
+                saved = self._core.store.save_trigger(record.id, new_hook_id(), hook_enabled=True)
                 return self._view(record, saved)
             secret = SECRET_PREFIX + secrets.token_urlsafe(32)
-            saved = self._m.store.save_trigger(
+            saved = self._core.store.save_trigger(
                 record.id,
                 new_hook_id(),
                 hook_enabled=True,
-                secret_sealed=self._m.secrets.seal({"secret": secret}),
+                secret_sealed=self._core.secrets.seal({"secret": secret}),
             )
             return HookSecret(self._view(record, saved), secret)
 
     def disable(self, tool: str | int) -> HookView:
-        record = self._m._tool("tools.hooks", tool)
-        with self._m._audited("tools.hooks.disable", record.name):
-            saved = self._m.store.save_trigger(record.id, new_hook_id(), hook_enabled=False)
+        record = self._guard.tool("tools.hooks", tool)
+        with self._guard.audited("tools.hooks.disable", record.name):
+            saved = self._core.store.save_trigger(record.id, new_hook_id(), hook_enabled=False)
             return self._view(record, saved)
 
     def rotate(self, tool: str | int, grace: int = GRACE_S) -> HookSecret:
@@ -148,15 +155,15 @@ class Webhooks:
             raise InvalidInputError(
                 f"the grace period is 0 to {MAX_GRACE_S} seconds", details={"path": "grace"}
             )
-        record = self._m._tool("tools.hooks", tool)
-        with self._m._audited("tools.hooks.rotate", record.name):
-            trigger = self._m.store.trigger(record.id)
+        record = self._guard.tool("tools.hooks", tool)
+        with self._guard.audited("tools.hooks.rotate", record.name):
+            trigger = self._core.store.trigger(record.id)
             old = trigger.secret_sealed if trigger is not None else None
             secret = SECRET_PREFIX + secrets.token_urlsafe(32)
-            saved = self._m.store.save_trigger(
+            saved = self._core.store.save_trigger(
                 record.id,
                 new_hook_id(),
-                secret_sealed=self._m.secrets.seal({"secret": secret}),
+                secret_sealed=self._core.secrets.seal({"secret": secret}),
                 previous_sealed=old if grace else None,
                 previous_until=time.time() + grace if old and grace else None,
             )
@@ -169,14 +176,14 @@ class Webhooks:
             raise InvalidInputError(
                 "poll every 60 to 86400 seconds (or off)", details={"path": "poll"}
             )
-        record = self._m._tool("tools.hooks", tool)
-        with self._m._audited("tools.hooks.poll", record.name):
-            saved = self._m.store.save_trigger(record.id, new_hook_id(), poll_seconds=seconds)
+        record = self._guard.tool("tools.hooks", tool)
+        with self._guard.audited("tools.hooks.poll", record.name):
+            saved = self._core.store.save_trigger(record.id, new_hook_id(), poll_seconds=seconds)
             return self._view(record, saved)
 
     def deliveries(self, tool: str | int, limit: int = 50) -> list[DeliveryRecord]:
-        record = self._m._tool("tools.hooks", tool)
-        return self._m.store.deliveries(record.id, limit)
+        record = self._guard.tool("tools.hooks", tool)
+        return self._core.store.deliveries(record.id, limit)
 
     # -- receiving -------------------------------------------------------------------------
 
@@ -184,7 +191,7 @@ class Webhooks:
         self, hook_id: str, headers: Mapping[str, str], body: bytes, address: str | None = None
     ) -> tuple[Received, OperationRecord | None]:
         """Handle one delivery; the operation returned (if any) is for the host to run."""
-        store = self._m.store
+        store = self._core.store
         trigger = store.trigger_by_hook(hook_id)
         tool = store.find_tool(trigger.tool_id) if trigger is not None else None
         if trigger is None or tool is None or not trigger.hook_enabled:
@@ -238,7 +245,7 @@ class Webhooks:
             sealed.append(trigger.previous_sealed)
         for box in sealed:
             if box is not None:
-                secret = str(self._m.secrets.open(box)["secret"])
+                secret = str(self._core.secrets.open(box)["secret"])
                 if providers.verify(provider, headers, body, secret):
                     return True
         return False
@@ -252,7 +259,7 @@ class Webhooks:
     ) -> None:
         name = provider.name if provider else "unknown"
         event = headers.get(provider.event_header, "") if provider else ""
-        self._m.store.add_delivery(
+        self._core.store.add_delivery(
             tool_id=tool.id,
             at=time.time(),
             provider=name,
@@ -263,7 +270,7 @@ class Webhooks:
             detail="the signature does not match the tool's secret",
             address=address,
         )
-        self._m.core.access.auditor.record(
+        self._core.access.auditor.record(
             attrs.evolve(ANONYMOUS, address=address),
             "tools.hooks.deliver",
             tool=tool.name,
@@ -291,12 +298,11 @@ class Webhooks:
         self, tool: ToolRecord, hook_id: str, delivery: providers.Delivery
     ) -> tuple[Received, OperationRecord | None]:
         actor = Actor(ActorKind.WEBHOOK, hook_id, f"{delivery.provider} push")
-        hook = Principal(PrincipalKind.SYSTEM, actor.name, local_actor=actor)
         try:
-            op = self._m.acting_as(hook).submit(OperationKind.DEPLOY, tool.id)
+            op = deploy_as(self._core, tool.id, actor)
         except ToolBusyError as busy:
             running = str(busy.details.get("operation", "")) or None
-            if self._m.store.queue_deploy(tool.id):
+            if self._core.store.queue_deploy(tool.id):
                 return Received(
                     "queued", 202, "a deploy runs when the current one ends", running
                 ), None

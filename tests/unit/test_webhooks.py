@@ -214,7 +214,7 @@ def test_a_burst_of_pushes_gives_one_deploy_running_and_one_queued(machete: Mach
     ]
     running = outcomes[0][1]
     assert running is not None and all(r.operation_id == running.id for r, _ in outcomes)
-    triggers = Triggers(machete)
+    triggers = Triggers(machete.core)
     assert triggers.run_queued() == []  # still busy: stays queued
     machete.store.update_operation(running.id, status="succeeded", finished_at=time.time())
     [queued] = triggers.run_queued()
@@ -253,7 +253,7 @@ def test_polls_are_spread_and_bounded(machete: Machete) -> None:
     assert firsts[0] < 600 and firsts[-1] < 600
     assert len({int(f // 60) for f in firsts}) > 5  # spread over the interval
     polled: list[int] = []
-    bounded = Triggers(machete, per_round=3)
+    bounded = Triggers(machete.core, per_round=3)
     bounded.poll = lambda trigger: polled.append(trigger.tool_id)  # type: ignore[method-assign,assignment,return-value]
     bounded.poll_due(time.time() + 10_000)
     assert len(polled) == 3
@@ -341,7 +341,7 @@ def test_a_poll_deploys_a_new_revision_once(machete: Machete, tmp_path: Any) -> 
         release = machete.store.get_release(machete.store.get_tool("app").current_release_id or 0)
         machete.store.update_release(release.id, commit=head)
         machete.hooks.set_poll("app", 60)
-        triggers = Triggers(machete)
+        triggers = Triggers(machete.core)
 
         def poll() -> Any:
             trigger = machete.store.trigger(app.id)
