@@ -9,7 +9,6 @@ import hashlib
 import hmac
 import json
 import sys
-import threading
 import time
 import urllib.request
 import uuid
@@ -24,6 +23,7 @@ from tests.support.cli import run_cli
 from tests.support.git_server import GitHTTPServer, commit_and_push, git, make_repo
 from tests.support.http import request
 from tests.support.images import http_tool_files
+from tests.support.load import hammering
 from tests.support.server import call, running_server, wait_op
 
 #: The Git host's side: what GitHub sends on a push, signed with the hook's secret.
@@ -92,20 +92,7 @@ def test_a_push_deploys_through_the_webhook_with_zero_failed_requests(
     )
     hook.chmod(0o755)
 
-    results: list[tuple[int, bytes]] = []
-    stop = threading.Event()
-
-    def hammer() -> None:
-        while not stop.is_set():
-            try:
-                results.append(request(f"{server}/tools/pushed/", timeout=10))
-            except OSError as exc:
-                results.append((0, str(exc).encode()))
-            time.sleep(0.01)
-
-    thread = threading.Thread(target=hammer)
-    thread.start()
-    try:
+    with hammering(f"{server}/tools/pushed/") as results:
         assert not log.exists()
         commit_and_push(work, {"www/index.html": "version 2\n"})
         sent = json.loads(log.read_text().splitlines()[-1])
@@ -114,9 +101,6 @@ def test_a_push_deploys_through_the_webhook_with_zero_failed_requests(
         op = wait_op(server, answer["operation_id"], timeout=180)
         assert op["status"] == "succeeded" and op["actor"]["kind"] == "webhook"
         until(lambda: request(f"{server}/tools/pushed/")[1] == b"version 2\n")
-    finally:
-        stop.set()
-        thread.join(timeout=30)
     failures = [r for r in results if r[0] != 200]
     assert len(results) > 20 and failures == []
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ import pytest
 from tests.support.git_server import GitHTTPServer, commit_and_push, make_repo
 from tests.support.http import auth_headers, request
 from tests.support.images import http_tool_files, websocket_tool_files
+from tests.support.load import hammering
 from tests.support.server import call, running_server, tools_base, wait_op
 
 
@@ -73,21 +73,8 @@ def test_zero_downtime_across_ten_redeploys(server: str, git_server: GitHTTPServ
     )
     assert wait_op(server, body["operation_id"])["status"] == "succeeded"
 
-    results: list[tuple[int, bytes]] = []
-    stop = threading.Event()
-
-    def hammer() -> None:
-        while not stop.is_set():
-            try:
-                results.append(request(f"{server}/tools/zdt/", timeout=10))
-            except OSError as exc:
-                results.append((0, str(exc).encode()))
-            time.sleep(0.01)
-
-    thread = threading.Thread(target=hammer)
-    thread.start()
     outcomes = []
-    try:
+    with hammering(f"{server}/tools/zdt/") as results:
         for i in range(1, 11):
             if i % 3 == 0:
                 # This release never becomes healthy: its gate fails, the old one keeps serving.
@@ -106,9 +93,6 @@ def test_zero_downtime_across_ten_redeploys(server: str, git_server: GitHTTPServ
                 )
             _s, body = call("POST", f"{server}/api/tools/zdt/deploy")
             outcomes.append(wait_op(server, body["operation_id"])["status"])
-    finally:
-        stop.set()
-        thread.join(timeout=30)
     failures = [r for r in results if r[0] != 200]
     bodies = {r[1] for r in results if r[0] == 200}
     assert outcomes.count("failed") == 3 and outcomes.count("succeeded") == 7
