@@ -287,6 +287,8 @@ class Webhooks:
             return Received("ignored", 200, f"{delivery.event} events do not deploy")
         if delivery.deleted:
             return Received("ignored", 200, f"{delivery.ref} was deleted: deletions never deploy")
+        if not tool.enabled:
+            return Received("ignored", 200, f"{tool.name} is disabled (machete set --enabled)")
         if not delivery.ref or not tracks(tool.source_ref, delivery.ref, delivery.default_branch):
             followed = tool.source_ref or "the default branch"
             return Received(

@@ -165,6 +165,14 @@ def test_what_does_not_deploy_is_recorded(
     assert delivery.outcome == outcome and delivery.detail
 
 
+def test_a_disabled_tool_is_not_deployed_by_a_push(machete: Machete) -> None:
+    hook_id, secret = enabled(machete)
+    machete.set_flags("app", enabled=False)
+    body = push_body()
+    received, op = machete.hooks.receive(hook_id, headers_for("github", body, secret), body)
+    assert (received.outcome, op) == ("ignored", None) and "disabled" in received.message
+
+
 def test_a_tool_that_tracks_a_tag_deploys_on_that_tag(machete: Machete) -> None:
     assert tracks("v2", "refs/tags/v2", None)
     assert not tracks("v2", "refs/heads/v3", None)
