@@ -102,3 +102,20 @@ async def test_the_server_serves_it_to_anyone(aiohttp_client: object) -> None:
     resp = await client.get("/api/openapi.json")
     assert resp.status == 200
     assert json.loads(await resp.read()) == json.loads(document_bytes())
+
+
+def test_links_name_operations_and_parameters_that_exist() -> None:
+    by_id = {
+        op["operationId"]: op for item in document()["paths"].values() for op in item.values()
+    }
+    links = [
+        link
+        for op in by_id.values()
+        for answer in op["responses"].values()
+        for link in answer.get("links", {}).values()
+    ]
+    assert len(links) > 10
+    for link in links:
+        target = by_id[link["operationId"]]
+        names = {p["name"] for p in target.get("parameters", [])}
+        assert set(link["parameters"]) <= names, link

@@ -182,6 +182,14 @@ class _Builder:
             for kind, schema in op.alternatives.items():
                 content[kind] = {"schema": schema}
             found[str(op.status)] = {"description": op.summary, "content": content}
+            if op.links:
+                found[str(op.status)]["links"] = {
+                    name: {
+                        "operationId": operation_id(link.method, link.path),
+                        "parameters": {link.parameter: link.expression},
+                    }
+                    for name, link in op.links.items()
+                }
         elif not op.websocket:
             found[str(op.status)] = {"description": op.summary}
         errors_of: dict[int, str] = dict(COMMON)

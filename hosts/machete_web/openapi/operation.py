@@ -20,6 +20,18 @@ class Query:
 
 
 @attrs.frozen
+class Link:
+    """An OpenAPI link from an operation's success answer to another operation: where a
+    value of the answer goes (schemathesis follows them in its stateful phase)."""
+
+    method: str
+    path: str
+    #: The target's parameter and the runtime expression that fills it.
+    parameter: str
+    expression: str
+
+
+@attrs.frozen
 class Op:
     """One operation: what it answers on success and which errors it may answer beyond the
     ones every operation may (``document.py`` adds those from the route's policy)."""
@@ -42,3 +54,5 @@ class Op:
     uploads: tuple[str, ...] = ()
     #: A WebSocket: answered ``101`` to an upgrade (and, for some, JSON to a plain GET).
     websocket: bool = False
+    #: Links from the success answer, by name.
+    links: dict[str, Link] = attrs.Factory(dict)

@@ -16,7 +16,7 @@ from machete_core.plugins.records import PluginInfo
 from machete_core.state.people_views import AuditRecord, GrantRecord
 from machete_core.state.views import EventRecord
 from machete_web import schemas as s
-from machete_web.openapi.operation import Op, Query
+from machete_web.openapi.operation import Link, Op, Query
 
 _STR = {"type": "string"}
 _NUM = {"type": "number"}
@@ -105,6 +105,13 @@ _OFFSET = Query(
 )
 
 
+#: Where an accepted operation is followed.
+_FOLLOW = {
+    "operation": Link("GET", "/api/operations/{op}", "op", "$response.body#/operation_id"),
+    "cancel": Link("POST", "/api/operations/{op}/cancel", "op", "$response.body#/operation_id"),
+}
+
+
 def _action(summary: str, request: type[Any] | None = None) -> Op:
     return Op(
         summary,
@@ -115,6 +122,7 @@ def _action(summary: str, request: type[Any] | None = None) -> Op:
         body_optional=True,
         query=(_WAIT,),
         errors=_BUSY,
+        links=_FOLLOW,
     )
 
 
@@ -135,6 +143,7 @@ _INSTALL = Op(
         Query("name", _STR, "Upload only: the tool's name (else the archive's)."),
         Query("filename", _STR, "Upload only: the archive's file name (tells its format)."),
     ),
+    links=_FOLLOW,
     errors={
         408: "The upload was too slow (`upload_timeout`).",
         409: "A tool of that name exists (`tool_exists`).",
@@ -295,6 +304,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         uploads=("application/gzip", "application/x-tar", "application/zip"),
         query=(_WAIT,),
         errors={**_BUSY, 413: "The uploaded archive is too large."},
+        links=_FOLLOW,
     ),
     ("POST", T + "/build"): _action("Build without switching", s.ActionRequest),
     ("POST", T + "/start"): _action("Start the current release"),
@@ -388,6 +398,12 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         body=body(("name", "role"), name=_STR, role=_STR, password=_STR, service=_BOOL),
         response=obj(user=ref("User")),
         errors={409: "The name is taken."},
+        links={
+            "change": Link("PATCH", "/api/users/{user}", "user", "$response.body#/user/name"),
+            "password": Link(
+                "POST", "/api/users/{user}/password", "user", "$response.body#/user/name"
+            ),
+        },
     ),
     ("PATCH", "/api/users/{user}"): Op(
         "Change a user's role or disable them",
@@ -412,6 +428,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         body=body(("name",), name=_STR),
         response=obj(team=obj(name=_STR, members=_STRINGS)),
         errors={409: "The name is taken."},
+        links={"delete": Link("DELETE", "/api/teams/{team}", "team", "$response.body#/team/name")},
     ),
     ("DELETE", "/api/teams/{team}"): Op("Delete a team", "people", response=obj(deleted=_STR)),
     ("PUT", "/api/teams/{team}/members/{user}"): Op(
@@ -439,6 +456,9 @@ OPERATIONS: dict[tuple[str, str], Op] = {
             user=_STR,
         ),
         response=obj(token=_STR, record=ref("Token")),
+        links={
+            "revoke": Link("DELETE", "/api/tokens/{token}", "token", "$response.body#/record/id")
+        },
     ),
     ("DELETE", "/api/tokens/{token}"): Op("Revoke a token", "people", response=obj(revoked=_STR)),
     # deploy triggers
