@@ -95,7 +95,7 @@ def test_schemathesis_finds_nothing_for_any_role(env: dict[str, str], tmp_path: 
                     "--checks",
                     CHECKS,
                     "--max-examples",
-                    "15",
+                    "10",
                     "--phases",
                     "examples,coverage,fuzzing,stateful",
                     "--seed",

@@ -105,9 +105,7 @@ async def test_the_server_serves_it_to_anyone(aiohttp_client: object) -> None:
 
 
 def test_links_name_operations_and_parameters_that_exist() -> None:
-    by_id = {
-        op["operationId"]: op for item in document()["paths"].values() for op in item.values()
-    }
+    by_id = {op["operationId"]: op for item in document()["paths"].values() for op in item.values()}
     links = [
         link
         for op in by_id.values()
