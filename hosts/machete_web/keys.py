@@ -15,6 +15,7 @@ import aiohttp
 import attrs
 from aiohttp import web
 
+from machete_core.errors import MacheteError
 from machete_core.machete import Machete
 from machete_web.event_feed import EventFeed
 from machete_web.listing import ListingCache
@@ -70,3 +71,15 @@ def run_in_background(app: web.Application, fn: Callable[[], Any]) -> None:
     future = loop.run_in_executor(app[OPERATIONS], fn)
     app[BACKGROUND].add(future)
     future.add_done_callback(app[BACKGROUND].discard)
+
+
+def run_operation(app: web.Application, machete: Machete, op_id: str) -> None:
+    """Run a submitted operation in the background (its outcome is recorded on it)."""
+
+    def work() -> None:
+        try:
+            machete.run(op_id)
+        except MacheteError:
+            pass  # recorded on the operation; clients read it there
+
+    run_in_background(app, work)

@@ -4,24 +4,16 @@ start, and polled tools that are due are resolved (``machete_core.triggers.polli
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 
 from aiohttp import web
 
 from machete_core.machete import Machete
 from machete_core.triggers.polling import Triggers
-from machete_web.keys import EXECUTOR, MACHETE, run_in_background
+from machete_web.keys import EXECUTOR, MACHETE, run_operation
 
 log = logging.getLogger(__name__)
 ROUND_S = 2.0
-
-
-def _run(m: Machete, op_id: str) -> None:
-    try:
-        m.run(op_id)
-    except Exception:  # recorded on the operation
-        pass
 
 
 async def run_triggers(app: web.Application, interval: float = ROUND_S) -> None:
@@ -36,4 +28,4 @@ async def run_triggers(app: web.Application, interval: float = ROUND_S) -> None:
             log.exception("deploy trigger round failed")
             continue
         for op in started:
-            run_in_background(app, functools.partial(_run, m, op.id))
+            run_operation(app, m, op.id)

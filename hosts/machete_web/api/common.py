@@ -9,11 +9,11 @@ from aiohttp import web
 
 from machete_core.access.principal import ANONYMOUS
 from machete_core.domain.operations import Actor
-from machete_core.errors import InvalidInputError, MacheteError
+from machete_core.errors import InvalidInputError
 from machete_core.machete import Machete
 from machete_core.state.views import OperationRecord
 from machete_web.authn import PRINCIPAL
-from machete_web.keys import MACHETE, run_in_background
+from machete_web.keys import MACHETE, run_operation
 from machete_web.schemas import Accepted, Links, parse, render
 
 T = TypeVar("T")
@@ -74,15 +74,7 @@ def respond(record: Any, status: int = 200) -> web.Response:
 
 def start_operation(request: web.Request, op: OperationRecord) -> None:
     """Run a submitted operation in the background (its outcome is recorded on it)."""
-    m = machete(request)
-
-    def work() -> None:
-        try:
-            m.run(op.id)
-        except MacheteError:
-            pass  # recorded on the operation; clients read it there
-
-    run_in_background(request.app, work)
+    run_operation(request.app, machete(request), op.id)
 
 
 def accepted(request: web.Request, op: OperationRecord, message: str) -> web.Response:
