@@ -257,16 +257,20 @@ def render(record: Any) -> Any:
 
 @attrs.frozen
 class HookEnvelope:
-    """A tool's webhook and polling (null when neither was ever set)."""
+    """A tool's webhook and polling (null when neither was ever set), and the delivery URL
+    (under ``MACHETE_PUBLIC_URL``, else the origin the request came to)."""
 
     hook: HookView | None
+    url: str | None
 
 
 @attrs.frozen
 class HookWithSecret:
-    """The webhook, and its secret when it was just made (shown here only), else null."""
+    """The webhook and its delivery URL, and its secret when it was just made (shown here
+    only), else null."""
 
     hook: HookView
+    url: str
     secret: str | None
 
 

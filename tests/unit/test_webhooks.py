@@ -283,6 +283,7 @@ async def test_over_http_a_delivery_is_answered_202_with_its_operation(
     made = await (await client.put("/api/tools/app/hook")).json()
     path, secret = made["hook"]["path"], made["secret"]
     assert secret.startswith("whsec_")
+    assert made["url"].startswith("http://127.0.0.1:") and made["url"].endswith(path)
     again = await (await client.put("/api/tools/app/hook")).json()
     assert again["secret"] is None  # shown once
     body = push_body()

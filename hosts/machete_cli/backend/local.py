@@ -241,20 +241,26 @@ class LocalBackend(Backend):
         return [as_data(r) for r in rows]
 
     def hook(self, tool: str, change: str, value: int | None = None) -> Data:
-        from machete_core.triggers.webhooks import HookSecret
+        from machete_core.triggers.webhooks import HookSecret, HookView
 
         hooks = self.m.hooks
+        made: HookSecret | HookView | None
         if change == "show":
-            return {"hook": to_data(hooks.show(tool)), "secret": None}
-        made = {
-            "enable": lambda: hooks.enable(tool),
-            "disable": lambda: hooks.disable(tool),
-            "rotate": lambda: hooks.rotate(tool, value if value is not None else 3600),
-            "poll": lambda: hooks.set_poll(tool, value),
-        }[change]()
-        if isinstance(made, HookSecret):
-            return {"hook": to_data(made.hook), "secret": made.secret}
-        return {"hook": to_data(made), "secret": None}
+            made = hooks.show(tool)
+        elif change == "enable":
+            made = hooks.enable(tool)
+        elif change == "disable":
+            made = hooks.disable(tool)
+        elif change == "rotate":
+            made = hooks.rotate(tool, value if value is not None else 3600)
+        else:
+            made = hooks.set_poll(tool, value)
+        secret = made.secret if isinstance(made, HookSecret) else None
+        view = made.hook if isinstance(made, HookSecret) else made
+        # Without a server, the URL is known only when MACHETE_PUBLIC_URL says where it is.
+        public = self.m.settings.public_url.rstrip("/")
+        url = public + view.path if view is not None and public else None
+        return {"hook": to_data(view), "url": url, "secret": secret}
 
     def hook_deliveries(self, tool: str, limit: int) -> list[Data]:
         return list(to_data(self.m.hooks.deliveries(tool, limit)))

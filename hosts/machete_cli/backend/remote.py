@@ -315,7 +315,11 @@ class RemoteBackend(Backend):
             answer = self.client.call("POST", where + "/rotate", data=grace)
         else:
             answer = self.client.call("PUT", where + "/poll", data={"seconds": value})
-        return {"hook": answer.get("hook"), "secret": answer.get("secret")}
+        return {
+            "hook": answer.get("hook"),
+            "url": answer.get("url"),
+            "secret": answer.get("secret"),
+        }
 
     def hook_deliveries(self, tool: str, limit: int) -> list[Data]:
         where = path("api", "tools", tool, "hook", "deliveries")

@@ -19,7 +19,10 @@ def _show(answer: dict[str, object]) -> None:
         click.echo("no webhook or polling set (machete hooks enable TOOL)")
         return
     click.echo(f"webhook:  {'on' if hook['enabled'] else 'off'}")
-    click.echo(f"URL path: {hook['path']}  (POST, under the server's public URL)")
+    if answer.get("url"):
+        click.echo(f"URL:      {answer['url']}")
+    else:
+        click.echo(f"URL path: {hook['path']}  (POST, under the server's public URL)")
     if hook.get("previous_until"):
         click.echo(f"previous secret good until {when(hook['previous_until'])}")
     poll = hook.get("poll_seconds")

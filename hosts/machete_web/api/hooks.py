@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from machete_core.triggers.webhooks import HookSecret
+from machete_core.triggers.webhooks import HookSecret, HookView
 from machete_web.api.common import body_as, int_query, machete, respond, start_operation
 from machete_web.authn import client_address
 from machete_web.keys import MACHETE, core
@@ -57,25 +57,36 @@ async def deliver(request: web.Request) -> web.Response:
     return respond(answer, status=received.status)
 
 
+def delivery_url(request: web.Request, view: HookView) -> str:
+    """Where the Git host sends deliveries: the public URL when one is set, else the origin
+    this request came to."""
+    public = request.app[MACHETE].settings.public_url.rstrip("/")
+    return (public or str(request.url.origin())) + view.path
+
+
+def _envelope(request: web.Request, view: HookView | None) -> web.Response:
+    return respond(HookEnvelope(view, delivery_url(request, view) if view else None))
+
+
+def _with_secret(request: web.Request, view: HookView, secret: str | None) -> web.Response:
+    return respond(HookWithSecret(view, delivery_url(request, view), secret))
+
+
 async def show(request: web.Request) -> web.Response:
     view = await core(request, machete(request).hooks.show, request.match_info["tool"])
-    return respond(HookEnvelope(view))
-
-
-def _with_secret(made: HookSecret) -> web.Response:
-    return respond(HookWithSecret(made.hook, made.secret))
+    return _envelope(request, view)
 
 
 async def enable(request: web.Request) -> web.Response:
     made = await core(request, machete(request).hooks.enable, request.match_info["tool"])
     if isinstance(made, HookSecret):
-        return _with_secret(made)
-    return respond(HookWithSecret(made, None))
+        return _with_secret(request, made.hook, made.secret)
+    return _with_secret(request, made, None)
 
 
 async def disable(request: web.Request) -> web.Response:
     view = await core(request, machete(request).hooks.disable, request.match_info["tool"])
-    return respond(HookEnvelope(view))
+    return _envelope(request, view)
 
 
 async def rotate(request: web.Request) -> web.Response:
@@ -83,7 +94,7 @@ async def rotate(request: web.Request) -> web.Response:
     made = await core(
         request, machete(request).hooks.rotate, request.match_info["tool"], given.grace
     )
-    return _with_secret(made)
+    return _with_secret(request, made.hook, made.secret)
 
 
 async def poll(request: web.Request) -> web.Response:
@@ -91,7 +102,7 @@ async def poll(request: web.Request) -> web.Response:
     view = await core(
         request, machete(request).hooks.set_poll, request.match_info["tool"], given.seconds
     )
-    return respond(HookEnvelope(view))
+    return _envelope(request, view)
 
 
 async def deliveries(request: web.Request) -> web.Response:

@@ -12,6 +12,7 @@ from machete_core.errors import InvalidInputError
 from machete_core.machete import Machete
 from machete_core.triggers.webhooks import HookSecret
 from machete_web.api.common import actor, int_field, machete, start_operation
+from machete_web.api.hooks import delivery_url
 from machete_web.dashboard.charts import health_chart
 from machete_web.dashboard.pages import field, form, render, see_other
 from machete_web.keys import core
@@ -79,7 +80,7 @@ async def tool_page(
         "tail": tail if tail in ("50", "200", "1000", "5000") else "200",
         "notice": request.query.get("notice", ""),
         "secret": secret,
-        "origin": str(request.url.origin()),
+        "hook_url": delivery_url(request, data["hook"]) if data["hook"] else None,
     }
     return await render(request, "tool.html", context, status=status)
 
