@@ -1,6 +1,8 @@
 """schemathesis walks the whole API from its OpenAPI document against a real ``machete serve``
 on loopback with seeded data, once per role and once anonymous: no server errors, every
-status and body as documented, and no operation that ignores its authentication.
+status and body as documented, and no operation that ignores its authentication. A walk with
+an admin's token restricted to another tool checks that everything about the hidden tool and
+its operation is answered as if it did not exist (``tests/support/schemathesis_idor.py``).
 
 Deploy-like actions run for real on the seeded tool (they fail fast: its source is refused
 by the URL policy), so the walk stays bounded; ``docs/testing.md`` says what is walked how."""
@@ -19,6 +21,7 @@ from tests.support.people import token_for
 from tests.support.server import running_server
 
 SCHEMATHESIS = str(Path(sys.executable).with_name("schemathesis"))
+ROOT = Path(__file__).resolve().parents[2]
 CHECKS = ",".join(
     (
         "not_a_server_error",
@@ -26,6 +29,7 @@ CHECKS = ",".join(
         "response_schema_conformance",
         "content_type_conformance",
         "ignored_auth",
+        "use_after_free",
     )
 )
 ROLES = ("viewer", "operator", "maintainer", "admin")
@@ -47,7 +51,10 @@ def seed(env: dict[str, str]) -> dict[str, str]:
         op = m.submit("start", "app")
         m.store.update_operation(op.id, status="failed", finished_at=time.time())
         m.hooks.enable("app")
-        tokens = {role: token_for(m, f"st-{role}", role) for role in ROLES}
+        # First another tool's token (an admin's, every scope, restricted to "other"): the
+        # IDOR walk, while "app" still exists (a maintainer's walk may remove it).
+        tokens = {"other-tool": token_for(m, "st-other", "admin", tools=("other",))}
+        tokens |= {role: token_for(m, f"st-{role}", role) for role in ROLES}
         m.access.add_team("web")
         (Path(env["MACHETE_HOME"]) / "op").write_text(op.id)
         return tokens
@@ -82,8 +89,10 @@ def test_schemathesis_finds_nothing_for_any_role(env: dict[str, str], tmp_path: 
     cfg = config(tmp_path, (Path(env["MACHETE_HOME"]) / "op").read_text())
     with running_server(env) as (base, _proc):
         runs: list[tuple[str, list[str]]] = [("anonymous", [])]
-        runs += [(role, ["-H", f"Authorization: Bearer {tokens[role]}"]) for role in ROLES]
+        runs += [(who, ["-H", f"Authorization: Bearer {tokens[who]}"]) for who in tokens]
+        op_id = (Path(env["MACHETE_HOME"]) / "op").read_text()
         for who, auth in runs:
+            idor = who == "other-tool"
             result = subprocess.run(
                 [
                     SCHEMATHESIS,
@@ -93,7 +102,7 @@ def test_schemathesis_finds_nothing_for_any_role(env: dict[str, str], tmp_path: 
                     f"{base}/api/openapi.json",
                     *auth,
                     "--checks",
-                    CHECKS,
+                    CHECKS + (",hidden_objects_are_not_found" if idor else ""),
                     "--max-examples",
                     "10",
                     "--phases",
@@ -108,7 +117,12 @@ def test_schemathesis_finds_nothing_for_any_role(env: dict[str, str], tmp_path: 
                     "filter_too_much",
                     "--no-color",
                 ],
-                env={**os.environ, "SCHEMATHESIS_HOOKS": ""},
+                env={
+                    **os.environ,
+                    "PYTHONPATH": str(ROOT),
+                    "SCHEMATHESIS_HOOKS": "tests.support.schemathesis_idor" if idor else "",
+                    "MACHETE_TEST_HIDDEN": f"app=/api/tools/app,{op_id}=/api/operations/{op_id}",
+                },
                 capture_output=True,
                 text=True,
                 timeout=900,
