@@ -39,12 +39,13 @@ class Provider:
     plain_token: bool = False
 
 
-#: In the order they are recognised: Forgejo also sends Gitea's headers.
+#: In the order they are recognised: Forgejo also sends Gitea's headers, and both send
+#: GitHub's (``X-GitHub-Event``, ``X-Hub-Signature-256``) for GitHub-compatible receivers.
 PROVIDERS = (
-    Provider("github", "x-github-event", "x-github-delivery", "x-hub-signature-256", "sha256="),
     Provider("forgejo", "x-forgejo-event", "x-forgejo-delivery", "x-forgejo-signature"),
     Provider("gitea", "x-gitea-event", "x-gitea-delivery", "x-gitea-signature"),
     Provider("gitlab", "x-gitlab-event", "x-gitlab-event-uuid", "x-gitlab-token", plain_token=True),
+    Provider("github", "x-github-event", "x-github-delivery", "x-hub-signature-256", "sha256="),
     Provider("generic", "x-machete-event", "x-machete-delivery", "x-machete-signature", "sha256="),
 )
 

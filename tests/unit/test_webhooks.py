@@ -60,15 +60,23 @@ def headers_for(provider: str, body: bytes, secret: str, event: str = "push") ->
             "User-Agent": "GitHub-Hookshot/abc123",
             "Content-Type": "application/json",
         }
+    # Gitea sends GitHub's and Gogs's headers beside its own; Forgejo adds its own to those.
+    github_too = {
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": delivery,
+        "X-Hub-Signature-256": "sha256=" + sig,
+        "X-Gogs-Event": event,
+        "X-Gogs-Delivery": delivery,
+    }
     if provider == "gitea":
         return {
             "X-Gitea-Event": event,
             "X-Gitea-Delivery": delivery,
             "X-Gitea-Signature": sig,
+            **github_too,
             "Content-Type": "application/json",
         }
     if provider == "forgejo":
-        # Forgejo sends its own headers and Gitea's (for Gitea-compatible receivers).
         return {
             "X-Forgejo-Event": event,
             "X-Forgejo-Delivery": delivery,
@@ -76,6 +84,7 @@ def headers_for(provider: str, body: bytes, secret: str, event: str = "push") ->
             "X-Gitea-Event": event,
             "X-Gitea-Delivery": delivery,
             "X-Gitea-Signature": sig,
+            **github_too,
             "Content-Type": "application/json",
         }
     if provider == "gitlab":
@@ -106,6 +115,7 @@ def test_a_good_delivery_deploys_and_a_bad_one_is_refused_and_audited(
     body = push_body()
     received, op = machete.hooks.receive(hook_id, headers_for(provider, body, secret), body)
     assert received.outcome == "deployed" and received.status == 202
+    assert machete.hooks.deliveries("app")[0].provider == provider
     assert op is not None and op.kind == "deploy" and received.operation_id == op.id
     assert op.actor.kind == "webhook" and provider in op.actor.name
     machete.store.update_operation(op.id, status="failed", finished_at=time.time())
