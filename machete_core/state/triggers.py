@@ -49,25 +49,22 @@ class TriggerStore(StoreBase):
 
     def queue_deploy(self, tool_id: int) -> bool:
         """Mark a deploy to run when the tool is free; False if one was queued already."""
-        with self._tx() as s:
-            done = s.execute(
-                update(DeployTriggerRow)
-                .where(
-                    DeployTriggerRow.tool_id == tool_id, DeployTriggerRow.deploy_queued.is_(False)
-                )
-                .values(deploy_queued=True, updated_at=time.time())
-            )
-            return bool(done.rowcount)  # type: ignore[attr-defined]
+        return self._set_queued(tool_id, True)
 
     def take_queued(self, tool_id: int) -> bool:
         """Clear the tool's queued deploy; True for the one caller that cleared it."""
+        return self._set_queued(tool_id, False)
+
+    def _set_queued(self, tool_id: int, queued: bool) -> bool:
+        """Flip the flag only from its other value: of racing callers (servers), one wins."""
         with self._tx() as s:
             done = s.execute(
                 update(DeployTriggerRow)
                 .where(
-                    DeployTriggerRow.tool_id == tool_id, DeployTriggerRow.deploy_queued.is_(True)
+                    DeployTriggerRow.tool_id == tool_id,
+                    DeployTriggerRow.deploy_queued.is_(not queued),
                 )
-                .values(deploy_queued=False)
+                .values(deploy_queued=queued, updated_at=time.time())
             )
             return bool(done.rowcount)  # type: ignore[attr-defined]
 

@@ -14,6 +14,7 @@ from openapi_spec_validator import validate
 
 from machete_web import create_app, route_policy
 from machete_web.openapi import core_codes, document, document_bytes, operation_keys
+from machete_web.openapi.document import route_key
 
 ROOT = Path(__file__).resolve().parents[2]
 HOSTS = ROOT / "hosts"
@@ -51,14 +52,7 @@ def test_every_operation_declares_its_security_and_refusals() -> None:
     for path, item in document()["paths"].items():
         for method, op in item.items():
             key = (method.upper(), path)
-            policy_key = key
-            if (
-                path.startswith("/api/tools/{tool}/")
-                and path.count("/") == 4
-                and key not in (route_policy.ROUTES)
-            ):
-                policy_key = (key[0], "/api/tools/{tool}/{action}")
-            policy = route_policy.ROUTES[policy_key]
+            policy = route_policy.ROUTES[route_key(*key)]
             assert "security" in op, key
             if policy == route_policy.PUBLIC:
                 assert op["security"] == [], key

@@ -106,15 +106,18 @@ def problem_schema() -> dict[str, Any]:
     }
 
 
+def route_key(method: str, path: str) -> tuple[str, str]:
+    """The router's (and the route policy's) key of a described operation: the document
+    lists ``POST /api/tools/{tool}/{action}`` once per action."""
+    head, _sep, last = path.rpartition("/")
+    if method == "POST" and head == "/api/tools/{tool}" and last in ACTIONS:
+        return method, head + "/{action}"
+    return method, path
+
+
 def operation_keys() -> list[tuple[str, str]]:
-    """The router's ``(method, path)`` of every described operation (``{action}`` folded)."""
-    keys = set()
-    for method, path in OPERATIONS:
-        head, _sep, last = path.rpartition("/")
-        if method == "POST" and head == "/api/tools/{tool}" and last in ACTIONS:
-            path = head + "/{action}"
-        keys.add((method, path))
-    return sorted(keys)
+    """The router's ``(method, path)`` of every described operation."""
+    return sorted({route_key(method, path) for method, path in OPERATIONS})
 
 
 class _Builder:
@@ -129,11 +132,7 @@ class _Builder:
         return self.records.ref(shape, request=request)
 
     def operation(self, method: str, path: str, op: Op) -> dict[str, Any]:
-        policy_path = path
-        head, _sep, last = path.rpartition("/")
-        if method == "POST" and head == "/api/tools/{tool}" and last in ACTIONS:
-            policy_path = head + "/{action}"
-        policy = route_policy.ROUTES[(method, policy_path)]
+        policy = route_policy.ROUTES[route_key(method, path)]
         public = policy == route_policy.PUBLIC
         out: dict[str, Any] = {
             "operationId": operation_id(method, path),
