@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -89,8 +90,23 @@ class SecretBox:
         return Credentials(username=str(data["username"]), password=str(data["password"]))
 
 
+#: Secrets recognisable by their shape, wherever they come from: MACHETE's tokens (API and
+#: local CLI), a password in a URL, an Authorization header's credentials, a session cookie.
+_SHAPES = (
+    (re.compile(r"\bmchl?_[A-Za-z0-9_-]{8,}"), "mch_***"),
+    (re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*):[^@\s/]*@"), r"\1:***@"),
+    (re.compile(r"(?i)(\bauthorization[\"']?\s*[:=]\s*[\"']?\w+\s+)[^\s\"',;]+"), r"\1***"),
+    (re.compile(r"(?i)(machete_session=)[^;\s\"']+"), r"\1***"),
+)
+
+
 def redact(text: str, secrets: tuple[str, ...]) -> str:
+    """``text`` without the known ``secrets`` (longest first, as given) and without anything
+    shaped like a secret. Operation logs, error messages and the servers' log lines all pass
+    through here."""
     for secret in secrets:
         if secret:
             text = text.replace(secret, "***")
+    for shape, replacement in _SHAPES:
+        text = shape.sub(replacement, text)
     return text

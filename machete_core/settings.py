@@ -136,6 +136,8 @@ class Settings:
     public_url: str = ""
     #: Reverse proxies in front of MACHETE whose ``X-Forwarded-For`` is believed (0: none).
     trusted_proxies: int = 0
+    #: Export Prometheus metrics at ``/metrics`` (docs/metrics.md); off, nothing is counted.
+    metrics: bool = True
     #: ``all``: every signed-in member sees every tool as a viewer (at least); ``granted``: people
     #: below admin see only the tools they (or their teams) hold a grant on.
     tool_visibility: str = "all"

@@ -24,6 +24,7 @@ from machete_web import (
     dashboard,
     hookspecs,
     hosts,
+    metrics,
     problems,
     redirects,
     route_policy,
@@ -39,12 +40,14 @@ from machete_web.keys import (
     HTTP_CLIENT,
     LISTING,
     MACHETE,
+    METRICS,
     OPERATIONS,
     ROUTER,
     TOOLS_LISTENER,
     ToolsListener,
 )
 from machete_web.listing import ListingCache, api_listing
+from machete_web.request_log import echo_request_id, request_middleware
 from machete_web.router import Router
 from machete_web.trigger_loop import run_triggers
 from machete_web.watcher import EngineWatcher
@@ -64,6 +67,7 @@ def create_app(
         machete = create_machete(settings, builtins=BUILTIN_PLUGINS)
     app = web.Application(
         middlewares=[
+            request_middleware(_route_template, _observe_request),
             hosts.allowed_host_middleware(tools=False),
             dashboard.page_middleware,
             problems.error_middleware,
@@ -80,6 +84,8 @@ def create_app(
     app[TOOLS_LISTENER] = ToolsListener()
     app[authn.LIMITER] = authn.RateLimiter(machete.settings.api_rate, machete.settings.api_burst)
     app[route_policy.PLUGIN_ROUTES] = {}
+    app.on_response_prepare.append(echo_request_id)
+    metrics.setup(app, machete)
     app.cleanup_ctx.append(functools.partial(_machete_ctx, owned=owned))
     versioning.setup(app)
     api.setup(app)
@@ -87,6 +93,17 @@ def create_app(
     redirects.setup(app)
     _plugin_routes(app, machete)
     return app
+
+
+def _route_template(request: web.Request) -> str | None:
+    key = route_policy.route_key(request)
+    return key[1] if key is not None else None
+
+
+def _observe_request(
+    request: web.Request, route: str | None, status: int | None, seconds: float
+) -> None:
+    request.app[METRICS].observe_api(route, request.method, status, seconds)
 
 
 def _plugin_routes(app: web.Application, machete: Machete) -> None:

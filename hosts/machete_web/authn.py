@@ -7,27 +7,30 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import math
-import secrets
 import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
 from machete_cli.client import discovery
+from machete_core import log_context
 from machete_core.access import tokens
 from machete_core.access.principal import ANONYMOUS, Principal, local
 from machete_core.domain.operations import LOCAL_CLI
 from machete_core.errors import AuthenticationError, MacheteError
 from machete_core.settings import Settings
 from machete_web import route_policy
-from machete_web.keys import MACHETE, core
+from machete_web.keys import MACHETE, METRICS, core
+from machete_web.metrics import is_loopback
 from machete_web.problems import problem
+from machete_web.request_log import REQUEST_ID, request_id_for
+
+__all__ = ["PRINCIPAL", "REQUEST_ID", "auth_middleware", "resolve"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PRINCIPAL = web.RequestKey("principal", Principal)
 #: The credential of ``<home>/server.json`` (set by ``machete serve``; None in tests' apps).
 LOCAL_CREDENTIAL = web.AppKey("local_credential", str)
-REQUEST_ID = web.RequestKey("request_id", str)
 
 SESSION_COOKIE = "machete_session"
 #: Over HTTPS: Secure, Path=/ and no Domain, which the ``__Host-`` prefix makes browsers enforce.
@@ -211,6 +214,31 @@ def _cross_site(request: web.Request) -> bool:
     return site not in ("same-origin", "none")
 
 
+def _credential_method(request: web.Request) -> str | None:
+    """How the request tries to sign in (the ``method`` label of auth attempts), or None."""
+    header = request.headers.get("Authorization", "")
+    if header:
+        scheme, _, value = header.strip().partition(" ")
+        if scheme.lower() == "bearer" and value.strip().startswith(discovery.PREFIX):
+            return "local"
+        if scheme.lower() == "bearer" and tokens.looks_like_token(value.strip()):
+            return "token"
+        return "plugin"
+    return "session" if _session_cookie(request) else None
+
+
+def _count_attempt(request: web.Request, method: str | None, outcome: str) -> None:
+    if method is not None and METRICS in request.app:
+        request.app[METRICS].auth_attempt(method, outcome)
+
+
+def _loopback_allowed(request: web.Request) -> bool:
+    key = route_policy.route_key(request)
+    if key not in route_policy.LOOPBACK:
+        return False
+    return is_loopback(client_address(request, request.app[MACHETE].settings))
+
+
 def unauthenticated(message: str) -> web.Response:
     response = problem(401, "unauthenticated", message)
     response.headers["WWW-Authenticate"] = WWW_AUTHENTICATE
@@ -220,8 +248,10 @@ def unauthenticated(message: str) -> web.Response:
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     machete = request.app[MACHETE]
-    request[REQUEST_ID] = request.headers.get("X-Request-Id", "")[:64] or secrets.token_hex(8)
+    if REQUEST_ID not in request:
+        request[REQUEST_ID] = request_id_for(request)
     policy = route_policy.policy_for(request)
+    method = _credential_method(request)
     try:
         principal = await resolve(request)
     except AmbiguousCredentials:
@@ -231,8 +261,15 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             "send a session cookie or an Authorization header, not both",
         )
     except AuthenticationError as exc:
+        _count_attempt(request, method, "failed")
         return unauthenticated(exc.message)
+    if method is not None:
+        signed_in = principal.signed_in or principal.trusted
+        _count_attempt(request, method, "ok" if signed_in else "failed")
     request[PRINCIPAL] = principal
+    if principal.signed_in or principal.trusted:
+        # Undone with the rest of the request's context by the request middleware.
+        log_context.bind(actor=principal.actor().describe())
     if principal.session is not None and request.method not in SAFE_METHODS:
         if _cross_site(request):
             await core(
@@ -256,7 +293,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         response = problem(429, "rate_limited", "too many requests; slow down")
         response.headers["Retry-After"] = str(max(1, math.ceil(wait)))
         return response
-    if policy == route_policy.PUBLIC:
+    if policy == route_policy.PUBLIC or _loopback_allowed(request):
         return await handler(request)
     if policy is None:
         return problem(403, "forbidden", "this route has no permission entry")

@@ -26,6 +26,8 @@ class EventFeed:
         self.machete = machete
         self.executor = executor
         self.last_id = 0
+        #: Set once the feed reads from its starting point: events after it reach listeners.
+        self.ready = asyncio.Event()
         self._queues: set[asyncio.Queue[EventRecord]] = set()
         self._listeners: list[Callable[[EventRecord], None]] = []
 
@@ -52,6 +54,7 @@ class EventFeed:
         loop = asyncio.get_running_loop()
         cursor = await loop.run_in_executor(self.executor, self.machete.event_cursor)
         self.last_id = cursor.after
+        self.ready.set()
         while True:
             await asyncio.sleep(POLL_S)
             try:

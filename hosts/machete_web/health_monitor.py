@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 import aiohttp
 from aiohttp import web
 
 from machete_core.health import healthy_status
 from machete_core.views import HealthTarget
-from machete_web.keys import EXECUTOR, HTTP_CLIENT, MACHETE
+from machete_web.keys import EXECUTOR, HTTP_CLIENT, MACHETE, METRICS
 
 PROBE_TIMEOUT_S = 5.0
 
@@ -44,7 +45,10 @@ async def monitor_round(app: web.Application) -> int:
 
     async def one(target: HealthTarget) -> bool:
         async with gate:
+            started = time.perf_counter()
             healthy, detail = await _probe(app[HTTP_CLIENT], target)
+            if METRICS in app:
+                app[METRICS].observe_probe(healthy, time.perf_counter() - started)
         return await loop.run_in_executor(app[EXECUTOR], m.record_health, target, healthy, detail)
 
     changed = await asyncio.gather(*(one(t) for t in targets))

@@ -6,6 +6,7 @@ from ``app.py``, so the application factory can import the route modules without
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +18,7 @@ from aiohttp import web
 
 from machete_core.errors import MacheteError
 from machete_core.machete import Machete
+from machete_plugins.prometheus import PlatformMetrics
 from machete_web.event_feed import EventFeed
 from machete_web.listing import ListingCache
 from machete_web.proxy.limits import ToolLimits
@@ -35,6 +37,7 @@ ROUTER = web.AppKey("router", Router)
 HTTP_CLIENT = web.AppKey("http_client", aiohttp.ClientSession)
 EVENT_FEED = web.AppKey("event_feed", EventFeed)
 LISTING = web.AppKey("listing", ListingCache[bytes])
+METRICS = web.AppKey("metrics", PlatformMetrics)
 
 
 @attrs.define
@@ -62,13 +65,17 @@ async def core(request: web.Request, fn: Callable[..., T], *args: Any, **kwargs:
     """Run one blocking core call in the bounded pool (the platform's, on the tools listener)."""
     app = request.app[PLATFORM] if PLATFORM in request.app else request.app
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(app[EXECUTOR], functools.partial(fn, *args, **kwargs))
+    # The request's log context (its id, actor, route) follows the work into the thread.
+    context = contextvars.copy_context()
+    return await loop.run_in_executor(
+        app[EXECUTOR], functools.partial(context.run, fn, *args, **kwargs)
+    )
 
 
 def run_in_background(app: web.Application, fn: Callable[[], Any]) -> None:
     """Start long core work (an operation) on its own pool; the app waits for it at shutdown."""
     loop = asyncio.get_running_loop()
-    future = loop.run_in_executor(app[OPERATIONS], fn)
+    future = loop.run_in_executor(app[OPERATIONS], contextvars.copy_context().run, fn)
     app[BACKGROUND].add(future)
     future.add_done_callback(app[BACKGROUND].discard)
 

@@ -24,6 +24,8 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/health/"): PUBLIC,
     ("GET", "/api/health/db"): SIGNED_IN,
     ("GET", "/api/openapi.json"): PUBLIC,
+    # Prometheus: from loopback without credentials (LOOPBACK below), else the right to read.
+    ("GET", "/metrics"): "metrics.read",
     ("*", "/tools/{tool}"): PUBLIC,
     ("*", "/tools/{tool}/{tail}"): PUBLIC,
     # sign-in
@@ -145,6 +147,10 @@ ROUTES.update(
         ("GET", "/events/stream"): "events.read",
     }
 )
+
+#: Routes a client on loopback may use without credentials: a Prometheus on the same machine
+#: scrapes without a token. Behind trusted proxies the address is the proxies' client's.
+LOOPBACK: frozenset[tuple[str, str]] = frozenset({("GET", "/metrics")})
 
 #: What plugins' routes declared, filled in by the app factory.
 PLUGIN_ROUTES = web.AppKey("plugin_route_policy", dict)

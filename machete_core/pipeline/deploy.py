@@ -34,6 +34,8 @@ from machete_core.domain.spec import ToolSpec
 from machete_core.domain.status import ReleaseStatus, ToolStatus
 from machete_core.errors import (
     BuildError,
+    BuildTimeoutError,
+    CancelledError,
     DockerAccessRefusedError,
     HealthCheckError,
     InvalidInputError,
@@ -399,10 +401,24 @@ def _build(
             secrets=build_secrets(core.settings, run.log.write),
         )
         with core.build_slot(run.cancel, run.log.write):
+            started, outcome = time.monotonic(), "failed"
             try:
                 image = builder.build(request, run.log)
+                outcome = "succeeded"
             except BuildError as exc:
+                outcome = "timeout" if isinstance(exc, BuildTimeoutError) else "failed"
                 raise with_cause(exc, builder, root / spec.dockerfile, spec.build_args) from None
+            except CancelledError:
+                outcome = "cancelled"
+                raise
+            finally:
+                # For observers (metrics): the build alone, without the wait for a slot.
+                run.publish(
+                    "build.finished",
+                    builder=builder_name,
+                    outcome=outcome,
+                    seconds=round(time.monotonic() - started, 3),
+                )
         core.store.update_release(release.id, image_id=image.id, image_tag=tag)
         run.log.write(f"built image {image.id[:19]} as {tag}")
     return image

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+from machete_core import log_context
 from machete_core.context import Core
 from machete_core.domain.operations import (
     STEP_MARKER,
@@ -24,6 +26,7 @@ from machete_core.pipeline.faults import crash_point
 from machete_core.secrets import redact
 from machete_core.state.views import OperationRecord
 
+log = logging.getLogger(__name__)
 P = TypeVar("P")
 StepListener = Callable[[StepProgress], None]
 
@@ -108,25 +111,31 @@ class OperationRun:
             raise ValueError(f"{name!r} is not a declared step of {self.kind}")
         self.cancel.raise_if_cancelled()
         step_id = self.core.store.begin_step(self.op.id, name)
+        context = log_context.bind(step=name)
+        log.info("step %s started", name)
         # Published before the log's marker: a follower that reads the log, then the events,
         # always has the step's report by the time it meets the marker (follow.py).
         self._progress(name, StepState.STARTED)
         self.log.write(STEP_MARKER + name)
         started = time.monotonic()
-        crash_point(name, "before")
         try:
-            yield
-        except MacheteError as exc:
-            detail = f"{exc.code}: {exc.message}"
-            self.core.store.end_step(step_id, "failed", detail)
-            self._progress(name, StepState.FAILED, detail=self.redact(detail))
-            raise
-        except BaseException as exc:
-            detail = f"{type(exc).__name__}: {exc}"
-            self.core.store.end_step(step_id, "failed", detail)
-            self._progress(name, StepState.FAILED, detail=self.redact(detail))
-            raise
-        seconds = time.monotonic() - started
-        self.core.store.end_step(step_id, "done", f"{seconds:.2f}s")
-        self._progress(name, StepState.DONE, seconds=round(seconds, 3))
-        crash_point(name, "after")
+            crash_point(name, "before")
+            try:
+                yield
+            except BaseException as exc:
+                if isinstance(exc, MacheteError):
+                    detail = f"{exc.code}: {exc.message}"
+                else:
+                    detail = f"{type(exc).__name__}: {exc}"
+                self.core.store.end_step(step_id, "failed", detail)
+                seconds = round(time.monotonic() - started, 3)
+                self._progress(name, StepState.FAILED, detail=self.redact(detail), seconds=seconds)
+                log.warning("step %s failed after %.2fs: %s", name, seconds, self.redact(detail))
+                raise
+            seconds = time.monotonic() - started
+            self.core.store.end_step(step_id, "done", f"{seconds:.2f}s")
+            self._progress(name, StepState.DONE, seconds=round(seconds, 3))
+            log.info("step %s done in %.2fs", name, seconds)
+            crash_point(name, "after")
+        finally:
+            log_context.reset(context)

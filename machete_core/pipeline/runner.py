@@ -8,6 +8,7 @@ import time
 import traceback
 from collections.abc import Callable
 
+from machete_core import log_context
 from machete_core.context import Core
 from machete_core.domain.operations import OperationKind
 from machete_core.domain.records import CancelToken
@@ -44,6 +45,29 @@ def run_operation(
     on_step: StepListener | None = None,
 ) -> OperationRecord:
     op = core.store.get_operation(op_id)
+    # Its log lines carry the operation, its tool and the request that asked for it, in
+    # whichever process or thread it runs.
+    secrets = core.config_secrets(op.tool_id) if op.tool_id is not None else ()
+    with (
+        log_context.bound(
+            operation_id=op.id,
+            tool=op.tool_name,
+            actor=op.actor.describe(),
+            request_id=op.request_id or log_context.request_id(),
+        ),
+        log_context.secrets_bound(secrets),
+    ):
+        return _run(core, op, secrets, on_line, on_step)
+
+
+def _run(
+    core: Core,
+    op: OperationRecord,
+    secrets: tuple[str, ...],
+    on_line: Callable[[str], None] | None,
+    on_step: StepListener | None,
+) -> OperationRecord:
+    op_id = op.id
     cancel = core.cancels.get(op_id)
     if cancel is None:
         # Submitted by another object (or process) that handed it over: take it.
@@ -52,9 +76,9 @@ def run_operation(
         core.store.update_operation(op_id, holder=core.holder_id)
         core.leases.hold(op_id, cancel)
     run = OperationRun(core, op, cancel, on_line, on_step)
-    if op.tool_id is not None:
-        run.add_secrets(core.config_secrets(op.tool_id))
+    run.add_secrets(secrets)
     core.store.update_operation(op_id, status=OperationStatus.RUNNING, started_at=time.time())
+    log.info("operation %s (%s) started", op.kind.value, op_id)
     run.publish("operation.started", kind=op.kind.value)
     error: MacheteError | None = None
     try:
@@ -102,7 +126,8 @@ def run_operation(
         log.warning("operation %s was ended by another process meanwhile; kept its verdict", op_id)
     final = core.store.get_operation(op_id)
     run.tool_name = final.tool_name
-    run.publish("operation.finished", status=final.status.value)
+    log.info("operation %s (%s) ended: %s", final.kind.value, op_id, final.status.value)
+    run.publish("operation.finished", status=final.status.value, kind=final.kind.value)
     if error is not None:
         raise error
     return final

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
+from machete_core import log_context
 from machete_core.context import Core
 from machete_core.domain.codec import params_to_data
 from machete_core.domain.naming import choose_name
@@ -78,6 +79,7 @@ def new_operation(
         holder=core.holder_id,
         lease_expires_at=time.time() + core.settings.lease_seconds,
         log_path=str(core.settings.logs_dir / "operations" / f"{op_id}.log"),
+        request_id=log_context.request_id(),
     )
     # Held (and its lease renewed) from now on, even while it waits for a worker.
     token = CancelToken()

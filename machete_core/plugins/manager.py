@@ -82,6 +82,7 @@ class PluginManager:
         self._infos: dict[str, PluginInfo] = {}
         self._providers: dict[str, dict[str, tuple[Provider, str]]] | None = None
         self._availability: dict[tuple[str, str], tuple[float, str | None]] = {}
+        self._host_specs: list[ModuleType | type] = []
 
     # -- loading -------------------------------------------------------------------------
 
@@ -108,6 +109,20 @@ class PluginManager:
                 status="ok",
             )
             self._providers = None
+
+    def unregister(self, name: str) -> None:
+        """Remove an in-process plugin registered with :meth:`register` (e.g. a server's
+        metrics observer when the server stops)."""
+        with self._lock:
+            plugin = self._pm.get_plugin(name)
+            if plugin is not None:
+                self._pm.unregister(plugin, name=name)
+            self._infos.pop(name, None)
+            self._providers = None
+
+    def is_registered(self, name: str) -> bool:
+        self.load()
+        return self._pm.get_plugin(name) is not None
 
     def _candidates(self) -> list[_Candidate]:
         found: list[_Candidate] = []
@@ -310,7 +325,12 @@ class PluginManager:
 
     def add_hookspecs(self, module: ModuleType | type) -> None:
         """Add a host's own hook specifications (extra web routes...); the core has none of
-        these, the host that calls them does."""
+        these, the host that calls them does. Adding one twice (two apps on one Machete) is
+        a no-op."""
+        with self._lock:
+            if module in self._host_specs:
+                return
+            self._host_specs.append(module)
         self._pm.add_hookspecs(module)
 
     def implements(self, name: str) -> bool:

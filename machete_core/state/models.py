@@ -131,6 +131,8 @@ class OperationRow(Base):
     lease_expires_at: Mapped[float | None] = mapped_column(Float)
     #: Set by any process; the holder sees it at its next heartbeat and stops.
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    #: The request that asked for it (its ``X-Request-ID``), when one did.
+    request_id: Mapped[str | None] = mapped_column(String(128))
 
 
 class StepRow(Base):

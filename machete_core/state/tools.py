@@ -160,6 +160,21 @@ class ToolStore(StoreBase):
             )
             return {int(tool_id): float(at) for tool_id, at in rows}
 
+    def last_health_states(self) -> dict[int, str]:
+        """Each tool's last recorded health (``healthy``/``unhealthy``), by tool id."""
+        latest = (
+            select(HealthEventRow.tool_id, func.max(HealthEventRow.id).label("last"))
+            .group_by(HealthEventRow.tool_id)
+            .subquery()
+        )
+        with self._tx() as s:
+            rows = s.execute(
+                select(HealthEventRow.tool_id, HealthEventRow.health).join(
+                    latest, HealthEventRow.id == latest.c.last
+                )
+            )
+            return {int(tool_id): str(health) for tool_id, health in rows}
+
     def delete_tool(self, tool_id: int) -> None:
         with self._tx() as s:
             s.execute(delete(HealthEventRow).where(HealthEventRow.tool_id == tool_id))

@@ -110,6 +110,8 @@ class OperationRecord:
     lease_expires_at: float | None = None
     cancel_requested: bool = False
     steps: tuple[StepRecord, ...] = ()
+    #: The id of the request that asked for it (also on its audit row and log lines).
+    request_id: str | None = None
 
     @property
     def done(self) -> bool:

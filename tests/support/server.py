@@ -6,15 +6,19 @@ import json
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from tests.support.http import TOKENS, request
 
 #: The tools listener of each running server, by the server's API base URL.
 TOOLS_BASE: dict[str, str] = {}
+#: Where each running server's log (its stderr) is written, by its API base URL.
+SERVER_LOGS: dict[str, Path] = {}
 
 
 def tools_base(base: str) -> str:
@@ -34,11 +38,16 @@ def running_server(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[
     port = free_port()
     env = {"MACHETE_TOOLS_PORT": str(free_port()), **env}
     TOOLS_BASE[f"http://127.0.0.1:{port}"] = f"http://127.0.0.1:{env['MACHETE_TOOLS_PORT']}"
+    # The server's log (an access line per request) goes to a file: a pipe nobody reads
+    # would fill up and stop the server mid-test.
+    log_path = Path(tempfile.mkdtemp(prefix="machete-serve-")) / "server.log"
+    log_file = log_path.open("w")
+    SERVER_LOGS[f"http://127.0.0.1:{port}"] = log_path
     proc = subprocess.Popen(
         [sys.executable, "-m", "machete_cli", "serve", "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log_file,
         text=True,
     )
     base = f"http://127.0.0.1:{port}"
@@ -54,14 +63,13 @@ def running_server(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[
             except OSError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(
-                    f"the server did not start: {proc.stderr.read() if proc.stderr else ''}"
-                )
+                raise AssertionError(f"the server did not start: {log_path.read_text()[-4000:]}")
             time.sleep(0.1)
         yield base, proc
     finally:
         proc.terminate()
         proc.wait(timeout=60)
+        log_file.close()
 
 
 def owner_token(env: dict[str, str]) -> str:

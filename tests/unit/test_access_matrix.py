@@ -256,6 +256,10 @@ async def test_the_route_matrix(aiohttp_client: Any, machete: Machete) -> None:
         for method, path, target, by_op, url in cases(world):
             policy = route_policy.ROUTES[(method, path)]
             want = expected(policy, actor, target or None, by_op)
+            if (method, path) in route_policy.LOOPBACK and not actor.stale:
+                # The test client is on loopback: those routes need no credentials from there
+                # (test_metrics.py checks them from another address, through a proxy).
+                want = None
             status, body = await send(client, method, url, headers)
             count += 1
             if want is None:
@@ -308,7 +312,8 @@ async def test_a_session_after_a_password_change_is_signed_out(
     for (method, path), policy in sorted(route_policy.ROUTES.items()):
         client.session.cookie_jar.clear()  # only the cookie of the header is sent
         status, _body = await send(client, method, fill(path, A, "0" * 32), old)
-        if policy != route_policy.PUBLIC:
+        # A stale session is no session: loopback routes answer anonymous clients there.
+        if policy != route_policy.PUBLIC and (method, path) not in route_policy.LOOPBACK:
             assert status == 401, (method, path, status, _body)
     assert (await client.get("/api/auth/me", headers=new)).status == 200
 

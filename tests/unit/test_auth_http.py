@@ -472,6 +472,9 @@ async def test_a_revocation_by_another_process_reaches_this_server_within_a_poll
     the host, another server on the same PostgreSQL) reaches it through the event log."""
     text_ = token_for(machete, "ann", "admin")
     headers = {"Authorization": f"Bearer {text_}"}
+    feed = client.server.app[EVENT_FEED]
+    # The feed reads from where it started: a revocation before that is not its to deliver.
+    await asyncio.wait_for(feed.ready.wait(), 60)
     assert (await client.get("/api/tools", headers=headers)).status == 200  # now cached
     other = create_machete(settings)  # another process's view of the same state
     try:
@@ -481,7 +484,6 @@ async def test_a_revocation_by_another_process_reaches_this_server_within_a_poll
         other.close()
     # Not a wall-clock bound: once the feed has read the revocation's event (its next poll),
     # the very next request must be refused, long before the cache's lifetime is over.
-    feed = client.server.app[EVENT_FEED]
     loop = asyncio.get_running_loop()
     started = loop.time()
     while feed.last_id < revoked_at:

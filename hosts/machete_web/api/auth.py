@@ -19,6 +19,7 @@ from machete_web.authn import (
     set_session_cookie,
 )
 from machete_web.keys import MACHETE, core
+from machete_web.metrics import sign_in_attempt
 
 
 def setup(app: web.Application) -> None:
@@ -59,15 +60,17 @@ async def login(request: web.Request) -> web.Response:
     """``{"username", "password", "totp"?}``: a session cookie (the id changes every sign-in)."""
     data = await body(request)
     m = request.app[MACHETE]
-    signed = await core(
-        request,
-        m.auth.login,
-        _text(data, "username", limit=200),
-        _text(data, "password"),
-        totp=_text(data, "totp", required=False, limit=16) or None,
-        address=client_address(request, m.settings),
-        request_id=request.get(REQUEST_ID),
-    )
+    username, password = _text(data, "username", limit=200), _text(data, "password")
+    with sign_in_attempt(request, "password"):
+        signed = await core(
+            request,
+            m.auth.login,
+            username,
+            password,
+            totp=_text(data, "totp", required=False, limit=16) or None,
+            address=client_address(request, m.settings),
+            request_id=request.get(REQUEST_ID),
+        )
     previous = request[PRINCIPAL]
     if previous.session is not None:
         # Signing in again replaces the session this browser had (no two ids for one sign-in).
@@ -80,16 +83,19 @@ async def cli_token(request: web.Request) -> web.Response:
     (the checks and the throttle of a sign-in; no session is made)."""
     data = await body(request)
     m = request.app[MACHETE]
-    text, record = await core(
-        request,
-        m.auth.cli_token,
-        _text(data, "username", limit=200),
-        _text(data, "password"),
-        label=_text(data, "label", required=False, limit=200),
-        totp=_text(data, "totp", required=False, limit=16) or None,
-        address=client_address(request, m.settings),
-        request_id=request.get(REQUEST_ID),
-    )
+    username, password = _text(data, "username", limit=200), _text(data, "password")
+    label = _text(data, "label", required=False, limit=200)
+    with sign_in_attempt(request, "password"):
+        text, record = await core(
+            request,
+            m.auth.cli_token,
+            username,
+            password,
+            label=label,
+            totp=_text(data, "totp", required=False, limit=16) or None,
+            address=client_address(request, m.settings),
+            request_id=request.get(REQUEST_ID),
+        )
     return _token_answer(text, record)
 
 
@@ -124,13 +130,15 @@ async def device_token(request: web.Request) -> web.Response:
     ``expired_token``."""
     data = await body(request)
     m = request.app[MACHETE]
-    text, record = await core(
-        request,
-        m.device_logins.poll,
-        _text(data, "device_code", limit=200),
-        address=client_address(request, m.settings),
-        request_id=request.get(REQUEST_ID),
-    )
+    code = _text(data, "device_code", limit=200)
+    with sign_in_attempt(request, "device"):
+        text, record = await core(
+            request,
+            m.device_logins.poll,
+            code,
+            address=client_address(request, m.settings),
+            request_id=request.get(REQUEST_ID),
+        )
     return _token_answer(text, record)
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from machete_core.errors import MacheteError
 from machete_core.triggers.webhooks import HookSecret, HookView
 from machete_web.api.common import body_as, int_query, machete, respond, start_operation
 from machete_web.authn import client_address
-from machete_web.keys import MACHETE, core
+from machete_web.keys import MACHETE, METRICS, core
 from machete_web.problems import problem
 from machete_web.schemas import (
     Deliveries,
@@ -37,20 +38,28 @@ def setup(app: web.Application) -> None:
 async def deliver(request: web.Request) -> web.Response:
     """Size first (no HMAC over a body too large), then the core: id, signature, parsing."""
     declared = request.content_length
+    metrics = request.app[METRICS]
     if declared is not None and declared > MAX_DELIVERY:
+        metrics.webhook_delivery("too_large")
         return problem(413, "too_large", f"a delivery is at most {MAX_DELIVERY} bytes")
     raw = await request.content.read(MAX_DELIVERY + 1)
     if len(raw) > MAX_DELIVERY:
+        metrics.webhook_delivery("too_large")
         return problem(413, "too_large", f"a delivery is at most {MAX_DELIVERY} bytes")
     m = request.app[MACHETE]
-    received, op = await core(
-        request,
-        m.hooks.receive,
-        request.match_info["hook"],
-        dict(request.headers),
-        raw,
-        address=client_address(request, m.settings),
-    )
+    try:
+        received, op = await core(
+            request,
+            m.hooks.receive,
+            request.match_info["hook"],
+            dict(request.headers),
+            raw,
+            address=client_address(request, m.settings),
+        )
+    except MacheteError as exc:
+        metrics.webhook_delivery(exc.code)  # codes are a fixed set: a bounded label
+        raise
+    metrics.webhook_delivery(received.outcome)
     if op is not None:
         start_operation(request, op)
     answer = DeliveryAnswer(received.outcome, received.message, received.operation_id)

@@ -7,25 +7,37 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
+from machete_core import log_context
 from machete_web import hosts, problems
-from machete_web.keys import LIMITS, MACHETE, PLATFORM, WS_CLIENT
+from machete_web.keys import LIMITS, MACHETE, METRICS, PLATFORM, WS_CLIENT
 from machete_web.proxy import access, forward, websocket
 from machete_web.proxy.limits import ToolLimits
 from machete_web.proxy.routing import target_for
+from machete_web.request_log import echo_request_id, request_middleware
 
 
 def create_tools_app(platform: web.Application) -> web.Application:
     """The tools' listener, reading the platform's state (Machete, router, pool) from the API
     application ``platform``, which must be started first."""
     app = web.Application(
-        middlewares=[hosts.allowed_host_middleware(tools=True), problems.error_middleware],
+        middlewares=[
+            request_middleware(lambda _request: None, _observe, tools=True),
+            hosts.allowed_host_middleware(tools=True),
+            problems.error_middleware,
+        ],
         # Bodies stream through; nothing is read whole.
         client_max_size=1024**4,
     )
     app[PLATFORM] = platform
+    app.on_response_prepare.append(echo_request_id)
     app.cleanup_ctx.append(_clients)
     app.router.add_route("*", "/{tail:.*}", handle)
     return app
+
+
+def _observe(request: web.Request, _route: str | None, status: int | None, seconds: float) -> None:
+    tool = request.get(forward.ROUTED_TOOL, "")
+    request.app[PLATFORM][METRICS].observe_proxy(tool, request.method, status, seconds)
 
 
 async def _clients(app: web.Application) -> AsyncIterator[None]:
@@ -64,6 +76,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
     if target is None:
         # The tools' origin serves tools only: never the API or the dashboard.
         return problems.problem(404, "not_found", "no tool here: tools live at /tools/<name>/")
+    log_context.bind(tool=target.tool)  # undone by the request middleware
     if target.prefix and settings.tools_domain and _is_browser_navigation(request):
         # Each tool has an origin of its own: a page never runs on the shared path origin.
         url = hosts.tool_url(request, settings, target.tool, target.raw_path)

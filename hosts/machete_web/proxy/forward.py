@@ -18,10 +18,15 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from machete_core.views import Route
-from machete_web.keys import HTTP_CLIENT, LIMITS, MACHETE, PLATFORM
+from machete_web.keys import HTTP_CLIENT, LIMITS, MACHETE, METRICS, PLATFORM
 from machete_web.problems import RESPONSE_STARTED, problem
 from machete_web.proxy import headers as hdrs
 from machete_web.proxy.routing import Target, route
+from machete_web.request_log import HEADER, REQUEST_ID
+
+#: The tool the request was routed to (set once routing found it: only installed tools'
+#: names become metric labels).
+ROUTED_TOOL = web.RequestKey("routed_tool", str)
 
 
 def upstream_url(request: web.Request, target: Target, found: Route) -> URL:
@@ -34,7 +39,7 @@ def upstream_url(request: web.Request, target: Target, found: Route) -> URL:
 def forwarded_headers(request: web.Request, target: Target) -> CIMultiDict[str]:
     """What the tool is sent (see headers.request_headers), for HTTP and WebSocket alike."""
     settings = request.app[PLATFORM][MACHETE].settings
-    return hdrs.request_headers(
+    headers = hdrs.request_headers(
         request.headers,
         peer=request.remote or "",
         host=request.host,
@@ -42,6 +47,15 @@ def forwarded_headers(request: web.Request, target: Target) -> CIMultiDict[str]:
         prefix=target.prefix,
         trusted_proxies=settings.trusted_proxies,
     )
+    if REQUEST_ID in request:
+        # The tool's own logs can name the request (a malformed one from the client was
+        # replaced by the request middleware).
+        headers[HEADER] = request[REQUEST_ID]
+    return headers
+
+
+def upstream_error(request: web.Request, tool: str, reason: str) -> None:
+    request.app[PLATFORM][METRICS].upstream_error(tool, reason)
 
 
 def client_gone(request: web.Request) -> bool:
@@ -53,22 +67,27 @@ async def proxy_http(request: web.Request, target: Target) -> web.StreamResponse
     platform = request.app[PLATFORM]
     settings = platform[MACHETE].settings
     found = await route(request, target.tool)
+    request[ROUTED_TOOL] = target.tool
     slots = request.app[LIMITS].slots(target.tool)
     try:
         await asyncio.wait_for(slots.acquire(), settings.proxy_queue_timeout)
     except TimeoutError:
+        upstream_error(request, target.tool, "busy")
         return problem(
             503,
             "tool_busy",
             f"{target.tool} has {settings.proxy_tool_connections} requests in flight already; "
             "try again (MACHETE_PROXY_TOOL_CONNECTIONS raises the limit)",
         )
+    metrics = platform[METRICS]
+    metrics.proxy_started(target.tool)
     try:
         if client_gone(request):
             # The client left while waiting: its request is never replayed at the tool.
             raise asyncio.CancelledError
         return await _exchange(request, target, found)
     finally:
+        metrics.proxy_ended(target.tool)
         slots.release()
 
 
@@ -95,10 +114,12 @@ async def _exchange(request: web.Request, target: Target, found: Route) -> web.S
         except aiohttp.ClientConnectorError:
             # Nothing was sent: the instance is gone (retired, restarted). Ask again, once.
             if attempt == 2 or request.body_exists:
+                upstream_error(request, target.tool, "unreachable")
                 return problem(502, "tool_unreachable", f"{target.tool} does not answer")
             found = await route(request, target.tool, fresh=True)
             continue
         except TimeoutError:
+            upstream_error(request, target.tool, "timeout")
             return problem(
                 504,
                 "tool_timeout",
@@ -106,6 +127,7 @@ async def _exchange(request: web.Request, target: Target, found: Route) -> web.S
                 "(machete.proxy_timeout in its manifest sets another limit)",
             )
         except (aiohttp.ClientError, ValueError):
+            upstream_error(request, target.tool, "bad_response")
             return problem(502, "bad_upstream_response", f"{target.tool} sent an invalid response")
         break
     # Where the tool may think it is: its own address, or the host the client used.
@@ -114,7 +136,7 @@ async def _exchange(request: web.Request, target: Target, found: Route) -> web.S
     )
     prefix = target.prefix if found.strip_prefix else ""
     try:
-        return await _stream_back(request, upstream, prefix, own_hosts)
+        return await _stream_back(request, upstream, prefix, own_hosts, target.tool)
     finally:
         upstream.release()
 
@@ -124,6 +146,7 @@ async def _stream_back(
     upstream: aiohttp.ClientResponse,
     prefix: str,
     own_hosts: frozenset[str],
+    tool: str,
 ) -> web.StreamResponse:
     response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
     response.headers.extend(
@@ -141,6 +164,7 @@ async def _stream_back(
     except (aiohttp.ClientError, TimeoutError, ValueError):
         # The status line is gone already: the only honest signal left is a broken
         # connection (a client then knows the body is incomplete).
+        upstream_error(request, tool, "broken_body")
         if request.transport is not None:
             request.transport.abort()
         with contextlib.suppress(Exception):

@@ -11,12 +11,18 @@ from aiohttp import web
 
 from machete_web.keys import WS_CLIENT
 from machete_web.problems import problem
-from machete_web.proxy.forward import forwarded_headers, upstream_url
+from machete_web.proxy.forward import (
+    ROUTED_TOOL,
+    forwarded_headers,
+    upstream_error,
+    upstream_url,
+)
 from machete_web.proxy.routing import Target, route
 
 
 async def proxy_websocket(request: web.Request, target: Target) -> web.StreamResponse:
     found = await route(request, target.tool)
+    request[ROUTED_TOOL] = target.tool
     url = upstream_url(request, target, found).with_scheme("ws")
     headers = {
         k: v
@@ -32,6 +38,7 @@ async def proxy_websocket(request: web.Request, target: Target) -> web.StreamRes
         )
     except (aiohttp.ClientError, aiohttp.WSServerHandshakeError, TimeoutError, ValueError):
         # Never the tool's status, URL or address: those may name internal places.
+        upstream_error(request, target.tool, "unreachable")
         return problem(502, "tool_refused_websocket", f"{target.tool} refused the WebSocket")
     downstream = web.WebSocketResponse(protocols=protocols)
     await downstream.prepare(request)

@@ -24,6 +24,7 @@ from machete_web.dashboard.pages import (
     see_other,
 )
 from machete_web.keys import MACHETE, core
+from machete_web.metrics import sign_in_attempt
 
 
 def setup(app: web.Application) -> None:
@@ -56,15 +57,17 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
     nxt = safe_next(data.get("next"))
     m = request.app[MACHETE]
     try:
-        signed = await core(
-            request,
-            m.auth.login,
-            field(data, "username", limit=200),
-            field(data, "password"),
-            totp=field(data, "totp", required=False, limit=16) or None,
-            address=client_address(request, m.settings),
-            request_id=request.get(REQUEST_ID),
-        )
+        username, password = field(data, "username", limit=200), field(data, "password")
+        with sign_in_attempt(request, "password"):
+            signed = await core(
+                request,
+                m.auth.login,
+                username,
+                password,
+                totp=field(data, "totp", required=False, limit=16) or None,
+                address=client_address(request, m.settings),
+                request_id=request.get(REQUEST_ID),
+            )
     except MacheteError as exc:
         context = {"next": nxt, "errors": {"_form": exc.message}, "title": "Sign in"}
         status = exc.http_status if exc.http_status in (401, 422, 429) else 400

@@ -1,0 +1,114 @@
+"""How the server's log records are rendered: one JSON object per line when the output is not a
+terminal, readable lines when it is (``MACHETE_LOG_FORMAT=json|console`` decides otherwise,
+``MACHETE_LOG_LEVEL`` sets the level).
+
+Every record goes through here, the core's and the libraries' (aiohttp, SQLAlchemy, the docker
+SDK) alike: the standard library's root logger gets one handler whose formatter is structlog's
+``ProcessorFormatter``. Each line carries the context of the work it belongs to
+(:mod:`machete_core.log_context`: request id, actor, route, tool, operation, step), the fields
+given with ``extra=``, and passes through the same redactor as the operation logs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Mapping, MutableMapping
+from typing import IO, Any
+
+import structlog
+
+from machete_core import log_context
+from machete_core.errors import InvalidInputError
+from machete_core.secrets import redact
+
+FORMAT_ENV = "MACHETE_LOG_FORMAT"
+LEVEL_ENV = "MACHETE_LOG_LEVEL"
+FORMATS = ("json", "console")
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+#: Chatty libraries kept at WARNING unless the level asked for is DEBUG.
+QUIET = ("sqlalchemy", "docker", "urllib3", "alembic", "asyncio")
+_MARK = "_machete_handler"
+
+
+def choose_format(value: str | None, stream: IO[str]) -> str:
+    if not value:
+        return "console" if stream.isatty() else "json"
+    if value.lower() not in FORMATS:
+        raise InvalidInputError(f"{FORMAT_ENV}={value!r}: choose one of {', '.join(FORMATS)}")
+    return value.lower()
+
+
+def choose_level(value: str | None) -> int:
+    if not value:
+        return logging.INFO
+    if value.upper() not in LEVELS:
+        raise InvalidInputError(f"{LEVEL_ENV}={value!r}: choose one of {', '.join(LEVELS)}")
+    return int(getattr(logging, value.upper()))
+
+
+def _add_context(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    # The record's formatted message is the event already.
+    event.pop("message", None)
+    for key, value in log_context.current().items():
+        event.setdefault(key, value)
+    return event
+
+
+def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    known = log_context.secrets()
+    for key, value in list(event.items()):
+        if isinstance(value, str):
+            event[key] = redact(value, known)
+        elif isinstance(value, Mapping | list | tuple):
+            event[key] = redact(str(value), known)
+    return event
+
+
+def formatter(fmt: str) -> structlog.stdlib.ProcessorFormatter:
+    json_lines = fmt == "json"
+    renderer: Any = (
+        structlog.processors.JSONRenderer(sort_keys=False)
+        if json_lines
+        else structlog.dev.ConsoleRenderer(
+            colors=False, exception_formatter=structlog.dev.plain_traceback
+        )
+    )
+    pre_chain: list[Any] = [
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.stdlib.ExtraAdder(),
+        _add_context,
+    ]
+    if json_lines:
+        # Tracebacks become one string field: a JSON line stays one line.
+        pre_chain.append(structlog.processors.format_exc_info)
+    pre_chain.append(_redact)
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=pre_chain,
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+    )
+
+
+def configure(*, stream: IO[str] | None = None, environ: Mapping[str, str] | None = None) -> str:
+    """Route every record to ``stream`` (stderr) in the chosen format; returns the format.
+    Calling it again replaces the handler it installed (never adds a second)."""
+    env = os.environ if environ is None else environ
+    out = stream or sys.stderr
+    fmt = choose_format(env.get(FORMAT_ENV), out)
+    level = choose_level(env.get(LEVEL_ENV))
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(formatter(fmt))
+    setattr(handler, _MARK, True)
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, _MARK, False)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    for name in QUIET:
+        logging.getLogger(name).setLevel(level if level <= logging.DEBUG else logging.WARNING)
+    # aiohttp's own access logger is off (access.py writes one structured line per request).
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    return fmt

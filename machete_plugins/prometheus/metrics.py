@@ -1,0 +1,117 @@
+"""One server's metrics: the registry, the event observer and what the hosts record."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+
+from machete_plugins.prometheus.families import Families
+from machete_plugins.prometheus.observer import EventObserver
+from machete_plugins.prometheus.tools_collector import ToolSample, ToolsCollector
+
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+#: The route label of a request no route matched (its path is never a label).
+UNMATCHED = "(unmatched)"
+#: Why a proxied request failed at the tool (``reason`` label values).
+UPSTREAM_REASONS = frozenset({"busy", "unreachable", "timeout", "bad_response", "broken_body"})
+AUTH_METHODS = frozenset({"token", "session", "local", "plugin", "password", "device"})
+AUTH_OUTCOMES = frozenset({"ok", "failed", "second_factor"})
+#: The text format every Prometheus version reads.
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
+
+
+def method_label(method: str) -> str:
+    return method if method in METHODS else "OTHER"
+
+
+def status_class(status: int | None) -> str:
+    """``2xx``..``5xx``; ``aborted`` when no status reached the client."""
+    if status is None or not 100 <= status <= 599:
+        return "aborted"
+    return f"{status // 100}xx"
+
+
+class PlatformMetrics:
+    """Registered on the plugin manager as ``metrics`` (its observer takes the events); the
+    hosts call the ``observe_*`` methods for what only they see."""
+
+    def __init__(
+        self,
+        *,
+        version: str,
+        database: str,
+        sample_tools: Callable[[], Iterable[ToolSample]],
+        enabled: bool = True,
+    ) -> None:
+        #: Off (``MACHETE_METRICS=false``): every ``observe_*`` returns at once.
+        self.enabled = enabled
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.families = Families(self.registry)
+        self.observer = EventObserver(self.families)
+        self.registry.register(ToolsCollector(sample_tools))
+        self.families.build_info.labels(version, database).set(1)
+
+    def render(self) -> bytes:
+        """The exposition text (reads the tools' state: call it off the event loop)."""
+        return generate_latest(self.registry)
+
+    # -- what the hosts see ----------------------------------------------------------------
+
+    def observe_api(
+        self, route: str | None, method: str, status: int | None, seconds: float
+    ) -> None:
+        if not self.enabled:
+            return
+        route_label = route or UNMATCHED
+        method = method_label(method)
+        code = str(status) if status is not None and 100 <= status <= 599 else "aborted"
+        self.families.api_requests.labels(route_label, method, code).inc()
+        self.families.api_seconds.labels(route_label, method).observe(seconds)
+
+    def proxy_started(self, tool: str) -> None:
+        if not self.enabled:
+            return
+        self.families.proxy_in_flight.labels(tool).inc()
+        self.observer.track(tool, "proxy_in_flight", (tool,))
+
+    def proxy_ended(self, tool: str) -> None:
+        if not self.enabled:
+            return
+        self.families.proxy_in_flight.labels(tool).dec()
+
+    def observe_proxy(self, tool: str, method: str, status: int | None, seconds: float) -> None:
+        """A proxied request ended. ``tool`` is a routed tool's name, or "" when the request
+        named no installed tool (unknown names never become labels)."""
+        if not self.enabled:
+            return
+        labels = (tool, method_label(method), status_class(status))
+        self.families.proxy_requests.labels(*labels).inc()
+        self.observer.track(tool, "proxy_requests", labels)
+        self.families.proxy_seconds.labels(tool).observe(seconds)
+        self.observer.track(tool, "proxy_seconds", (tool,))
+
+    def upstream_error(self, tool: str, reason: str) -> None:
+        if not self.enabled:
+            return
+        reason = reason if reason in UPSTREAM_REASONS else "other"
+        self.observer.count_for_tool(tool, "upstream_errors", reason)
+
+    def observe_probe(self, healthy: bool, seconds: float) -> None:
+        if not self.enabled:
+            return
+        self.families.health_checks.labels("healthy" if healthy else "unhealthy").inc()
+        self.families.probe_seconds.observe(seconds)
+
+    def auth_attempt(self, method: str, outcome: str) -> None:
+        if not self.enabled:
+            return
+        method = method if method in AUTH_METHODS else "other"
+        outcome = outcome if outcome in AUTH_OUTCOMES else "failed"
+        self.families.auth_attempts.labels(method, outcome).inc()
+
+    def webhook_delivery(self, outcome: str) -> None:
+        if not self.enabled:
+            return
+        self.families.webhook_deliveries.labels(outcome).inc()
