@@ -67,19 +67,18 @@ class PlatformMetrics:
         route_label = route or UNMATCHED
         method = method_label(method)
         code = str(status) if status is not None and 100 <= status <= 599 else "aborted"
-        self.families.api_requests.labels(route_label, method, code).inc()
-        self.families.api_seconds.labels(route_label, method).observe(seconds)
+        self.observer.child("api_requests", (route_label, method, code)).inc()
+        self.observer.child("api_seconds", (route_label, method)).observe(seconds)
 
     def proxy_started(self, tool: str) -> None:
         if not self.enabled:
             return
-        self.families.proxy_in_flight.labels(tool).inc()
-        self.observer.track(tool, "proxy_in_flight", (tool,))
+        self.observer.child("proxy_in_flight", (tool,), tool=tool).inc()
 
     def proxy_ended(self, tool: str) -> None:
         if not self.enabled:
             return
-        self.families.proxy_in_flight.labels(tool).dec()
+        self.observer.child("proxy_in_flight", (tool,), tool=tool).dec()
 
     def observe_proxy(self, tool: str, method: str, status: int | None, seconds: float) -> None:
         """A proxied request ended. ``tool`` is a routed tool's name, or "" when the request
@@ -87,10 +86,8 @@ class PlatformMetrics:
         if not self.enabled:
             return
         labels = (tool, method_label(method), status_class(status))
-        self.families.proxy_requests.labels(*labels).inc()
-        self.observer.track(tool, "proxy_requests", labels)
-        self.families.proxy_seconds.labels(tool).observe(seconds)
-        self.observer.track(tool, "proxy_seconds", (tool,))
+        self.observer.child("proxy_requests", labels, tool=tool).inc()
+        self.observer.child("proxy_seconds", (tool,), tool=tool).observe(seconds)
 
     def upstream_error(self, tool: str, reason: str) -> None:
         if not self.enabled:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 from machete_core.domain.records import Event
 from machete_core.plugins import hookimpl
@@ -19,32 +20,40 @@ class EventObserver:
         self._f = families
         self._lock = threading.Lock()
         self._running: dict[str, tuple[str, float]] = {}
-        #: The label values used per tool, to remove them with the tool.
+        #: Each series' child, found once: ``labels()`` costs more than the increment, on
+        #: every proxied request.
+        self._children: dict[tuple[str, tuple[str, ...]], Any] = {}
+        #: The series labelled with each tool, to remove them with the tool.
         self._series: dict[str, set[tuple[str, tuple[str, ...]]]] = {}
 
-    def _remember(self, tool: str, family: str, labels: tuple[str, ...]) -> None:
-        with self._lock:
-            self._series.setdefault(tool, set()).add((family, labels))
+    def child(self, family: str, labels: tuple[str, ...], *, tool: str | None = None) -> Any:
+        """The series ``labels`` of ``family``; with ``tool``, removed with that tool."""
+        key = (family, labels)
+        found = self._children.get(key)
+        if found is None:
+            # Under the lock: a removal of the tool meanwhile must not leave a cached child
+            # the registry no longer exports.
+            with self._lock:
+                found = getattr(self._f, family).labels(*labels)
+                self._children[key] = found
+                if tool is not None:
+                    self._series.setdefault(tool, set()).add(key)
+        return found
 
     def forget_tool(self, tool: str) -> None:
         """Remove every series labelled with ``tool`` (it was removed)."""
         with self._lock:
-            series = self._series.pop(tool, set())
-        for family, labels in series:
-            metric = getattr(self._f, family)
-            try:
-                metric.remove(*labels)
-            except KeyError:
-                pass
+            for key in self._series.pop(tool, set()):
+                self._children.pop(key, None)
+                family, labels = key
+                try:
+                    getattr(self._f, family).remove(*labels)
+                except KeyError:
+                    pass
 
     def count_for_tool(self, tool: str, family: str, *labels: str) -> None:
-        """Increment a counter labelled (first) with a tool, remembering the series."""
-        values = (tool, *labels)
-        getattr(self._f, family).labels(*values).inc()
-        self._remember(tool, family, values)
-
-    def track(self, tool: str, family: str, labels: tuple[str, ...]) -> None:
-        self._remember(tool, family, labels)
+        """Increment a counter labelled (first) with a tool."""
+        self.child(family, (tool, *labels), tool=tool).inc()
 
     @hookimpl
     def machete_on_event(self, event: Event) -> None:
