@@ -4,8 +4,9 @@ one run.
 Two installations side by side, identical but for the metrics setting, each serving its tools
 listener on loopback in front of the same bare aiohttp tool (a small page). One client sends
 requests one at a time, alternating between the two sides request by request (``--requests``
-pairs per round, ``--rounds`` rounds), so both see the same machine, each request public (no sign-in). Reported: p50 and
-p90 of each side over all rounds and the ratio of the p50s. Budget: at most 1.05 (issue 17).
+pairs per round, ``--rounds`` rounds), so both see the same machine; each request is public
+(no sign-in). Reported: p50 and p90 of each side over all rounds and the ratio of the p50s.
+Budget: at most 1.05 (issue 17).
 
     python -m bench.metrics_overhead [--rounds 5] [--requests 400]
 """

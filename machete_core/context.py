@@ -9,6 +9,7 @@ import circle.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from machete_core.access.service import Access
 from machete_core.domain.records import CancelToken, Event
 from machete_core.events import EventBus
 from machete_core.leases import LeaseKeeper, holder_process_gone, lease_expired, new_holder
+from machete_core.notify.outbox import Notifier
 from machete_core.observed import ObservedState
 from machete_core.plugins.boundary import Guarded, guarded_call
 from machete_core.plugins.manager import PluginManager
@@ -27,6 +29,8 @@ from machete_core.secrets import Credentials, SecretBox
 from machete_core.settings import Settings
 from machete_core.state.store import Store
 from machete_core.state.views import OperationRecord, ToolRecord
+
+log = logging.getLogger(__name__)
 
 
 class Core:
@@ -42,6 +46,8 @@ class Core:
         self.holder_id = new_holder()
         #: The last health recorded per tool id (the monitor stores changes only).
         self.last_health: dict[int, str] = {}
+        #: Failed health checks in a row per tool id (reported unhealthy at the setting's count).
+        self.health_failures: dict[int, int] = {}
         self._providers: dict[tuple[str, str], Any] = {}
         self._providers_lock = threading.Lock()
         self._build_slots = threading.BoundedSemaphore(max(1, settings.max_concurrent_builds))
@@ -64,9 +70,19 @@ class Core:
     def leases(self) -> LeaseKeeper:
         return LeaseKeeper(self.store, self.holder_id, self.settings.lease_seconds)
 
+    @cached_property
+    def notifier(self) -> Notifier:
+        return Notifier(self)
+
     def _record_event(self, event: Event) -> None:
-        # Shared through the database so that every process's streams carry every event.
-        self.store.append_event(event)
+        # Shared through the database so that every process's streams carry every event;
+        # the notifications it causes are written in the same transaction (the outbox).
+        try:
+            notifications = self.notifier.outbox_for(event)
+        except Exception:  # the event is kept even when telling about it cannot be worked out
+            log.exception("working out the notifications of %s failed", event.kind)
+            notifications = []
+        self.store.append_event(event, notifications)
 
     def close(self) -> None:
         if "leases" in self.__dict__:

@@ -451,3 +451,13 @@ class BadSignatureError(AuthenticationError):
     grace period); recorded and audited."""
 
     code = "bad_signature"
+
+
+class ChannelNotFoundError(NotFoundError):
+    """No notification channel of this name that the asker may manage."""
+
+    code = "channel_not_found"
+
+
+class ChannelExistsError(ConflictError):
+    code = "channel_exists"

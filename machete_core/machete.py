@@ -17,12 +17,7 @@ from machete_core.access.audit import shown_url
 from machete_core.access.facade import AccessMethods
 from machete_core.access.principal import Principal, PrincipalKind, local
 from machete_core.context import Core
-from machete_core.domain.operations import (
-    LOCAL_PYTHON,
-    Actor,
-    OperationKind,
-    StepProgress,
-)
+from machete_core.domain.operations import LOCAL_PYTHON, Actor, OperationKind, StepProgress
 from machete_core.domain.spec import ToolOverrides
 from machete_core.domain.status import ReleaseStatus
 from machete_core.events import EventBus
@@ -35,6 +30,7 @@ from machete_core.follow import (
     iterate,
 )
 from machete_core.health import Probe
+from machete_core.notify.channels import Notifications
 from machete_core.observed import ObservedState
 from machete_core.oplog import read_log
 from machete_core.pipeline import runner, submit
@@ -194,6 +190,11 @@ class Machete(AccessMethods):
     def hooks(self) -> Webhooks:
         """The tool's push webhook and polling (``machete_core.triggers``)."""
         return Webhooks(self.core, self._principal)
+
+    @property
+    def notifications(self) -> Notifications:
+        """Notification channels, their tests and deliveries (``machete_core.notify``)."""
+        return Notifications(self.core, self._principal)
 
     @cached_property
     def _reconciler(self) -> Reconciler:

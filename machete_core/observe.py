@@ -256,6 +256,7 @@ def health_targets(core: Core) -> list[HealthTarget]:
 def record_health(core: Core, target: HealthTarget, healthy: bool, detail: str | None) -> bool:
     """Keep a probe's result; a change of health is stored and published. True if changed."""
     health = "healthy" if healthy else "unhealthy"
+    _count_failures(core, target, healthy, detail)
     last = core.last_health.get(target.tool_id)
     if last is None:
         history = core.store.health_history(target.tool_id, limit=1)
@@ -266,6 +267,23 @@ def record_health(core: Core, target: HealthTarget, healthy: bool, detail: str |
     core.store.record_health(target.tool_id, health, detail)
     core.events.publish("tool.health", tool=target.tool, actor=SYSTEM, health=health, detail=detail)
     return True
+
+
+def _count_failures(core: Core, target: HealthTarget, healthy: bool, detail: str | None) -> None:
+    """After N failed checks in a row, ``tool.unhealthy`` (once per streak); the first
+    passing check after that, ``tool.recovered``. For people: a single failed probe is not."""
+    after = max(1, core.settings.notify_unhealthy_after)
+    failures = core.health_failures.get(target.tool_id, 0)
+    if healthy:
+        core.health_failures.pop(target.tool_id, None)
+        if failures >= after:
+            core.events.publish("tool.recovered", tool=target.tool, actor=SYSTEM)
+        return
+    core.health_failures[target.tool_id] = failures + 1
+    if failures + 1 == after:
+        core.events.publish(
+            "tool.unhealthy", tool=target.tool, actor=SYSTEM, failures=after, detail=detail
+        )
 
 
 def tool_logs(

@@ -138,6 +138,25 @@ class Settings:
     trusted_proxies: int = 0
     #: Export Prometheus metrics at ``/metrics`` (docs/metrics.md); off, nothing is counted.
     metrics: bool = True
+    #: Networks (CIDR) notification targets may reach besides public addresses.
+    notify_allowed_networks: tuple[str, ...] = ()
+    #: Consecutive failed health checks before a tool is reported unhealthy.
+    notify_unhealthy_after: int = 3
+    #: Seconds during which a repeated notice (unhealthy, recovered, refused webhook) of one
+    #: tool is not sent again to a channel.
+    notify_repeat_seconds: float = 1800.0
+    #: Seconds between the server's rounds of sending notifications (0: it sends none).
+    notify_interval: float = 2.0
+    #: Days before an API token's expiry when its owner's channels are told.
+    token_expiry_warning_days: int = 7
+    #: The SMTP server e-mail notifications go through (empty: no e-mail).
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_from: str = "machete@localhost"
+    smtp_username: str = ""
+    #: A secret: read from the environment, never shown.
+    smtp_password: str = attrs.field(default="", repr=False)
+    smtp_starttls: bool = False
     #: ``all``: every signed-in member sees every tool as a viewer (at least); ``granted``: people
     #: below admin see only the tools they (or their teams) hold a grant on.
     tool_visibility: str = "all"

@@ -47,6 +47,7 @@ from machete_web.keys import (
     ToolsListener,
 )
 from machete_web.listing import ListingCache, api_listing
+from machete_web.notify_loop import run_notifications
 from machete_web.request_log import echo_request_id, request_middleware
 from machete_web.router import Router
 from machete_web.trigger_loop import run_triggers
@@ -170,12 +171,14 @@ async def _machete_ctx(app: web.Application, *, owned: bool) -> AsyncIterator[No
     periodic = asyncio.create_task(_reconcile_periodically(machete, executor))
     monitor = asyncio.create_task(run_monitor(app))
     triggers = asyncio.create_task(run_triggers(app))
+    notifications = asyncio.create_task(run_notifications(app))
     feed = asyncio.create_task(app[EVENT_FEED].run())
     yield
     await loop.run_in_executor(None, watcher.close)
     periodic.cancel()
     monitor.cancel()
     triggers.cancel()
+    notifications.cancel()
     feed.cancel()
     pending_tasks: set[asyncio.Task[Any]] = app[BACKGROUND_TASKS]
     for task in list(pending_tasks):

@@ -94,6 +94,17 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", T + "/hook/rotate"): "tools.hooks",
     ("PUT", T + "/hook/poll"): "tools.hooks",
     ("GET", T + "/hook/deliveries"): "tools.hooks",
+    # notifications: a channel route is decided by the core (its tool's maintainers, or admins
+    # for the instance's; one the asker may not manage is a 404)
+    ("GET", "/api/notifications"): "notifications.manage",
+    ("POST", "/api/notifications"): "notifications.manage",
+    ("GET", T + "/notifications"): "tools.notifications",
+    ("POST", T + "/notifications"): "tools.notifications",
+    ("GET", "/api/notifications/{channel}"): SIGNED_IN,
+    ("PATCH", "/api/notifications/{channel}"): SIGNED_IN,
+    ("DELETE", "/api/notifications/{channel}"): SIGNED_IN,
+    ("POST", "/api/notifications/{channel}/test"): SIGNED_IN,
+    ("GET", "/api/notifications/{channel}/deliveries"): SIGNED_IN,
 }
 
 #: The dashboard's pages and forms (``dashboard/``): the same table, and their refusals are

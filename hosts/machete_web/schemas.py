@@ -18,6 +18,7 @@ from cattrs.errors import ClassValidationError, IterableValidationError
 from machete_core.domain.operations import OperationKind
 from machete_core.domain.spec import ToolOverrides
 from machete_core.errors import InvalidInputError
+from machete_core.notify.channels import ChannelView, DeliveryView
 from machete_core.state.trigger_views import DeliveryRecord
 from machete_core.state.views import HealthEventRecord, OperationRecord, ReleaseRecord
 from machete_core.triggers.webhooks import HookView
@@ -299,3 +300,56 @@ class RotateRequest:
 class PollRequest:
     #: Seconds between polls (60-86400), or null for no polling.
     seconds: int | None
+
+
+# -- notifications -----------------------------------------------------------------------------
+
+
+@attrs.frozen
+class ChannelCreate:
+    """A new channel: ``kind`` is webhook, slack, discord or email; ``target`` its URL or
+    address; ``events`` the notification types it takes and ``tools`` the tools it hears of
+    (empty: all). On a tool's route, ``tools`` is that tool."""
+
+    name: str
+    kind: str
+    target: str
+    events: list[str] = attrs.Factory(list)
+    tools: list[str] = attrs.Factory(list)
+
+
+@attrs.frozen
+class ChannelPatch:
+    enabled: bool | None = None
+    events: list[str] | None = None
+
+
+@attrs.frozen
+class ChannelEnvelope:
+    channel: ChannelView
+
+
+@attrs.frozen
+class ChannelWithSecret:
+    """A new channel; a webhook channel's signing secret (``whsec_...``) is here only."""
+
+    channel: ChannelView
+    secret: str | None
+
+
+@attrs.frozen
+class ChannelList:
+    channels: list[ChannelView]
+
+
+@attrs.frozen
+class NotificationDeliveries:
+    deliveries: list[DeliveryView]
+
+
+@attrs.frozen
+class TestQueued:
+    """The test notification, queued: its delivery (see the channel's deliveries)."""
+
+    delivery: int
+    message: str

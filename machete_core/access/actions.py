@@ -77,6 +77,13 @@ BUILTIN_ACTIONS: tuple[Action, ...] = (
         True,
         "manage a tool's push webhook and polling, and see its deliveries",
     ),
+    Action(
+        "tools.notifications",
+        Role.MAINTAINER,
+        "tools:write",
+        True,
+        "subscribe notification channels to a tool, test them and see their deliveries",
+    ),
     Action("tools.access", Role.MAINTAINER, "tools:write", True, "change who may open the tool"),
     Action("tools.remove", Role.MAINTAINER, "tools:write", True, "remove a tool"),
     Action(
@@ -128,6 +135,13 @@ BUILTIN_ACTIONS: tuple[Action, ...] = (
         "settings.read", Role.ADMIN, "admin:read", False, "read the effective settings (masked)"
     ),
     Action("metrics.read", Role.ADMIN, "metrics:read", False, "read the Prometheus metrics"),
+    Action(
+        "notifications.manage",
+        Role.ADMIN,
+        "admin:write",
+        False,
+        "manage the instance's notification channels (any tool's too) and their deliveries",
+    ),
 )
 
 

@@ -19,6 +19,9 @@ def end_abandoned(core: Core, op: OperationRecord) -> None:
         error_message="the process running this operation stopped; it was ended and undone",
         finished_at=time.time(),
     )
+    core.events.publish(
+        "operation.abandoned", tool=op.tool_name, operation_id=op.id, kind=op.kind.value
+    )
     tool = core.store.find_tool(op.tool_id) if op.tool_id is not None else None
     if tool is None:
         return

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 from sqlalchemy import delete, func, select
 
 from machete_core.domain.operations import SYSTEM
 from machete_core.domain.records import Event
 from machete_core.state.base import StoreBase
-from machete_core.state.models import (
-    EventRow,
-)
+from machete_core.state.models import EventRow, NotifyOutboxRow
+from machete_core.state.notification_views import NewNotification
 from machete_core.state.views import (
     EventRecord,
     view_of,
@@ -19,9 +19,35 @@ from machete_core.state.views import (
 
 
 class EventStore(StoreBase):
-    def append_event(self, event: Event) -> int:
+    def append_event(self, event: Event, notifications: Sequence[NewNotification] = ()) -> int:
+        """Record ``event`` and, in the same transaction, the notifications it causes (the
+        outbox): a crash can lose neither one without the other."""
         actor = event.actor or SYSTEM
         with self._tx() as s:
+            for note in notifications:
+                if note.dedupe_key and s.scalar(
+                    select(NotifyOutboxRow.id)
+                    .where(
+                        NotifyOutboxRow.channel_id == note.channel_id,
+                        NotifyOutboxRow.dedupe_key == note.dedupe_key,
+                        NotifyOutboxRow.created_at > event.at - note.window,
+                    )
+                    .limit(1)
+                ):
+                    continue  # told within the window: a repeat is suppressed
+                s.add(
+                    NotifyOutboxRow(
+                        channel_id=note.channel_id,
+                        kind=note.kind,
+                        tool=note.tool,
+                        payload_json=json.dumps(note.payload, default=str),
+                        dedupe_key=note.dedupe_key,
+                        status="pending",
+                        attempts=0,
+                        next_attempt_at=event.at,
+                        created_at=event.at,
+                    )
+                )
             row = EventRow(
                 kind=event.kind,
                 tool=event.tool,

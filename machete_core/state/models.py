@@ -377,3 +377,73 @@ class HookDeliveryRow(Base):
     detail: Mapped[str | None] = mapped_column(Text)
     operation_id: Mapped[str | None] = mapped_column(String(64))
     address: Mapped[str | None] = mapped_column(String(64))
+
+
+class NotifyChannelRow(Base):
+    """Where notifications go: an instance channel (an admin's), or one a maintainer
+    subscribed for one tool (``tool_id``)."""
+
+    __tablename__ = "notify_channels"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    #: webhook, slack, discord or email.
+    kind: Mapped[str] = mapped_column(String(16))
+    #: The URL or address, sealed: a Slack or Discord URL is itself a credential.
+    target_sealed: Mapped[str] = mapped_column(Text)
+    #: What listings show of the target (scheme and host of a URL, or the address).
+    target_hint: Mapped[str] = mapped_column(String(255))
+    #: A Standard Webhooks signing secret (``whsec_...``), sealed; webhook channels only.
+    secret_sealed: Mapped[str | None] = mapped_column(Text)
+    #: Notification types it takes and tools it is about (empty: all).
+    events_json: Mapped[str] = mapped_column(Text, default="[]")
+    tools_json: Mapped[str] = mapped_column(Text, default="[]")
+    tool_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tools.id", ondelete="CASCADE"), index=True
+    )
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[float] = mapped_column(Float)
+    created_by: Mapped[str] = mapped_column(String(255))
+
+
+class NotifyOutboxRow(Base):
+    """One notification for one channel, written with the event it tells of (one
+    transaction) and sent afterwards, with retries."""
+
+    __tablename__ = "notify_outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel_id: Mapped[int] = mapped_column(
+        ForeignKey("notify_channels.id", ondelete="CASCADE"), index=True
+    )
+    #: deploy.succeeded, deploy.failed, ... (machete_core.notify.kinds.NOTICES).
+    kind: Mapped[str] = mapped_column(String(32))
+    tool: Mapped[str | None] = mapped_column(String(64))
+    payload_json: Mapped[str] = mapped_column(Text)
+    #: Notifications with one key for one channel are sent once per window (repeats).
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), index=True)
+    #: pending, sent or failed (gave up).
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[float] = mapped_column(Float)
+    #: A sender took it until then (another server leaves it alone meanwhile).
+    claimed_until: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[float] = mapped_column(Float)
+    sent_at: Mapped[float | None] = mapped_column(Float)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class NotifyAttemptRow(Base):
+    """Every attempt to send a notification and what came of it."""
+
+    __tablename__ = "notify_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    outbox_id: Mapped[int] = mapped_column(
+        ForeignKey("notify_outbox.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[float] = mapped_column(Float)
+    ok: Mapped[bool] = mapped_column(Boolean)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    seconds: Mapped[float] = mapped_column(Float)

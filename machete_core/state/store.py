@@ -12,6 +12,7 @@ from machete_core.state.db import make_engine, migrate
 from machete_core.state.device_logins import DeviceLoginStore
 from machete_core.state.events import EventStore
 from machete_core.state.locks import LockStore
+from machete_core.state.notifications import NotificationStore
 from machete_core.state.operations import OperationStore
 from machete_core.state.people import PeopleStore
 from machete_core.state.releases import ReleaseStore
@@ -30,6 +31,7 @@ class Store(
     AuditStore,
     DeviceLoginStore,
     TriggerStore,
+    NotificationStore,
 ):
     @classmethod
     def open(cls, url: str) -> Store:

@@ -277,6 +277,10 @@ class Webhooks:
             outcome="denied",
             reason=f"bad_signature: a {name} delivery not signed with the tool's secret",
         )
+        # People are told (notifications), repeats of one tool suppressed for a while.
+        self._core.events.publish(
+            "hook.bad_signature", tool=tool.name, provider=name, address=address
+        )
         raise BadSignatureError("the delivery's signature does not match the webhook's secret")
 
     @staticmethod

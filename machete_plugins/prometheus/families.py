@@ -135,6 +135,12 @@ class Families:
             registry=r,
         )
         # deliveries
+        self.notifications = Counter(
+            "machete_notifications",
+            "Notification send attempts, by notification type and outcome.",
+            ("notice", "outcome"),
+            registry=r,
+        )
         self.webhook_deliveries = Counter(
             "machete_webhook_deliveries",
             "Push webhook deliveries received, by outcome.",

@@ -111,6 +111,10 @@ class EventObserver:
             state = "healthy" if event.data.get("health") == "healthy" else "unhealthy"
             self.count_for_tool(event.tool, "health_changes", state)
 
+    def _notification(self, event: Event) -> None:
+        notice = str(event.data.get("notice", "other"))
+        self.child("notifications", (notice, str(event.data.get("outcome", "failed")))).inc()
+
     def _removed(self, event: Event) -> None:
         if event.tool:
             self.forget_tool(event.tool)
@@ -124,4 +128,5 @@ _HANDLERS = {
     "release.failed": EventObserver._release_failed,
     "tool.health": EventObserver._health,
     "tool.removed": EventObserver._removed,
+    "notification.attempted": EventObserver._notification,
 }

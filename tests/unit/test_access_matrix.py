@@ -213,6 +213,7 @@ def fill(path: str, tool: str, op: str) -> str:
         "tail": "x",
         "digest": "0" * 16,
         "hook": "no-such-hook",
+        "channel": "no-such-channel",
     }
     return re.sub(r"\{(\w+)(?::[^}]*)?\}", lambda m: values[m.group(1)], path)
 

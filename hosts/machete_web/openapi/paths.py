@@ -16,6 +16,7 @@ from machete_core.plugins.records import PluginInfo
 from machete_core.state.people_views import AuditRecord, GrantRecord
 from machete_core.state.views import EventRecord
 from machete_web import schemas as s
+from machete_web.openapi.notification_paths import NOTIFICATION_OPERATIONS
 from machete_web.openapi.operation import Link, Op, Query
 
 _STR = {"type": "string"}
@@ -517,3 +518,4 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         alternatives={"application/x-ndjson": {"type": "string"}},
     ),
 }
+OPERATIONS.update(NOTIFICATION_OPERATIONS)
