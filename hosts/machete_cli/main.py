@@ -137,6 +137,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "machete_cli.commands.hooks:hooks",
         "Deploy on a Git push: enable, disable, rotate, show, poll, deliveries.",
     ),
+    "notify": (
+        "machete_cli.commands.notify:notify",
+        "Notifications: list, add, change, remove, test, deliveries, types.",
+    ),
     "audit": (
         "machete_cli.commands.people:audit",
         "The audit log: who did (or was refused) what, when, from where.",

@@ -135,6 +135,10 @@ PAGES: dict[tuple[str, str], str] = {
     ("POST", "/tool/{tool}/access"): "tools.access",
     ("POST", "/tool/{tool}/grants"): "tools.grants",
     ("POST", "/tool/{tool}/hook"): "tools.hooks",
+    ("POST", "/tool/{tool}/notifications"): "tools.notifications",
+    ("POST", "/settings/notifications"): "notifications.manage",
+    # The core decides per channel (its tool's maintainers, or admins): else a 404.
+    ("POST", "/notifications/{channel}"): SIGNED_IN,
     ("GET", "/operation/{op}"): "tools.read",
     ("POST", "/operation/{op}/cancel"): "tools.operate",
     ("GET", "/events"): "events.read",

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
 from machete_core.domain.records import Event
 from machete_core.errors import MacheteError
+from machete_core.notify.needs import Platform
 from machete_core.secrets import redact
-
-if TYPE_CHECKING:
-    from machete_core.context import Core
 
 
 @attrs.frozen
@@ -50,7 +48,7 @@ SOURCES = frozenset(
 )
 
 
-def notice_for(core: Core, event: Event) -> Notice | None:
+def notice_for(core: Platform, event: Event) -> Notice | None:
     if event.kind not in SOURCES:
         return None
     tool = event.tool
@@ -114,7 +112,7 @@ def notice_for(core: Core, event: Event) -> Notice | None:
     )
 
 
-def _finished(core: Core, event: Event) -> Notice | None:
+def _finished(core: Platform, event: Event) -> Notice | None:
     kind, status = event.data.get("kind"), event.data.get("status")
     if kind not in ("deploy", "install", "rollback") or status not in ("succeeded", "failed"):
         return None

@@ -14,17 +14,15 @@ import threading
 import time
 import uuid
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from machete_core.domain.records import Event
 from machete_core.notify import transport
 from machete_core.notify.kinds import BACKOFF
+from machete_core.notify.needs import Platform
 from machete_core.notify.notices import SOURCES, notice_for
 from machete_core.secrets import redact
 from machete_core.state.notification_views import ChannelRecord, NewNotification, OutboxRecord
-
-if TYPE_CHECKING:
-    from machete_core.context import Core
 
 log = logging.getLogger(__name__)
 #: Seconds a server may take to send what it claimed before another may take it.
@@ -45,7 +43,7 @@ def matches(channel: ChannelRecord, notice_type: str, tool: str | None) -> bool:
 
 
 class Notifier:
-    def __init__(self, core: Core) -> None:
+    def __init__(self, core: Platform) -> None:
         self._core = core
         self._lock = threading.Lock()
         self._channels: tuple[float, list[ChannelRecord]] | None = None

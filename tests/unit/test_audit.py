@@ -149,6 +149,15 @@ async def test_every_mutating_route_writes_an_audit_row_with_nothing_secret(
     )
     assert forged["error"]["code"] == "bad_signature"
     await call("DELETE", T + "/hook", "/api/tools/app/hook")
+    mail = {"kind": "email", "target": "ops@example.com"}
+    await call("POST", "/api/notifications", "/api/notifications", {"name": "hq", **mail})
+    await call(
+        "POST", T + "/notifications", "/api/tools/app/notifications", {"name": "app-mail", **mail}
+    )
+    channel = "/api/notifications/{channel}"
+    await call("PATCH", channel, "/api/notifications/hq", {"enabled": False})
+    await call("POST", channel + "/test", "/api/notifications/app-mail/test")
+    await call("DELETE", channel, "/api/notifications/hq")
     await call("DELETE", T, "/api/tools/app")
 
     mutating = {

@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+import attrs
 import pytest
 
 from machete_core.machete import Machete, create_machete
@@ -220,7 +221,8 @@ async def test_every_form_writes_an_audit_row(aiohttp_client: Any, settings: Set
     from machete_core.access import bootstrap
     from machete_web import route_policy
 
-    m = create_machete(settings, builtins=BUILTIN_PLUGINS)
+    loopback = attrs.evolve(settings, notify_allowed_networks=("127.0.0.0/8",))
+    m = create_machete(loopback, builtins=BUILTIN_PLUGINS)
     m.plugins.register(PointingPlugin(), "pointing")
     try:
         for name in ("app", "other", "gone"):
@@ -289,6 +291,23 @@ async def test_every_form_writes_an_audit_row(aiohttp_client: Any, settings: Set
         hook_secret = re.search(r'id="hook-secret">(whsec_[^<]+)<', hook_page)
         assert hook_secret is not None
         await post("/tool/{tool}/hook", "/tool/app/hook", {"change": "poll", "seconds": "300"})
+        made_channel = await post(
+            "/settings/notifications",
+            "/settings/notifications",
+            {"name": "hq", "kind": "webhook", "target": "http://127.0.0.1:9/in"},
+        )
+        channel_page = await made_channel.text()
+        assert made_channel.status == 201 and 'id="hook-secret"' not in channel_page
+        channel_secret = re.search(r'id="channel-secret">(whsec_[^<]+)<', channel_page)
+        assert channel_secret is not None
+        await post(
+            "/tool/{tool}/notifications",
+            "/tool/app/notifications",
+            {"name": "app-mail", "kind": "email", "target": "team@example.com"},
+        )
+        for change in ("test", "disable", "enable"):
+            await post("/notifications/{channel}", "/notifications/app-mail", {"change": change})
+        await post("/notifications/{channel}", "/notifications/hq", {"change": "remove"})
         await post("/tool/{tool}/settings", "/tool/app/settings", {"enabled": "on", "builder": ""})
         await post(
             "/tool/{tool}/config",
@@ -308,7 +327,7 @@ async def test_every_form_writes_an_audit_row(aiohttp_client: Any, settings: Set
 
             dump = "\n".join(str(r) for r in conn.execute(text("SELECT * FROM audit_log")))
         assert SECRET not in dump and new_password not in dump and token not in dump
-        assert hook_secret.group(1) not in dump
+        assert hook_secret.group(1) not in dump and channel_secret.group(1) not in dump
     finally:
         m.close()
 

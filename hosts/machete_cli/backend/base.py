@@ -193,3 +193,37 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def hook_deliveries(self, tool: str, limit: int) -> list[Data]: ...
+
+    # -- notifications ---------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def notify_channels(self, tool: str | None) -> list[Data]:
+        """The instance's channels, or those subscribed for ``tool``."""
+
+    @abc.abstractmethod
+    def notify_add(
+        self,
+        name: str,
+        kind: str,
+        target: str,
+        *,
+        events: list[str],
+        tools: list[str],
+        tool: str | None,
+    ) -> Data:
+        """``{"channel": ..., "secret": ...}`` (a webhook channel's secret, this once)."""
+
+    @abc.abstractmethod
+    def notify_change(
+        self, name: str, *, enabled: bool | None, events: list[str] | None
+    ) -> Data: ...
+
+    @abc.abstractmethod
+    def notify_remove(self, name: str) -> None: ...
+
+    @abc.abstractmethod
+    def notify_test(self, name: str) -> int:
+        """Queue a test notification; its delivery id."""
+
+    @abc.abstractmethod
+    def notify_deliveries(self, name: str, limit: int) -> list[Data]: ...

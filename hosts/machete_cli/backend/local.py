@@ -264,3 +264,31 @@ class LocalBackend(Backend):
 
     def hook_deliveries(self, tool: str, limit: int) -> list[Data]:
         return list(to_data(self.m.hooks.deliveries(tool, limit)))
+
+    def notify_channels(self, tool: str | None) -> list[Data]:
+        return list(to_data(self.m.notifications.channels(tool)))
+
+    def notify_add(
+        self,
+        name: str,
+        kind: str,
+        target: str,
+        *,
+        events: list[str],
+        tools: list[str],
+        tool: str | None,
+    ) -> Data:
+        added = self.m.notifications.add(name, kind, target, events=events, tools=tools, tool=tool)
+        return {"channel": to_data(added.channel), "secret": added.secret}
+
+    def notify_change(self, name: str, *, enabled: bool | None, events: list[str] | None) -> Data:
+        return dict(to_data(self.m.notifications.update(name, enabled=enabled, events=events)))
+
+    def notify_remove(self, name: str) -> None:
+        self.m.notifications.remove(name)
+
+    def notify_test(self, name: str) -> int:
+        return self.m.notifications.test(name)
+
+    def notify_deliveries(self, name: str, limit: int) -> list[Data]:
+        return list(to_data(self.m.notifications.deliveries(name, limit)))

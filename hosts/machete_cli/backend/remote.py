@@ -325,6 +325,45 @@ class RemoteBackend(Backend):
         where = path("api", "tools", tool, "hook", "deliveries")
         return list(self.client.get(where, {"limit": str(limit)})["deliveries"])
 
+    def notify_channels(self, tool: str | None) -> list[Data]:
+        where = path("api", "tools", tool, "notifications") if tool else "/api/notifications"
+        return list(self.client.get(where)["channels"])
+
+    def notify_add(
+        self,
+        name: str,
+        kind: str,
+        target: str,
+        *,
+        events: list[str],
+        tools: list[str],
+        tool: str | None,
+    ) -> Data:
+        where = path("api", "tools", tool, "notifications") if tool else "/api/notifications"
+        body = {"name": name, "kind": kind, "target": target, "events": events, "tools": tools}
+        answer = self.client.call("POST", where, data=body)
+        return {"channel": answer["channel"], "secret": answer.get("secret")}
+
+    def notify_change(self, name: str, *, enabled: bool | None, events: list[str] | None) -> Data:
+        body: Data = {}
+        if enabled is not None:
+            body["enabled"] = enabled
+        if events is not None:
+            body["events"] = events
+        answer = self.client.call("PATCH", path("api", "notifications", name), data=body)
+        return dict(answer["channel"])
+
+    def notify_remove(self, name: str) -> None:
+        self.client.call("DELETE", path("api", "notifications", name))
+
+    def notify_test(self, name: str) -> int:
+        answer = self.client.call("POST", path("api", "notifications", name, "test"))
+        return int(answer["delivery"])
+
+    def notify_deliveries(self, name: str, limit: int) -> list[Data]:
+        where = path("api", "notifications", name, "deliveries")
+        return list(self.client.get(where, {"limit": str(limit)})["deliveries"])
+
 
 def _operation(answer: Any) -> Data:
     op = answer.get("operation") if isinstance(answer, dict) else None

@@ -13,7 +13,15 @@ from aiohttp import web
 
 from machete_web.dashboard import assets, pages, streams
 from machete_web.dashboard.pages import page_middleware
-from machete_web.dashboard.views import admin, install, operations, session, tool, tools
+from machete_web.dashboard.views import (
+    admin,
+    install,
+    notifications,
+    operations,
+    session,
+    tool,
+    tools,
+)
 
 
 def setup(app: web.Application) -> None:
@@ -26,7 +34,7 @@ def setup(app: web.Application) -> None:
     )
     pages.configure(env)
     assets.setup(app, env)
-    for module in (session, tools, install, tool, operations, admin, streams):
+    for module in (session, tools, install, tool, operations, admin, notifications, streams):
         module.setup(app)
 
 

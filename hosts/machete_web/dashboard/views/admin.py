@@ -13,6 +13,11 @@ from machete_core.machete import Machete
 from machete_web.api.common import int_query, machete
 from machete_web.api.events import newest
 from machete_web.dashboard.pages import field, form, render, see_other
+from machete_web.dashboard.views.notifications import (
+    FORM_CHOICES,
+    added_channel,
+    channels_with_deliveries,
+)
 from machete_web.keys import core
 
 ROLES = ("viewer", "operator", "maintainer", "admin", "owner")
@@ -29,6 +34,7 @@ def setup(app: web.Application) -> None:
     r.add_get("/audit", audit_page)
     r.add_get("/plugins", plugins_page)
     r.add_get("/settings", settings_page)
+    r.add_post("/settings/notifications", add_channel)
 
 
 async def events_page(request: web.Request) -> web.Response:
@@ -129,6 +135,33 @@ async def plugins_page(request: web.Request) -> web.Response:
     return await render(request, "plugins.html", {"title": "Plugins", "plugins": report})
 
 
-async def settings_page(request: web.Request) -> web.Response:
-    shown = await core(request, machete(request).effective_settings)
-    return await render(request, "settings.html", {"title": "Settings", "settings": shown})
+def _settings(m: Machete) -> dict[str, Any]:
+    may_notify = "notifications.manage" in m.allowed(("notifications.manage",))
+    return {
+        "settings": m.effective_settings(),
+        "channels": channels_with_deliveries(m, None) if may_notify else None,
+    }
+
+
+async def settings_page(
+    request: web.Request, *, channel_secret: str | None = None, status: int = 200
+) -> web.Response:
+    """The settings in force, and (admins) the instance's notification channels;
+    ``channel_secret`` is a new webhook channel's, shown on this answer only."""
+    data = await core(request, _settings, machete(request))
+    context = {
+        **data,
+        "title": "Settings",
+        "channel_secret": channel_secret,
+        "add_action": "/settings/notifications",
+        "choices": FORM_CHOICES,
+    }
+    return await render(request, "settings.html", context, status=status)
+
+
+async def add_channel(request: web.Request) -> web.Response:
+    """An instance notification channel; a webhook's secret is shown on this answer only."""
+    added = await added_channel(request, None)
+    if added.secret:
+        return await settings_page(request, channel_secret=added.secret, status=201)
+    return see_other("/settings?notice=notifications#notifications")

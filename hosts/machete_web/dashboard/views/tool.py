@@ -15,6 +15,11 @@ from machete_web.api.common import actor, int_field, machete, start_operation
 from machete_web.api.hooks import delivery_url
 from machete_web.dashboard.charts import health_chart
 from machete_web.dashboard.pages import field, form, render, see_other
+from machete_web.dashboard.views.notifications import (
+    FORM_CHOICES,
+    added_channel,
+    channels_with_deliveries,
+)
 from machete_web.keys import core
 
 #: What the page may offer, each shown only when allowed.
@@ -27,6 +32,7 @@ TOOL_ACTIONS = (
     "tools.access",
     "tools.grants",
     "tools.hooks",
+    "tools.notifications",
 )
 #: The buttons of the header, in order.
 OPERATIONS = ("deploy", "start", "stop", "restart")
@@ -43,6 +49,7 @@ def setup(app: web.Application) -> None:
     r.add_post("/tool/{tool}/access", change_access)
     r.add_post("/tool/{tool}/grants", change_grant)
     r.add_post("/tool/{tool}/hook", change_hook)
+    r.add_post("/tool/{tool}/notifications", add_channel)
 
 
 def _gather(m: Machete, name: str) -> dict[str, Any]:
@@ -62,11 +69,16 @@ def _gather(m: Machete, name: str) -> dict[str, Any]:
         "grants": m.access.grants(name) if "tools.grants" in allowed else None,
         "hook": m.hooks.show(name) if "tools.hooks" in allowed else None,
         "deliveries": m.hooks.deliveries(name, 10) if "tools.hooks" in allowed else [],
+        "channels": channels_with_deliveries(m, name) if "tools.notifications" in allowed else None,
     }
 
 
 async def tool_page(
-    request: web.Request, *, secret: str | None = None, status: int = 200
+    request: web.Request,
+    *,
+    secret: str | None = None,
+    channel_secret: str | None = None,
+    status: int = 200,
 ) -> web.Response:
     """The tool's page; ``secret`` is a webhook secret just made, shown on this answer only."""
     name = request.match_info["tool"]
@@ -81,6 +93,9 @@ async def tool_page(
         "notice": request.query.get("notice", ""),
         "secret": secret,
         "hook_url": delivery_url(request, data["hook"]) if data["hook"] else None,
+        "add_action": f"/tool/{name}/notifications",
+        "channel_secret": channel_secret,
+        "choices": FORM_CHOICES,
     }
     return await render(request, "tool.html", context, status=status)
 
@@ -203,3 +218,12 @@ async def change_hook(request: web.Request) -> web.Response:
     else:
         raise InvalidInputError(f"no change {change!r}", details={"path": "change"})
     return see_other(f"/tool/{name}?notice=hook#hook")
+
+
+async def add_channel(request: web.Request) -> web.Response:
+    """A channel subscribed for the tool; a webhook's secret is shown on this answer only."""
+    name = request.match_info["tool"]
+    added = await added_channel(request, name)
+    if added.secret:
+        return await tool_page(request, channel_secret=added.secret, status=201)
+    return see_other(f"/tool/{name}?notice=notifications#notifications")
