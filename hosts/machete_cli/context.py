@@ -3,6 +3,7 @@ object built on first use), the common options, and :func:`output` (text or ``--
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -81,8 +82,11 @@ class Context:
 
     def _local_backend(self) -> LocalBackend:
         if self._local is None:
+            from machete_cli import log_format
             from machete_cli.backend.local import LocalBackend
 
+            # The core's records (warnings of work done here) rendered as the server's are.
+            log_format.configure(default_level=logging.WARNING)
             self._local = LocalBackend(self.settings())
         return self._local
 

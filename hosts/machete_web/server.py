@@ -7,9 +7,9 @@ import signal
 
 from aiohttp import web
 
+from machete_cli import log_format
 from machete_cli.client import discovery
 from machete_core.settings import Settings
-from machete_web import logs
 from machete_web.app import create_app
 from machete_web.authn import LOCAL_CREDENTIAL
 from machete_web.keys import TOOLS_LISTENER
@@ -19,7 +19,7 @@ from machete_web.proxy.app import create_tools_app
 def serve(settings: Settings) -> None:
     """Serve on ``settings.host``; every request is authenticated, so any address may be used
     (put a TLS proxy in front for anything beyond loopback: docs/security.md)."""
-    logs.configure()
+    log_format.configure()
     asyncio.run(_serve(settings))
 
 

@@ -14,10 +14,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from machete_cli import log_format as logs
 from machete_core import log_context
 from machete_core.errors import InvalidInputError
 from machete_core.machete import Machete
-from machete_web import logs
 from tests.support.people import PASSWORD, ensure_user, token_for
 from tests.support.pointing import UPSTREAM, deployed
 from tests.support.webapps import api_and_tools
@@ -195,3 +195,27 @@ async def test_secrets_never_reach_the_log(
     for leaked in (secret, token, PASSWORD, token.split("_")[-1]):
         assert leaked not in text, leaked
     assert len(lines(captured)) >= 5
+
+
+def test_the_cli_working_on_the_state_renders_the_cores_warnings(tmp_path: Any) -> None:
+    """Local mode: the core's records reach stderr as the server's do (from WARNING)."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import logging\n"
+        "from machete_cli.context import Context\n"
+        "ctx = Context(False, True, None, local=True)\n"
+        "ctx._local_backend()\n"
+        "logging.getLogger('machete_core.reconcile').info('not shown')\n"
+        "with __import__('machete_core.log_context', fromlist=['x']).bound(tool='wiki'):\n"
+        "    logging.getLogger('machete_core.reconcile').warning('token mch_pat_%s', 'x' * 40)\n"
+    )
+    env = {**os.environ, "MACHETE_HOME": str(tmp_path), "MACHETE_LOG_FORMAT": "json"}
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    )
+    (line,) = [json.loads(x) for x in out.stderr.splitlines() if x.strip()]
+    assert line["level"] == "warning" and line["tool"] == "wiki"
+    assert line["event"] == "token mch_***"

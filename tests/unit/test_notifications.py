@@ -38,10 +38,14 @@ class Receiver:
     def __init__(self) -> None:
         self.received: list[tuple[dict[str, str], bytes]] = []
         self.statuses: list[int] = []
+        #: Answer every request with a redirect there.
+        self.redirect_to: str | None = None
         self.server: TestServer | None = None
 
     async def handle(self, request: web.Request) -> web.Response:
         self.received.append((dict(request.headers), await request.read()))
+        if self.redirect_to:
+            raise web.HTTPFound(self.redirect_to)
         return web.Response(status=self.statuses.pop(0) if self.statuses else 204)
 
     @property
@@ -359,3 +363,62 @@ async def test_a_failed_deploys_reason_is_redacted(machete: Machete, receiver: R
     (text,) = [b["text"] for b in receiver.bodies()]
     assert "[start_failed] the engine said: env API_KEY=*** with" in text
     assert secret not in text and token not in text
+
+
+async def test_ssrf_rows_redirects_rebinding_and_odd_spellings(
+    settings: Settings, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """threats.md's SSRF row for notification targets: odd spellings of private addresses,
+    a DNS answer that turns private after the check, a mixed answer, and a redirect to an
+    internal host, each refused before any connection to a private address."""
+    import socket
+
+    m = create_machete(settings, builtins=BUILTIN_PLUGINS)
+    try:
+        for url in (
+            "http://[::ffff:127.0.0.1]/x",
+            "http://2130706433/x",
+            "http://0x7f.0.0.1/x",
+            "http://169.254.169.254/latest/meta-data",
+            "http://[::1]/x",
+        ):
+            with pytest.raises(AddressNotAllowedError):
+                m.notifications.add("odd", "slack", url)
+        public = (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.215.14", 80))
+        private = (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.7", 80))
+        answers = {"now": [public]}
+        monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: answers["now"])
+        connects: list[Any] = []
+        monkeypatch.setattr(
+            socket, "create_connection", lambda address, *a, **k: connects.append(address)
+        )
+        m.notifications.add("rebound", "slack", "https://chat.example.com/hook")
+        answers["now"] = [public, private]  # a mixed answer at send time
+        m.notifications.test("rebound")
+        assert m.core.notifier.send_due() == 0
+        answers["now"] = [private]  # rebinding: private now
+        m.notifications.test("rebound")
+        assert m.core.notifier.send_due() == 0
+        assert connects == []  # refused before any connection
+        errors = {d.last_error for d in m.notifications.deliveries("rebound")}
+        assert all(e and "not allowed" in e for e in errors)
+    finally:
+        m.close()
+
+
+async def test_a_redirect_is_never_followed(machete: Machete, receiver: Receiver) -> None:
+    inside = Receiver()
+    app = web.Application()
+    app.router.add_post("/hook", inside.handle)
+    inside.server = TestServer(app, host="127.0.0.1")
+    await inside.server.start_server()
+    try:
+        receiver.redirect_to = inside.url
+        machete.notifications.add("moved", "slack", receiver.url)
+        machete.notifications.test("moved")
+        assert await send(machete) == 0
+        assert inside.received == [] and len(receiver.received) == 1
+        (delivery,) = machete.notifications.deliveries("moved")
+        assert delivery.last_error == "HTTP 302" and delivery.status == "pending"
+    finally:
+        await inside.server.close()

@@ -1,6 +1,8 @@
-"""How the server's log records are rendered: one JSON object per line when the output is not a
+"""How the hosts render log records: one JSON object per line when the output is not a
 terminal, readable lines when it is (``MACHETE_LOG_FORMAT=json|console`` decides otherwise,
-``MACHETE_LOG_LEVEL`` sets the level).
+``MACHETE_LOG_LEVEL`` sets the level). ``machete serve`` logs from INFO; the CLI working on
+the state itself (local mode) from WARNING. Imported only when one of them starts work (it
+loads structlog), never at the CLI's start-up.
 
 Every record goes through here, the core's and the libraries' (aiohttp, SQLAlchemy, the docker
 SDK) alike: the standard library's root logger gets one handler whose formatter is structlog's
@@ -40,9 +42,9 @@ def choose_format(value: str | None, stream: IO[str]) -> str:
     return value.lower()
 
 
-def choose_level(value: str | None) -> int:
+def choose_level(value: str | None, default: int = logging.INFO) -> int:
     if not value:
-        return logging.INFO
+        return default
     if value.upper() not in LEVELS:
         raise InvalidInputError(f"{LEVEL_ENV}={value!r}: choose one of {', '.join(LEVELS)}")
     return int(getattr(logging, value.upper()))
@@ -92,14 +94,27 @@ def formatter(fmt: str) -> structlog.stdlib.ProcessorFormatter:
     )
 
 
-def configure(*, stream: IO[str] | None = None, environ: Mapping[str, str] | None = None) -> str:
-    """Route every record to ``stream`` (stderr) in the chosen format; returns the format.
-    Calling it again replaces the handler it installed (never adds a second)."""
+class _Stderr(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a record comes (a test runner swaps it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
+def configure(
+    *,
+    stream: IO[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    default_level: int = logging.INFO,
+) -> str:
+    """Route every record to ``stream`` (else stderr) in the chosen format; returns the
+    format. Calling it again replaces the handler it installed (never adds a second)."""
     env = os.environ if environ is None else environ
     out = stream or sys.stderr
     fmt = choose_format(env.get(FORMAT_ENV), out)
-    level = choose_level(env.get(LEVEL_ENV))
-    handler = logging.StreamHandler(out)
+    level = choose_level(env.get(LEVEL_ENV), default_level)
+    handler = logging.StreamHandler(out) if stream is not None else _Stderr()
     handler.setFormatter(formatter(fmt))
     setattr(handler, _MARK, True)
     root = logging.getLogger()
