@@ -56,21 +56,34 @@ def _signed_in(request: web.Request, signed: SignedIn, status: int = 200) -> web
     return response
 
 
-async def login(request: web.Request) -> web.Response:
-    """``{"username", "password", "totp"?}``: a session cookie (the id changes every sign-in)."""
-    data = await body(request)
+async def password_sign_in(
+    request: web.Request, username: str, password: str, totp: str | None
+) -> SignedIn:
+    """A sign-in with a password (the API's and the dashboard's form): the core's checks,
+    throttle and audit row, and the sign-in metric."""
     m = request.app[MACHETE]
-    username, password = _text(data, "username", limit=200), _text(data, "password")
     with sign_in_attempt(request, "password"):
-        signed = await core(
+        return await core(
             request,
             m.auth.login,
             username,
             password,
-            totp=_text(data, "totp", required=False, limit=16) or None,
+            totp=totp or None,
             address=client_address(request, m.settings),
             request_id=request.get(REQUEST_ID),
         )
+
+
+async def login(request: web.Request) -> web.Response:
+    """``{"username", "password", "totp"?}``: a session cookie (the id changes every sign-in)."""
+    data = await body(request)
+    m = request.app[MACHETE]
+    signed = await password_sign_in(
+        request,
+        _text(data, "username", limit=200),
+        _text(data, "password"),
+        _text(data, "totp", required=False, limit=16),
+    )
     previous = request[PRINCIPAL]
     if previous.session is not None:
         # Signing in again replaces the session this browser had (no two ids for one sign-in).

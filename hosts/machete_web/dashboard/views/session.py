@@ -7,9 +7,9 @@ from aiohttp import web
 
 from machete_core.access.actions import SCOPES
 from machete_core.errors import MacheteError
+from machete_web.api.auth import password_sign_in
 from machete_web.api.common import machete
 from machete_web.authn import (
-    REQUEST_ID,
     clear_session_cookie,
     client_address,
     set_session_cookie,
@@ -24,7 +24,6 @@ from machete_web.dashboard.pages import (
     see_other,
 )
 from machete_web.keys import MACHETE, core
-from machete_web.metrics import sign_in_attempt
 
 
 def setup(app: web.Application) -> None:
@@ -57,17 +56,12 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
     nxt = safe_next(data.get("next"))
     m = request.app[MACHETE]
     try:
-        username, password = field(data, "username", limit=200), field(data, "password")
-        with sign_in_attempt(request, "password"):
-            signed = await core(
-                request,
-                m.auth.login,
-                username,
-                password,
-                totp=field(data, "totp", required=False, limit=16) or None,
-                address=client_address(request, m.settings),
-                request_id=request.get(REQUEST_ID),
-            )
+        signed = await password_sign_in(
+            request,
+            field(data, "username", limit=200),
+            field(data, "password"),
+            field(data, "totp", required=False, limit=16),
+        )
     except MacheteError as exc:
         context = {"next": nxt, "errors": {"_form": exc.message}, "title": "Sign in"}
         status = exc.http_status if exc.http_status in (401, 422, 429) else 400
