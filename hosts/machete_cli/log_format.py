@@ -58,9 +58,33 @@ def _add_context(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMap
     return event
 
 
+#: Fields whose values are MACHETE's own and never carry a secret (checked names, templates,
+#: levels, numbers; a tool is bound only when its name is valid): not scanned, on every line.
+_PLAIN = frozenset(
+    {
+        "level",
+        "logger",
+        "timestamp",
+        "request_id",
+        "route",
+        "tool",
+        "operation_id",
+        "step",
+        "method",
+        "status",
+        "listener",
+        "remote",
+        "duration_ms",
+        "bytes",
+    }
+)
+
+
 def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     known = log_context.secrets()
     for key, value in list(event.items()):
+        if key in _PLAIN and not known:
+            continue
         if isinstance(value, str):
             event[key] = redact(value, known)
         elif isinstance(value, Mapping | list | tuple):

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from machete_core import log_context
+from machete_core.domain.naming import is_valid_name
 
 HEADER = "X-Request-ID"
 REQUEST_ID = web.RequestKey("request_id", str)
@@ -45,7 +46,10 @@ def request_middleware(
         rid = request_id_for(request)
         request[REQUEST_ID] = rid
         route = route_of(request)
-        token = log_context.bind(request_id=rid, route=route, tool=request.match_info.get("tool"))
+        named = request.match_info.get("tool")
+        token = log_context.bind(
+            request_id=rid, route=route, tool=named if named and is_valid_name(named) else None
+        )
         started = time.perf_counter()
         status: int | None = None
         response: web.StreamResponse | None = None

@@ -219,3 +219,17 @@ def test_the_cli_working_on_the_state_renders_the_cores_warnings(tmp_path: Any) 
     (line,) = [json.loads(x) for x in out.stderr.splitlines() if x.strip()]
     assert line["level"] == "warning" and line["tool"] == "wiki"
     assert line["event"] == "token mch_***"
+
+
+async def test_a_token_in_a_path_is_redacted_wherever_it_lands(
+    aiohttp_client: Any, machete: Machete, upstream: TestServer, captured: io.StringIO
+) -> None:
+    """A token pasted into a URL (as a tool name, or a path): no log field shows it."""
+    api, tools = await api_and_tools(aiohttp_client, machete)
+    token = token_for(machete, "pat", "viewer", scopes=("tools:read",))
+    await (await api.get(f"/api/tools/{token}")).release()
+    await (await tools.get(f"/tools/{token}/x")).release()
+    await (await tools.get(f"/tools/app/{token}")).release()
+    text = captured.getvalue()
+    assert text.count('"logger": "machete.access"') >= 3
+    assert token not in text and token.split("_")[-1] not in text

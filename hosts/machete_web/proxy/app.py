@@ -8,6 +8,7 @@ import aiohttp
 from aiohttp import web
 
 from machete_core import log_context
+from machete_core.domain.naming import is_valid_name
 from machete_web import hosts, problems
 from machete_web.keys import LIMITS, MACHETE, METRICS, PLATFORM, WS_CLIENT
 from machete_web.proxy import access, forward, websocket
@@ -76,7 +77,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
     if target is None:
         # The tools' origin serves tools only: never the API or the dashboard.
         return problems.problem(404, "not_found", "no tool here: tools live at /tools/<name>/")
-    log_context.bind(tool=target.tool)  # undone by the request middleware
+    if is_valid_name(target.tool):
+        log_context.bind(tool=target.tool)  # undone by the request middleware
     if target.prefix and settings.tools_domain and _is_browser_navigation(request):
         # Each tool has an origin of its own: a page never runs on the shared path origin.
         url = hosts.tool_url(request, settings, target.tool, target.raw_path)
