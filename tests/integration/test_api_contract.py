@@ -36,7 +36,8 @@ ROLES = ("viewer", "operator", "maintainer", "admin")
 
 
 def seed(env: dict[str, str]) -> dict[str, str]:
-    """Two tools, an operation, a user and a team to aim at; a token per role."""
+    """Two tools, an operation, a user, a team and notification channels to aim at; a token
+    per role."""
     m = create_machete(Settings.from_env(env))
     try:
         for name in ("app", "other"):
@@ -51,6 +52,9 @@ def seed(env: dict[str, str]) -> dict[str, str]:
         op = m.submit("start", "app")
         m.store.update_operation(op.id, status="failed", finished_at=time.time())
         m.hooks.enable("app")
+        # A channel of the instance and one of "app" (e-mail: no address to check).
+        m.notifications.add("seeded", "email", "ops@example.com")
+        m.notifications.add("app-seeded", "email", "app@example.com", tool="app")
         # First another tool's token (an admin's, every scope, restricted to "other"): the
         # IDOR walk, while "app" still exists (a maintainer's walk may remove it).
         tokens = {"other-tool": token_for(m, "st-other", "admin", tools=("other",))}
@@ -73,6 +77,7 @@ def config(tmp: Path, op_id: str) -> Path:
 "path.team" = "web"
 "path.kind" = "user"
 "path.name" = "st-viewer"
+"path.channel" = "app-seeded"
 """
     )
     return path
