@@ -294,12 +294,13 @@ async def test_every_form_writes_an_audit_row(aiohttp_client: Any, settings: Set
         made_channel = await post(
             "/settings/notifications",
             "/settings/notifications",
-            {"name": "hq", "kind": "webhook", "target": "http://127.0.0.1:9/in"},
+            {"name": "hq", "kind": "webhook", "target": "http://127.0.0.1:9/in", "tools": "app"},
         )
         channel_page = await made_channel.text()
         assert made_channel.status == 201 and 'id="hook-secret"' not in channel_page
         channel_secret = re.search(r'id="channel-secret">(whsec_[^<]+)<', channel_page)
         assert channel_secret is not None
+        assert m.notifications.get("hq").tools == ["app"]
         await post(
             "/tool/{tool}/notifications",
             "/tool/app/notifications",

@@ -154,6 +154,7 @@ async def settings_page(
         "title": "Settings",
         "channel_secret": channel_secret,
         "add_action": "/settings/notifications",
+        "instance": True,
         "choices": FORM_CHOICES,
     }
     return await render(request, "settings.html", context, status=status)

@@ -36,6 +36,7 @@ def channels_with_deliveries(m: Machete, tool: str | None) -> list[dict[str, Any
 async def added_channel(request: web.Request, tool: str | None) -> ChannelAdded:
     """The add form's channel: the instance's (``tool`` None) or the tool's."""
     data = await form(request)
+    about = field(data, "tools", required=False, limit=2000) if tool is None else ""
     return await core(
         request,
         machete(request).notifications.add,
@@ -43,6 +44,7 @@ async def added_channel(request: web.Request, tool: str | None) -> ChannelAdded:
         field(data, "kind", limit=16),
         field(data, "target", limit=2000),
         events=[e for e in data.getall("events", []) if isinstance(e, str)],
+        tools=[t.strip() for t in about.split(",") if t.strip()],
         tool=tool,
     )
 
