@@ -146,6 +146,8 @@ def configure(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    # Python's warnings become records too: stderr stays one format.
+    logging.captureWarnings(True)
     for name in QUIET:
         logging.getLogger(name).setLevel(level if level <= logging.DEBUG else logging.WARNING)
     # aiohttp's own access logger is off (access.py writes one structured line per request).

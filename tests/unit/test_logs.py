@@ -40,6 +40,7 @@ def captured() -> Iterator[io.StringIO]:
         if handler not in handlers:
             root.removeHandler(handler)
     root.setLevel(level)
+    logging.captureWarnings(False)
 
 
 def lines(out: io.StringIO) -> list[dict[str, Any]]:
@@ -55,7 +56,13 @@ def test_json_lines_carry_the_work_context_and_extra_fields(captured: io.StringI
         raise RuntimeError("boom\nwith a second line")
     except RuntimeError:
         logging.getLogger("aiohttp.server").exception("handler failed")
-    first, failure = lines(captured)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.warn("an old API", UserWarning, stacklevel=1)
+    first, failure, warned = lines(captured)
+    assert warned["logger"] == "py.warnings" and "an old API" in warned["event"]
     assert first["event"] == "building wiki" and first["n"] == 3
     assert first["level"] == "info" and first["logger"] == "machete_core.pipeline"
     assert {k: first[k] for k in ("request_id", "tool", "operation_id", "step")} == {
