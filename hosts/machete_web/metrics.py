@@ -23,7 +23,7 @@ from machete_web.problems import problem
 
 log = logging.getLogger(__name__)
 PATH = "/metrics"
-#: The name the observer is registered under (``machete plugins`` lists it).
+#: The name the observer is registered under (a part of the server: not listed).
 PLUGIN_NAME = "metrics"
 
 
@@ -67,7 +67,7 @@ async def _observe_events(app: web.Application) -> AsyncIterator[None]:
     plugins = app[MACHETE].plugins
     mine = app[METRICS].enabled and not plugins.is_registered(PLUGIN_NAME)
     if mine:
-        plugins.register(app[METRICS].observer, PLUGIN_NAME, builtin=True)
+        plugins.register(app[METRICS].observer, PLUGIN_NAME, builtin=True, listed=False)
     elif app[METRICS].enabled:  # another app on the same Machete (tests) observes already
         log.warning("a metrics observer is registered already; this app's counts miss events")
     yield

@@ -95,11 +95,17 @@ class PluginManager:
                 self._load_one(cand)
             self._loaded = True
 
-    def register(self, plugin: object, name: str, *, builtin: bool = False) -> None:
-        """Register an in-process plugin object (tests, embedding applications)."""
+    def register(
+        self, plugin: object, name: str, *, builtin: bool = False, listed: bool = True
+    ) -> None:
+        """Register an in-process plugin object (tests, embedding applications). A host's own
+        part (``listed=False``, e.g. the server's metrics observer) is not in the listing:
+        ``machete plugins`` says the same through a server and on the state."""
         self.load()
         with self._lock:
             self._pm.register(plugin, name=name)
+            if not listed:
+                return
             self._infos[name] = PluginInfo(
                 name=name,
                 module=getattr(plugin, "__name__", type(plugin).__name__),

@@ -157,6 +157,10 @@ async def test_the_core_events_feed_operations_builds_and_health(
 ) -> None:
     deployed(machete, "app")
     api, _tools = await api_and_tools(aiohttp_client, machete)
+    # Observing while the app runs; a part of the server, not an installed plugin: the
+    # listing is the same through a server and on the state.
+    assert machete.plugins.is_registered("metrics")
+    assert "metrics" not in {p.name for p in machete.plugin_infos()}
     bus = machete.events
     bus.publish("operation.started", tool="app", operation_id="op1", kind="deploy")
     found = await scrape(api)
