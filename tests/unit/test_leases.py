@@ -34,6 +34,9 @@ def pair(short: Settings) -> Iterator[tuple[Machete, Machete]]:
     """Two Machete objects on one state: two holders, as two processes would be."""
     a, b = create_machete(short), create_machete(short)
     a.store.create_tool(name="t", source_kind="git", source_url="https://x/t.git")
+    # Both open (and check the schema) now: a first open inside a test's 0.6 s lease window
+    # could hold the database long enough on a loaded machine to make a's lease run out.
+    b.check_database()
     yield a, b
     a.close()
     b.close()
