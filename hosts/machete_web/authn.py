@@ -21,7 +21,6 @@ from machete_core.errors import AuthenticationError, MacheteError
 from machete_core.settings import Settings
 from machete_web import route_policy
 from machete_web.keys import MACHETE, METRICS, core
-from machete_web.metrics import is_loopback
 from machete_web.problems import problem
 from machete_web.request_log import REQUEST_ID, request_id_for
 
@@ -155,15 +154,17 @@ def _local_principal(request: web.Request, value: str) -> Principal:
     return local(LOCAL_CLI)
 
 
+def is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
 def _same_machine(request: web.Request) -> bool:
     peer = request.remote or ""
     sockname = request.transport.get_extra_info("sockname") if request.transport else None
-    try:
-        if ipaddress.ip_address(peer.split("%")[0]).is_loopback:
-            return True
-    except ValueError:
-        return False
-    return sockname is not None and peer == sockname[0]
+    return is_loopback(peer) or (sockname is not None and peer == sockname[0])
 
 
 class AmbiguousCredentials(Exception):

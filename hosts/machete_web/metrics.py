@@ -5,7 +5,6 @@ observer is registered on the Machete's plugin manager while the app runs."""
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -92,13 +91,6 @@ def sign_in_attempt(request: web.Request, method: str) -> Iterator[None]:
             metrics.auth_attempt(method, "failed")
         raise
     metrics.auth_attempt(method, "ok")
-
-
-def is_loopback(address: str) -> bool:
-    try:
-        return ipaddress.ip_address(address.split("%")[0]).is_loopback
-    except ValueError:
-        return False
 
 
 async def metrics_page(request: web.Request) -> web.Response:

@@ -1,5 +1,6 @@
 """The server's notifications: every ``MACHETE_NOTIFY_INTERVAL`` seconds, what the outbox has
-due is sent (``machete_core.notify.outbox``); about hourly, tokens close to expiry are told."""
+due is sent (``machete_core.notify.outbox``); about hourly, tokens close to expiry are told
+and each channel's old notifications beyond the newest 500 are dropped."""
 
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ async def run_notifications(app: web.Application) -> None:
                     app[EXECUTOR], m.try_lock, TOKENS_LOCK, TOKENS_EVERY_S
                 ):
                     await loop.run_in_executor(app[EXECUTOR], notifier.check_expiring_tokens)
+                    await loop.run_in_executor(app[EXECUTOR], m.store.prune_outbox)
             await loop.run_in_executor(app[EXECUTOR], notifier.send_due)
         except Exception:  # one bad round must not end the loop
             log.exception("notification round failed")

@@ -149,11 +149,7 @@ class Notifications:
             raise InvalidInputError(
                 f"no channel kind {kind[:30]!r}; choose one of {', '.join(CHANNEL_KINDS)}"
             )
-        unknown = sorted(set(events) - set(NOTICES))
-        if unknown:
-            raise InvalidInputError(
-                f"no notification type {unknown[0][:40]!r}; choose among {', '.join(NOTICES)}"
-            )
+        _check_types(events)
         for named in tools:
             if self._core.store.find_tool(named) is None:
                 raise ToolNotFoundError(f"no tool named {named!r}")
@@ -196,9 +192,7 @@ class Notifications:
         if enabled is not None:
             fields["enabled"] = enabled
         if events is not None:
-            unknown = sorted(set(events) - set(NOTICES))
-            if unknown:
-                raise InvalidInputError(f"no notification type {unknown[0][:40]!r}")
+            _check_types(events)
             fields["events"] = list(dict.fromkeys(events))
         with self._guard.audited("notifications.change", self._tool_name(channel), name):
             record = self._core.store.update_channel(channel.id, **fields)
@@ -260,4 +254,12 @@ class Notifications:
             enabled=channel.enabled,
             created_at=channel.created_at,
             created_by=channel.created_by,
+        )
+
+
+def _check_types(events: Sequence[str]) -> None:
+    unknown = sorted(set(events) - set(NOTICES))
+    if unknown:
+        raise InvalidInputError(
+            f"no notification type {unknown[0][:40]!r}; choose among {', '.join(NOTICES)}"
         )

@@ -119,8 +119,11 @@ class Notifier:
         """Send what is due by ``now`` (a clock tests inject); returns how many were sent."""
         now = time.time() if now is None else now
         sent = 0
+        claimed = self._core.store.claim_due(now, CLAIM_S, limit)
+        if not claimed:
+            return 0  # the usual round: one query
         channels = {c.id: c for c in self._core.store.channels()}
-        for item in self._core.store.claim_due(now, CLAIM_S, limit):
+        for item in claimed:
             channel = channels.get(item.channel_id)
             if channel is None:
                 continue  # removed meanwhile (its rows go with it)

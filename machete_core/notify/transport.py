@@ -33,7 +33,11 @@ class Sent:
 
 def policy(settings: Settings) -> AddressPolicy:
     """Public addresses, plus the networks an admin allowed for notifications."""
-    return AddressPolicy.from_strings(settings.notify_allowed_networks)
+    return AddressPolicy.from_strings(
+        settings.notify_allowed_networks,
+        hint="an admin can allow networks for notifications with "
+        "MACHETE_NOTIFY_ALLOWED_NETWORKS=CIDR,...",
+    )
 
 
 def check_url(url: str, settings: Settings) -> str:
@@ -50,16 +54,7 @@ def check_url(url: str, settings: Settings) -> str:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
         raise InvalidInputError("the URL's port is not a number") from None
-    try:
-        policy(settings).resolve(parts.hostname, port)
-    except AddressNotAllowedError as exc:
-        raise AddressNotAllowedError(
-            f"notifications may not go to {parts.hostname}: {exc.message.split(': ', 1)[-1]}".split(
-                " (an admin"
-            )[0]
-            + " (an admin can allow networks for notifications with "
-            "MACHETE_NOTIFY_ALLOWED_NETWORKS=CIDR,...)"
-        ) from None
+    policy(settings).resolve(parts.hostname, port)
     return f"{parts.scheme}://{parts.hostname}/…"
 
 

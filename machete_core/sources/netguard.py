@@ -26,13 +26,22 @@ def _parse_networks(values: Iterable[str]) -> tuple[IPNetwork, ...]:
     return tuple(ipaddress.ip_network(v.strip(), strict=False) for v in values if v.strip())
 
 
+#: How an admin widens the sources' policy (the refusal says so).
+SOURCES_HINT = (
+    "an admin can allow networks with `machete settings set allowed_networks CIDR,...`, "
+    "or MACHETE_ALLOWED_NETWORKS"
+)
+
+
 @attrs.frozen
 class AddressPolicy:
     allowed: tuple[IPNetwork, ...] = ()
+    #: The setting that would allow more, named in every refusal.
+    hint: str = SOURCES_HINT
 
     @classmethod
-    def from_strings(cls, values: Iterable[str]) -> AddressPolicy:
-        return cls(_parse_networks(values))
+    def from_strings(cls, values: Iterable[str], hint: str = SOURCES_HINT) -> AddressPolicy:
+        return cls(_parse_networks(values), hint)
 
     def permits(self, address: str) -> bool:
         try:
@@ -49,8 +58,7 @@ class AddressPolicy:
         if not self.permits(address):
             raise AddressNotAllowedError(
                 f"connections to {host} are not allowed: it resolves to a non-public address "
-                "(an admin can allow networks with `machete settings set allowed_networks "
-                "CIDR,...`, or MACHETE_ALLOWED_NETWORKS)"
+                f"({self.hint})"
             )
 
     def resolve(self, host: str, port: int) -> list[AddrInfo]:

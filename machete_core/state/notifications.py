@@ -6,15 +6,26 @@ import json
 import time
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import ColumnElement, delete, or_, select, update
+from sqlalchemy.orm import Session
 
 from machete_core.state.base import StoreBase, assign
 from machete_core.state.models import NotifyAttemptRow, NotifyChannelRow, NotifyOutboxRow
 from machete_core.state.notification_views import AttemptRecord, ChannelRecord, OutboxRecord
 from machete_core.state.views import view_of
 
-#: Sent or failed notifications kept per channel (older ones go as new ones are sent).
+#: Sent or failed notifications kept per channel (``prune_outbox`` drops older ones).
 KEPT = 500
+
+
+def delete_channels(s: Session, which: ColumnElement[bool]) -> None:
+    """Delete the channels ``which`` picks, with their outbox and its attempts (in ``s``'s
+    transaction: a removed tool takes its own channels in the same one)."""
+    channels = select(NotifyChannelRow.id).where(which)
+    outbox = select(NotifyOutboxRow.id).where(NotifyOutboxRow.channel_id.in_(channels))
+    s.execute(delete(NotifyAttemptRow).where(NotifyAttemptRow.outbox_id.in_(outbox)))
+    s.execute(delete(NotifyOutboxRow).where(NotifyOutboxRow.channel_id.in_(channels)))
+    s.execute(delete(NotifyChannelRow).where(which))
 
 
 class NotificationStore(StoreBase):
@@ -59,14 +70,7 @@ class NotificationStore(StoreBase):
 
     def delete_channel(self, channel_id: int) -> None:
         with self._tx() as s:
-            outbox = select(NotifyOutboxRow.id).where(NotifyOutboxRow.channel_id == channel_id)
-            s.execute(delete(NotifyAttemptRow).where(NotifyAttemptRow.outbox_id.in_(outbox)))
-            s.execute(delete(NotifyOutboxRow).where(NotifyOutboxRow.channel_id == channel_id))
-            s.execute(delete(NotifyChannelRow).where(NotifyChannelRow.id == channel_id))
-
-    def delete_tool_channels(self, tool_id: int) -> None:
-        for channel in self.channels(tool_id=tool_id):
-            self.delete_channel(channel.id)
+            delete_channels(s, NotifyChannelRow.id == channel_id)
 
     # -- the outbox ----------------------------------------------------------------------
 
@@ -185,6 +189,28 @@ class NotificationStore(StoreBase):
                 .order_by(NotifyAttemptRow.id)
             )
             return [view_of(AttemptRecord, r) for r in rows]
+
+    def prune_outbox(self, kept: int = KEPT) -> int:
+        """Drop each channel's sent and failed notifications beyond its ``kept`` newest
+        (pending ones always stay); returns how many went."""
+        gone = 0
+        with self._tx() as s:
+            for channel_id in list(s.scalars(select(NotifyChannelRow.id))):
+                done = (
+                    select(NotifyOutboxRow.id)
+                    .where(
+                        NotifyOutboxRow.channel_id == channel_id,
+                        NotifyOutboxRow.status != "pending",
+                    )
+                    .order_by(NotifyOutboxRow.id.desc())
+                    .offset(kept)
+                )
+                old = list(s.scalars(done))
+                if old:
+                    s.execute(delete(NotifyAttemptRow).where(NotifyAttemptRow.outbox_id.in_(old)))
+                    s.execute(delete(NotifyOutboxRow).where(NotifyOutboxRow.id.in_(old)))
+                    gone += len(old)
+        return gone
 
     def notified(self, dedupe_key: str, since: float) -> bool:
         """Was a notification with this key written since ``since`` (any channel)?"""

@@ -17,13 +17,12 @@ from machete_core.state.base import StoreBase, assign, check_fields
 from machete_core.state.models import (
     ConfigRow,
     HealthEventRow,
-    NotifyAttemptRow,
     NotifyChannelRow,
-    NotifyOutboxRow,
     OperationRow,
     ReleaseRow,
     ToolRow,
 )
+from machete_core.state.notifications import delete_channels
 from machete_core.state.views import (
     ConfigRecord,
     HealthEventRecord,
@@ -182,11 +181,7 @@ class ToolStore(StoreBase):
         with self._tx() as s:
             s.execute(delete(HealthEventRow).where(HealthEventRow.tool_id == tool_id))
             # A tool's own notification channels go with it (instance ones stay).
-            channels = select(NotifyChannelRow.id).where(NotifyChannelRow.tool_id == tool_id)
-            outbox = select(NotifyOutboxRow.id).where(NotifyOutboxRow.channel_id.in_(channels))
-            s.execute(delete(NotifyAttemptRow).where(NotifyAttemptRow.outbox_id.in_(outbox)))
-            s.execute(delete(NotifyOutboxRow).where(NotifyOutboxRow.channel_id.in_(channels)))
-            s.execute(delete(NotifyChannelRow).where(NotifyChannelRow.tool_id == tool_id))
+            delete_channels(s, NotifyChannelRow.tool_id == tool_id)
             s.execute(delete(ConfigRow).where(ConfigRow.tool_id == tool_id))
             s.execute(delete(ReleaseRow).where(ReleaseRow.tool_id == tool_id))
             s.execute(delete(ToolRow).where(ToolRow.id == tool_id))

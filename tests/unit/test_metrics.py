@@ -5,6 +5,7 @@ tests/integration/test_observability.py."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -339,7 +340,6 @@ def test_the_metrics_page_lists_every_metric_and_the_dashboard_queries_real_ones
 ) -> None:
     """docs/metrics.md names every family; every Grafana query names a real metric."""
     from machete_plugins.prometheus import PlatformMetrics
-    from machete_web.metrics import setup as _unused  # noqa: F401
 
     metrics = PlatformMetrics(version="t", database="sqlite", sample_tools=lambda: [])
     names = {m.name for m in metrics.registry.collect()}
@@ -356,8 +356,6 @@ def test_the_metrics_page_lists_every_metric_and_the_dashboard_queries_real_ones
     dashboard = json.loads((ROOT / "docs" / "grafana-dashboard.json").read_text())
     exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
     assert len(exprs) >= 10
-    import re
-
     exported = set()
     for n in names:
         exported |= {n, f"{n}_total", f"{n}_bucket", f"{n}_sum", f"{n}_count", f"{n}_info"}

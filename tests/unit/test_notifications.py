@@ -16,6 +16,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
 
 from machete_core.errors import AddressNotAllowedError, ChannelNotFoundError, ForbiddenError
 from machete_core.machete import Machete, create_machete
@@ -106,7 +107,7 @@ async def test_a_standard_webhook_is_signed_and_verifiable(
     verified = Webhook(added.secret).verify(body, headers)
     assert verified["type"] == "deploy.succeeded"
     assert verified["data"]["tool"] == "app" and verified["data"]["data"]["operation_id"] == op_id
-    with pytest.raises(Exception):  # noqa: B017 - any verification failure
+    with pytest.raises(WebhookVerificationError):
         Webhook(added.secret).verify(body.replace(b"app", b"apq"), headers)
     # Sent once: a second round has nothing to do.
     assert await send(machete) == 0 and len(receiver.received) == 1
@@ -422,3 +423,17 @@ async def test_a_redirect_is_never_followed(machete: Machete, receiver: Receiver
         assert delivery.last_error == "HTTP 302" and delivery.status == "pending"
     finally:
         await inside.server.close()
+
+
+async def test_old_notifications_are_pruned_pending_ones_kept(
+    machete: Machete, receiver: Receiver
+) -> None:
+    machete.notifications.add("busy", "slack", receiver.url)
+    for _ in range(5):
+        machete.notifications.test("busy")
+    assert await send(machete) == 5
+    machete.notifications.test("busy")  # pending: never pruned
+    assert machete.store.prune_outbox(kept=2) == 3
+    kept = machete.notifications.deliveries("busy")
+    assert [d.status for d in kept] == ["pending", "sent", "sent"]
+    assert all(d.tries for d in kept if d.status == "sent")
