@@ -24,7 +24,7 @@ from machete_core.notify.outbox import Notifier
 from machete_core.observed import ObservedState
 from machete_core.plugins.boundary import Guarded, guarded_call
 from machete_core.plugins.manager import PluginManager
-from machete_core.plugins.protocols import Builder, Closeable, Runtime, Source
+from machete_core.plugins.protocols import Builder, Closeable, Ingress, Runtime, Source
 from machete_core.secrets import Credentials, SecretBox
 from machete_core.settings import Settings
 from machete_core.state.store import Store
@@ -116,6 +116,10 @@ class Core:
 
     def runtime(self, name: str) -> Runtime:
         return cast(Runtime, self.provider("runtime", name))
+
+    def ingress(self) -> Ingress:
+        """The installation's ingress (the ``ingress`` setting)."""
+        return cast(Ingress, self.provider("ingress", self.settings.ingress))
 
     def resolve_builder(self, requested: str | None) -> str:
         """The builder to use: the requested one, else the default; ``auto`` prefers buildx."""

@@ -461,3 +461,20 @@ class ChannelNotFoundError(NotFoundError):
 
 class ChannelExistsError(ConflictError):
     code = "channel_exists"
+
+
+class DomainTakenError(ConflictError):
+    """A custom domain already routes to a tool (one name, one tool)."""
+
+    code = "domain_taken"
+
+
+class DomainNotFoundError(NotFoundError):
+    code = "domain_not_found"
+
+
+class IngressError(MacheteError):
+    """The ingress (e.g. Caddy's admin API) refused or did not answer a change of routes."""
+
+    code = "ingress_failed"
+    http_status = 502

@@ -20,6 +20,7 @@ from machete_core.context import Core
 from machete_core.domain.operations import LOCAL_PYTHON, Actor, OperationKind, StepProgress
 from machete_core.domain.spec import ToolOverrides
 from machete_core.domain.status import ReleaseStatus
+from machete_core.domains import Domains
 from machete_core.events import EventBus
 from machete_core.follow import (
     EventCursor,
@@ -190,6 +191,11 @@ class Machete(AccessMethods):
     def hooks(self) -> Webhooks:
         """The tool's push webhook and polling (``machete_core.triggers``)."""
         return Webhooks(self.core, self._principal)
+
+    @property
+    def domains(self) -> Domains:
+        """Custom domains, the ingress and its routes (``machete_core.domains``)."""
+        return Domains(self.core, self._principal)
 
     @property
     def notifications(self) -> Notifications:
@@ -572,12 +578,7 @@ class Machete(AccessMethods):
         return self.store.last_event_id()
 
     def events_log(
-        self,
-        *,
-        last: int = 20,
-        tool: str | None = None,
-        follow: bool = False,
-        poll: float = 0.3,
+        self, *, last: int = 20, tool: str | None = None, follow: bool = False, poll: float = 0.3
     ) -> Iterator[EventRecord]:
         """The ``last`` recorded lifecycle events (of every process on this state), then, with
         ``follow``, new ones as they are recorded."""

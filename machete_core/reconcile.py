@@ -20,6 +20,7 @@ from machete_core.leases import holder_process_gone
 from machete_core.observe import refresh_observed
 from machete_core.pipeline.abandon import end_abandoned
 from machete_core.plugins.protocols import ListsImages
+from machete_core.routing import reconcile_routes
 
 if TYPE_CHECKING:
     from machete_core.state.views import ReleaseRecord, ToolRecord
@@ -44,6 +45,10 @@ class ReconcileReport:
     stopped: list[str] = attrs.Factory(list)
     restarted: list[str] = attrs.Factory(list)
     missing: list[str] = attrs.Factory(list)
+    routes_published: list[str] = attrs.Factory(list)
+    routes_withdrawn: list[str] = attrs.Factory(list)
+    #: Tools whose routes the ingress did not take, with why (their instances are kept).
+    routes_failed: dict[str, str] = attrs.Factory(dict)
 
 
 class Reconciler:
@@ -68,11 +73,18 @@ class Reconciler:
             releases = [(t, by_tool.get(t.id, [])) for t in self.core.store.list_tools()]
             if not releases and not forget_unknown:
                 self._refuse_unknown_objects()
+            self._enforce_tools(report, busy, releases)
+            # Routes before orphans: after a crash between a promotion and its route, the
+            # ingress still sends requests to the old instance until it is told otherwise.
+            routes = reconcile_routes(self.core, busy, self._tool_busy_now)
+            report.routes_published = routes.published
+            report.routes_withdrawn = routes.withdrawn
+            report.routes_failed = routes.failed
+            busy = busy | set(routes.failed)
             self._remove_orphans(report, busy, releases)
             self._remove_orphan_images(report, busy, releases)
             self._remove_workspaces(report)
             self._sweep_uploads(report, [tool for tool, _rels in releases])
-            self._enforce_tools(report, busy, releases)
             # Views read observed state: each round brings it up to date (observe.py).
             refresh_observed(self.core)
             store.prune_events(self.core.settings.events_kept)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import difflib
+import hashlib
 import os
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -129,6 +131,26 @@ class Settings:
     #: Serve each tool at ``<tool>.<tools_domain>`` (its own browser origin), e.g. ``localhost``
     #: or ``tools.example.com`` with a wildcard DNS record; empty: ``/tools/<name>/`` only.
     tools_domain: str = ""
+    #: What serves the tools' origin: ``builtin`` (the server's own proxy) or ``caddy``
+    #: (docs/ingress.md), or an ingress a plugin offers.
+    ingress: str = "builtin"
+    #: Caddy's admin endpoint (``unix//path/admin.sock`` or ``http://127.0.0.1:2019``) when
+    #: an operator runs Caddy; empty: the server runs Caddy itself, as its child.
+    caddy_admin: str = ""
+    #: The server (in Caddy's ``apps.http.servers``) MACHETE adds its routes to; empty: one
+    #: of its own, ``machete-<installation>``, listening on the tools ports.
+    caddy_server: str = ""
+    #: The ``caddy`` program the server runs (managed mode).
+    caddy_binary: str = "caddy"
+    #: Where managed Caddy serves tools over TLS (``<tool>.<tools_domain>``, custom domains);
+    #: 0 means ``tools_port + 1``. Plain HTTP stays on the tools port.
+    caddy_https_port: int = 0
+    #: Where the server answers Caddy's questions (may this request reach this tool?):
+    #: empty, a unix socket in the state directory; else ``host:port`` (a Caddy elsewhere).
+    ingress_auth_listen: str = ""
+    #: Certificates for ``<tool>.<tools_domain>``: ``internal`` (Caddy's own CA, for a
+    #: domain nobody outside resolves) or ``acme`` (public names, Let's Encrypt and co.).
+    tools_domain_tls: str = "internal"
     #: Host names the server answers to (DNS rebinding); empty: the loopback names, the listen
     #: address and the host of ``public_url``. Entries starting with ``.`` match subdomains.
     allowed_hosts: tuple[str, ...] = ()
@@ -210,6 +232,29 @@ class Settings:
     @property
     def effective_tools_port(self) -> int:
         return self.tools_port or self.port + 1
+
+    @property
+    def effective_caddy_https_port(self) -> int:
+        return self.caddy_https_port or self.effective_tools_port + 1
+
+    @property
+    def run_dir(self) -> Path:
+        """Sockets of this installation: in the state directory, unless its path is too long
+        for a unix socket (108 bytes), then a private folder named after it in /tmp."""
+        here = self.home / "run"
+        if len(str(here)) <= 80:
+            return here
+        digest = hashlib.sha256(str(self.home.resolve()).encode()).hexdigest()[:12]
+        return Path(tempfile.gettempdir()) / f"machete-{digest}"
+
+    @property
+    def ingress_auth_socket(self) -> Path:
+        return self.run_dir / "ingress-auth.sock"
+
+    @property
+    def ingress_auth_dial(self) -> str:
+        """The address Caddy dials for ``forward_auth`` (Caddy's own notation)."""
+        return self.ingress_auth_listen or f"unix/{self.ingress_auth_socket}"
 
     @property
     def no_plugins(self) -> bool:

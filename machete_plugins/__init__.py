@@ -8,4 +8,6 @@ BUILTIN_PLUGINS = (
     "machete_plugins.buildx_builder",
     "machete_plugins.docker_runtime",
     "machete_plugins.swarm_runtime",
+    "machete_plugins.builtin_ingress",
+    "machete_plugins.caddy",
 )

@@ -17,6 +17,8 @@ compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need_apt+=(postgresq
 # A real browser for the tests that open hostile tool pages (Playwright drives it through
 # executable_path; Playwright's own browser download is never used).
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+# The caddy ingress (docs/ingress.md): managed by `machete serve`, and by the tests.
+command -v caddy >/dev/null 2>&1 || need_apt+=(caddy)
 # The integration tests' Debian base for fixture tools (scripts/debian-base.sh).
 command -v debootstrap >/dev/null 2>&1 || need_apt+=(debootstrap)
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -24,6 +26,19 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+# Debian's caddy package starts a caddy.service on :80; MACHETE runs its own Caddy.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet caddy 2>/dev/null; then
+  systemctl disable --now caddy >/dev/null 2>&1 || true
+fi
+# Caddy 2.6 opens new listening sockets (SO_REUSEPORT) at each change of routes and closes
+# the old ones: without this, connections waiting in an old socket's queue are reset.
+# Linux 5.14+ hands them to the new socket instead (docs/ingress.md, "Zero downtime").
+if [ -w /proc/sys/net/ipv4/tcp_migrate_req ]; then
+  sysctl -q -w net.ipv4.tcp_migrate_req=1 || true
+  if [ -d /etc/sysctl.d ] && [ ! -f /etc/sysctl.d/90-machete.conf ]; then
+    echo "net.ipv4.tcp_migrate_req = 1" > /etc/sysctl.d/90-machete.conf || true
+  fi
 fi
 
 # buildx is used by the buildx builder; a failure here is reported but does not stop set-up,

@@ -137,6 +137,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "machete_cli.commands.hooks:hooks",
         "Deploy on a Git push: enable, disable, rotate, show, poll, deliveries.",
     ),
+    "domains": (
+        "machete_cli.commands.domains:domains",
+        "Custom domains of tools: ls, add, rm.",
+    ),
+    "ingress": (
+        "machete_cli.commands.domains:ingress",
+        "What serves the tools: status, ca.",
+    ),
     "notify": (
         "machete_cli.commands.notify:notify",
         "Notifications: list, add, change, remove, test, deliveries, types.",

@@ -24,6 +24,7 @@ from machete_web import (
     dashboard,
     hookspecs,
     hosts,
+    ingress_host,
     metrics,
     problems,
     redirects,
@@ -158,6 +159,11 @@ async def _machete_ctx(app: web.Application, *, owned: bool) -> AsyncIterator[No
     loop = asyncio.get_running_loop()
     # Open the store (and run migrations) and reconcile once before serving, off the event loop.
     await loop.run_in_executor(executor, machete.check_database)
+    # A data plane the server runs (managed Caddy) is up before the first round publishes
+    # the routes, and gets them all again each time it is restarted.
+    supervised = await loop.run_in_executor(
+        executor, ingress_host.start, machete, functools.partial(_reconcile_logged, machete)
+    )
     await loop.run_in_executor(executor, _reconcile_logged, machete)
     setup_token = await loop.run_in_executor(executor, machete.auth.write_setup_token)
     if setup_token is not None:
@@ -189,6 +195,8 @@ async def _machete_ctx(app: web.Application, *, owned: bool) -> AsyncIterator[No
     executor.shutdown(wait=True)
     operations.shutdown(wait=True)
     await app[HTTP_CLIENT].close()
+    if supervised is not None:
+        await loop.run_in_executor(None, supervised.stop)
     if owned:
         machete.close()
 

@@ -96,6 +96,12 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", T + "/hook/deliveries"): "tools.hooks",
     # notifications: a channel route is decided by the core (its tool's maintainers, or admins
     # for the instance's; one the asker may not manage is a 404)
+    ("GET", "/api/domains"): "settings.read",
+    ("GET", T + "/domains"): "tools.read",
+    ("POST", T + "/domains"): "tools.domains",
+    ("DELETE", T + "/domains/{name}"): "tools.domains",
+    ("GET", "/api/ingress"): "settings.read",
+    ("GET", "/api/ingress/ca"): SIGNED_IN,
     ("GET", "/api/notifications"): "notifications.manage",
     ("POST", "/api/notifications"): "notifications.manage",
     ("GET", T + "/notifications"): "tools.notifications",
@@ -136,6 +142,7 @@ PAGES: dict[tuple[str, str], str] = {
     ("POST", "/tool/{tool}/grants"): "tools.grants",
     ("POST", "/tool/{tool}/hook"): "tools.hooks",
     ("POST", "/tool/{tool}/notifications"): "tools.notifications",
+    ("POST", "/tool/{tool}/domains"): "tools.domains",
     ("POST", "/settings/notifications"): "notifications.manage",
     # The core decides per channel (its tool's maintainers, or admins): else a 404.
     ("POST", "/notifications/{channel}"): SIGNED_IN,

@@ -17,6 +17,7 @@ from cattrs.errors import ClassValidationError, IterableValidationError
 
 from machete_core.domain.operations import OperationKind
 from machete_core.domain.spec import ToolOverrides
+from machete_core.domains import DomainView, IngressView
 from machete_core.errors import InvalidInputError
 from machete_core.notify.channels import ChannelView, DeliveryView
 from machete_core.state.trigger_views import DeliveryRecord
@@ -353,3 +354,34 @@ class TestQueued:
 
     delivery: int
     message: str
+
+
+@attrs.frozen
+class DomainCreate:
+    """A host name to route to the tool, whole; ``tls``: ``internal`` (the ingress's own
+    CA), ``acme`` (a public CA) or ``auto`` (the ingress decides from the name)."""
+
+    name: str
+    tls: str = "auto"
+
+
+@attrs.frozen
+class DomainEnvelope:
+    domain: DomainView
+
+
+@attrs.frozen
+class DomainList:
+    domains: list[DomainView]
+
+
+@attrs.frozen
+class IngressEnvelope:
+    ingress: IngressView
+
+
+@attrs.frozen
+class RootCertificate:
+    """The ingress's internal CA root (PEM); null when it has none."""
+
+    root_certificate: str | None

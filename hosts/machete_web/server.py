@@ -10,6 +10,7 @@ from aiohttp import web
 from machete_cli import log_format
 from machete_cli.client import discovery
 from machete_core.settings import Settings
+from machete_web import ingress_host
 from machete_web.app import create_app
 from machete_web.authn import LOCAL_CREDENTIAL
 from machete_web.keys import TOOLS_LISTENER
@@ -31,9 +32,12 @@ async def _serve(settings: Settings) -> None:
     api[LOCAL_CREDENTIAL] = credential
     api_runner = web.AppRunner(api, access_log=None)
     await api_runner.setup()
+    builtin = ingress_host.uses_builtin_proxy(settings)
     # Tool requests whose client left are cancelled, so they are never sent on to a tool.
     tools_runner = web.AppRunner(create_tools_app(api), access_log=None, handler_cancellation=True)
-    await tools_runner.setup()
+    if builtin:
+        await tools_runner.setup()
+    auth_runner: web.AppRunner | None = None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -41,21 +45,30 @@ async def _serve(settings: Settings) -> None:
     try:
         api_site = web.TCPSite(api_runner, settings.host, settings.port)
         await api_site.start()
-        tools_site = web.TCPSite(tools_runner, settings.host, settings.effective_tools_port)
-        await tools_site.start()
-        api[TOOLS_LISTENER].port = _bound_port(tools_site) or settings.effective_tools_port
+        if builtin:
+            tools_site = web.TCPSite(tools_runner, settings.host, settings.effective_tools_port)
+            await tools_site.start()
+            api[TOOLS_LISTENER].port = _bound_port(tools_site) or settings.effective_tools_port
+        else:
+            # Another ingress (Caddy) serves the tools' origin on the tools port.
+            auth_runner = await ingress_host.start_auth_listener(api, settings)
+            api[TOOLS_LISTENER].port = settings.effective_tools_port
         api_port = _bound_port(api_site) or settings.port
         # The CLI on this machine now talks to this server (docs/cli.md, "Which server").
         discovery.publish(settings.home, discovery.local_url(settings.host, api_port), credential)
         print(
             f"MACHETE serving on http://{settings.host}:{api_port}/, tools on port "
-            f"{api[TOOLS_LISTENER].port} (state: {settings.home})",
+            f"{api[TOOLS_LISTENER].port} through the {settings.ingress} ingress "
+            f"(state: {settings.home})",
             flush=True,
         )
         await stop.wait()
     finally:
         discovery.withdraw(settings.home, credential)
-        await tools_runner.cleanup()
+        if auth_runner is not None:
+            await auth_runner.cleanup()
+        if builtin:
+            await tools_runner.cleanup()
         await api_runner.cleanup()
 
 

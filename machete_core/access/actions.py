@@ -85,6 +85,13 @@ BUILTIN_ACTIONS: tuple[Action, ...] = (
         "subscribe notification channels to a tool, test them and see their deliveries",
     ),
     Action("tools.access", Role.MAINTAINER, "tools:write", True, "change who may open the tool"),
+    Action(
+        "tools.domains",
+        Role.ADMIN,
+        "admin:write",
+        True,
+        "route custom domains to a tool (a name is the installation's, like DNS)",
+    ),
     Action("tools.remove", Role.MAINTAINER, "tools:write", True, "remove a tool"),
     Action(
         "tools.grants", Role.MAINTAINER, "admin:write", True, "grant and revoke roles on a tool"

@@ -14,6 +14,7 @@ from machete_core.access.device_login import DeviceLogins
 from machete_core.access.guard import Guard
 from machete_core.access.principal import Principal
 from machete_core.context import Core
+from machete_core.routing import publish_tool
 from machete_core.state.views import ToolRecord
 from machete_core.views import ToolView
 
@@ -75,4 +76,7 @@ class AccessMethods:
     def set_access(self, ident: str | int, access: str) -> ToolView:
         """Who may open the tool's pages: ``public``, ``members`` or ``granted``."""
         updated = self._guard.set_access(ident, access)
+        # The ingress asks the server about a non-public tool's requests, not a public one's:
+        # its route changes too (a failure here is the reconciler's to finish, and said).
+        publish_tool(self.core, updated.id)
         return observe.one_view(self.core, updated, probe_health=False)

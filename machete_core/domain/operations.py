@@ -139,20 +139,30 @@ PARAMS: dict[OperationKind, type[Any]] = {
 }
 
 
-_DEPLOY_STEPS = ("resolve", "fetch", "manifest", "build", "start", "health", "promote", "retire")
+_DEPLOY_STEPS = (
+    "resolve",
+    "fetch",
+    "manifest",
+    "build",
+    "start",
+    "health",
+    "promote",
+    "route",
+    "retire",
+)
 
 #: The steps each kind may run, in order. A run may skip some (a no-op deploy stops after
 #: ``resolve``); it never runs one that is not declared here.
 STEPS: dict[OperationKind, tuple[str, ...]] = {
-    OperationKind.INSTALL: ("fetch", "manifest", "build", "start", "health", "promote"),
+    OperationKind.INSTALL: ("fetch", "manifest", "build", "start", "health", "promote", "route"),
     OperationKind.DEPLOY: _DEPLOY_STEPS,
     OperationKind.BUILD: ("fetch", "manifest", "build"),
-    OperationKind.START: ("start", "health"),
+    OperationKind.START: ("start", "health", "route"),
     OperationKind.STOP: ("stop",),
-    OperationKind.RESTART: ("stop", "start", "health"),
-    OperationKind.REMOVE: ("remove-instances", "remove-images", "purge-data"),
-    OperationKind.ROLLBACK: ("choose", "start", "health", "promote", "retire"),
-    OperationKind.SCALE: ("scale", "health"),
+    OperationKind.RESTART: ("stop", "start", "health", "route"),
+    OperationKind.REMOVE: ("route", "remove-instances", "remove-images", "purge-data"),
+    OperationKind.ROLLBACK: ("choose", "start", "health", "promote", "route", "retire"),
+    OperationKind.SCALE: ("scale", "health", "route"),
 }
 
 

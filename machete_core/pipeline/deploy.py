@@ -17,9 +17,7 @@ from machete_core.context import Core
 from machete_core.diskspace import check_free_disk, engine_data_root
 from machete_core.domain import labels
 from machete_core.domain.naming import (
-    container_name,
     image_repository,
-    network_name,
 )
 from machete_core.domain.operations import (
     BuildParams,
@@ -28,8 +26,14 @@ from machete_core.domain.operations import (
     OperationKind,
     RollbackParams,
 )
-from machete_core.domain.quantities import parse_cpu, parse_memory
-from machete_core.domain.records import BuildRequest, Image, Locator, Mount, Revision, RunPlan
+from machete_core.domain.quantities import parse_cpu
+from machete_core.domain.records import (
+    BuildRequest,
+    Image,
+    Locator,
+    Mount,
+    Revision,
+)
 from machete_core.domain.spec import ToolSpec
 from machete_core.domain.status import ReleaseStatus, ToolStatus
 from machete_core.errors import (
@@ -37,7 +41,6 @@ from machete_core.errors import (
     BuildTimeoutError,
     CancelledError,
     DockerAccessRefusedError,
-    HealthCheckError,
     InvalidInputError,
     MacheteError,
     ResourcesExceedHostError,
@@ -51,19 +54,17 @@ from machete_core.pipeline.buildcheck import (
     prescan_dockerfile,
 )
 from machete_core.pipeline.frontends import pin_frontend
-from machete_core.pipeline.gate import health_gate
-from machete_core.pipeline.instances import discard_instance, instance_log_tail, instance_running
+from machete_core.pipeline.instances import instance_running
 from machete_core.pipeline.keys import image_key, release_key
-from machete_core.pipeline.retention import prune_images
+from machete_core.pipeline.promote import fail_release, start_and_promote
 from machete_core.pipeline.tool_spec import read_tool
-from machete_core.pipeline.volumes import DATA, prepare_mounts, resolve_mounts
-from machete_core.plugins.protocols import InspectsImages, KnowsImageUsers, Source
+from machete_core.pipeline.volumes import resolve_mounts
+from machete_core.plugins.protocols import InspectsImages, Source
 from machete_core.state.views import ReleaseRecord, ToolRecord
 
 if TYPE_CHECKING:
     from machete_core.pipeline.run import OperationRun
 
-LOG_TAIL_LINES = 50
 DOCKER_SOCKET = "/var/run/docker.sock"
 
 
@@ -202,7 +203,7 @@ def _deploy(run: OperationRun, tool: ToolRecord | None, wanted: _Wanted) -> None
             )
             image = reused or _build(run, tool, release, spec, root, builder_name)
         except MacheteError as exc:
-            _fail_release(run, tool, release, current, f"build failed: {exc.message}")
+            fail_release(run, tool, release, current, f"build failed: {exc.message}")
             raise
         if build_only:
             core.store.update_release(
@@ -210,7 +211,7 @@ def _deploy(run: OperationRun, tool: ToolRecord | None, wanted: _Wanted) -> None
             )
             _settle_tool(run, tool, current)
             return
-        _start_and_promote(run, tool, release, spec, image, mounts, current, runtime_name, revision)
+        start_and_promote(run, tool, release, spec, image, mounts, current, runtime_name, revision)
     finally:
         shutil.rmtree(workspace, ignore_errors=True)
 
@@ -293,7 +294,7 @@ def run_rollback(run: OperationRun) -> None:
     )
     image = Image(id=target.image_id, tags=(target.image_tag or "",))
     revision = Revision(digest=target.digest or "", commit=target.commit, ref=target.ref)
-    _start_and_promote(
+    start_and_promote(
         run,
         tool,
         release,
@@ -422,145 +423,6 @@ def _build(
         core.store.update_release(release.id, image_id=image.id, image_tag=tag)
         run.log.write(f"built image {image.id[:19]} as {tag}")
     return image
-
-
-def _start_and_promote(
-    run: OperationRun,
-    tool: ToolRecord,
-    release: ReleaseRecord,
-    spec: ToolSpec,
-    image: Image,
-    mounts: tuple[Any, ...],
-    current: ReleaseRecord | None,
-    runtime_name: str,
-    revision: Revision,
-) -> None:
-    core = run.core
-    runtime = core.runtime(runtime_name)
-    env = {**spec.environment, **core.config_environment(tool)}
-    env.setdefault("PORT", str(spec.port))
-    volumes = spec.volumes
-    if "DATA_DIR" not in env and not any(mt.target == "/data" for mt in mounts):
-        # The original documented DATA_DIR for tools: a persistent folder of their own.
-        env["DATA_DIR"] = "/data"
-        volumes = (*volumes, DATA)
-        mounts = (*mounts, *resolve_mounts((DATA,), core.settings, tool.name))
-    owner = runtime.image_user(image.id) if isinstance(runtime, KnowsImageUsers) else None
-    if owner is not None:
-        run.log.write(
-            f"the image runs as uid {owner[0]}, gid {owner[1]}: its data directories belong "
-            "to that user"
-        )
-    prepare_mounts(volumes, core.settings, tool.name, run.log.write, owner)
-    settings = core.settings
-    plan = RunPlan(
-        tool=tool.name,
-        release=release.number,
-        name=container_name(settings.installation, tool.name, release.number),
-        image=image.id,
-        port=spec.port,
-        environment=env,
-        mounts=mounts,
-        labels=labels.for_release(settings.installation, tool.name, release.number),
-        memory_bytes=parse_memory(spec.resources.memory or settings.default_memory),
-        nano_cpus=parse_cpu(spec.resources.cpu or settings.default_cpu),
-        pids_limit=settings.pids_limit,
-        read_only_root=spec.permissions.filesystem.read_only,
-        cap_add=tuple(settings.allowed_capabilities),
-        network=network_name(settings.installation, tool.name),
-        # Declared in the manifest: this tool may reach those tools (it joins their networks).
-        extra_networks=tuple(
-            network_name(settings.installation, other) for other in spec.connects_to
-        ),
-        replicas=tool.replicas or spec.replicas or 1,
-    )
-    instance = None
-    try:
-        with run.step("start"):
-            instance = runtime.start(plan)
-            core.store.update_release(
-                release.id,
-                status=ReleaseStatus.STARTING,
-                instance_id=instance.id,
-                instance_name=instance.name,
-            )
-            run.log.write(f"started {instance.name} ({instance.id[:12]})")
-        with run.step("health"):
-            health_gate(run, runtime, instance.id, tool, spec, plan.replicas)
-    except (MacheteError, Exception) as exc:
-        message = exc.message if isinstance(exc, MacheteError) else str(exc)
-        tail = ""
-        if instance is not None:
-            tail = run.redact(instance_log_tail(runtime, instance.id, LOG_TAIL_LINES))
-            if tail:
-                run.log.write("--- last lines of the new instance ---")
-                for line in tail.splitlines():
-                    run.log.write(line)
-            discard_instance(runtime, instance.id)
-        reason = "health check failed" if isinstance(exc, HealthCheckError) else "start failed"
-        _fail_release(run, tool, release, current, f"{reason}: {message}", logs_tail=tail)
-        raise
-    with run.step("promote"):
-        # One transaction switches the tool to the new release; routers pick it up from the
-        # event (same process) or within their cache time (other processes).
-        core.store.promote_release(tool.id, release.id)
-        run.publish(
-            "release.live",
-            release=release.number,
-            commit=revision.commit,
-        )
-    if current is not None and current.instance_id and current.instance_id != instance.id:
-        with run.step("retire"):
-            # Requests already on their way to the old instance finish before it stops.
-            drain = (
-                spec.drain_seconds
-                if spec.drain_seconds is not None
-                else core.settings.drain_seconds
-            )
-            run.log.write(f"draining release {current.number} for {drain:g}s")
-            time.sleep(drain)
-            old_runtime = core.runtime(current.runtime)
-            tail = run.redact(instance_log_tail(old_runtime, current.instance_id, LOG_TAIL_LINES))
-            old_runtime.stop(current.instance_id)
-            old_runtime.remove(current.instance_id)
-            core.store.update_release(
-                current.id, status=ReleaseStatus.RETIRED, logs_tail=tail or None
-            )
-            run.log.write(f"retired release {current.number}")
-    prune_images(run, tool)
-
-
-def _fail_release(
-    run: OperationRun,
-    tool: ToolRecord,
-    release: ReleaseRecord,
-    current: ReleaseRecord | None,
-    error: str,
-    logs_tail: str = "",
-) -> None:
-    core = run.core
-    detail = error + (f"\n--- instance log ---\n{logs_tail}" if logs_tail else "")
-    core.store.update_release(
-        release.id,
-        status=ReleaseStatus.FAILED,
-        error=detail,
-        logs_tail=logs_tail or None,
-        finished_at=time.time(),
-    )
-    if (
-        current is not None
-        and current.status == ReleaseStatus.LIVE
-        and instance_running(core, current)
-    ):
-        core.store.update_tool(
-            tool.id,
-            status=ToolStatus.RUNNING,
-            status_reason=f"release {release.number} failed ({error}); release "
-            f"{current.number} keeps serving",
-        )
-    else:
-        core.store.update_tool(tool.id, status=ToolStatus.FAILED, status_reason=error)
-    run.publish("release.failed", error=error)
 
 
 def _settle_tool(run: OperationRun, tool: ToolRecord, current: ReleaseRecord | None) -> None:

@@ -14,6 +14,7 @@ from machete_core.manifest.converter import spec_from_data
 from machete_core.pipeline.gate import health_gate
 from machete_core.pipeline.volumes import legacy_root, volumes_root
 from machete_core.plugins.protocols import ReplicatedRuntime
+from machete_core.routing import publish_stopped, publish_tool, withdraw_tool
 from machete_core.state.views import ReleaseRecord, ToolRecord
 
 if TYPE_CHECKING:
@@ -37,6 +38,8 @@ def run_stop(run: OperationRun) -> None:
     tool, release = _current(run)
     with run.step("stop"):
         assert release.instance_id is not None
+        # The ingress answers 503 before the instance stops answering.
+        publish_stopped(run.core, tool)
         run.core.runtime(release.runtime).stop(release.instance_id)
         run.core.store.update_tool(tool.id, status=ToolStatus.STOPPED, status_reason=None)
     run.publish("tool.stopped")
@@ -58,6 +61,7 @@ def run_start(run: OperationRun) -> None:
             )
         runtime.resume(inst_id)
     _gate(run, tool, spec, inst_id, release)
+    _publish_route(run, tool)
     run.publish("tool.started")
 
 
@@ -72,6 +76,7 @@ def run_restart(run: OperationRun) -> None:
     with run.step("start"):
         runtime.resume(inst_id)
     _gate(run, tool, spec_from_data(release.spec), inst_id, release)
+    _publish_route(run, tool)
     run.publish("tool.restarted")
 
 
@@ -103,7 +108,15 @@ def run_scale(run: OperationRun) -> None:
                 run.log.write(f"scaling failed ({exc.message}); rolled back")
             raise
     core.store.update_tool(tool.id, replicas=replicas)
+    _publish_route(run, tool)
     run.publish("tool.scaled", replicas=replicas)
+
+
+def _publish_route(run: OperationRun, tool: ToolRecord) -> None:
+    """The ingress serves the instance where it answers now (a restarted container may
+    have been given another port; a scaled service has other replicas)."""
+    with run.step("route"):
+        publish_tool(run.core, tool.id)
 
 
 def _gate(
@@ -127,6 +140,8 @@ def run_remove(run: OperationRun) -> None:
     tool = core.store.get_tool(run.tool_id)
     purge = run.params(RemoveParams).purge
     releases = core.store.list_releases(tool.id)
+    with run.step("route"):
+        withdraw_tool(core, tool.name)
     with run.step("remove-instances"):
         runtimes = {r.runtime for r in releases} | {core.settings.default_runtime}
         for name in sorted(runtimes):

@@ -17,7 +17,12 @@ from machete_core.access.authn import Authenticator
 from machete_core.access.principal import Principal
 from machete_core.domain.records import Event
 from machete_core.plugins import hookspec
-from machete_core.plugins.records import BuilderProvider, RuntimeProvider, SourceProvider
+from machete_core.plugins.records import (
+    BuilderProvider,
+    IngressProvider,
+    RuntimeProvider,
+    SourceProvider,
+)
 from machete_core.settings import Settings
 
 
@@ -64,6 +69,25 @@ def machete_register_runtimes() -> Sequence[RuntimeProvider]:
         labels so that MACHETE can find, adopt and clean up only what it owns.
 
     .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def machete_register_ingresses() -> Sequence[IngressProvider]:
+    """Offer ingresses: what receives requests for tools and sends them on.
+
+    :return: a list of :class:`~machete_core.plugins.records.IngressProvider` whose factory
+        builds a :class:`~machete_core.plugins.protocols.Ingress`. The pipeline calls
+        ``publish(route)`` with a tool's whole :class:`~machete_core.domain.routes.RouteSet`
+        when a release goes live (the switch must be atomic), ``drain`` before the old
+        release stops, ``withdraw(tool)`` when a tool stops or goes; the reconciler compares
+        ``published()`` with the database and publishes what differs. An ingress lists,
+        replaces and removes only the routes it tagged as this installation's.
+
+    The installation uses the one named by the ``ingress`` setting (``builtin`` by default).
+    Check a new ingress with :mod:`machete_plugins.testing.ingress_contract`.
+
+    .. versionadded:: 0.3
     """
 
 

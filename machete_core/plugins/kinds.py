@@ -11,17 +11,26 @@ import attrs
 from machete_core.plugins.protocols import (
     Builder,
     Closeable,
+    Ingress,
     InspectsImages,
+    IssuesCertificates,
     KnowsImageUsers,
     ListsImages,
     ReplicatedRuntime,
     ReportsListeningPorts,
     ResolvesImageDigests,
     Runtime,
+    ServesFromState,
     Source,
+    SupervisedIngress,
     WatchesInstances,
 )
-from machete_core.plugins.records import BuilderProvider, RuntimeProvider, SourceProvider
+from machete_core.plugins.records import (
+    BuilderProvider,
+    IngressProvider,
+    RuntimeProvider,
+    SourceProvider,
+)
 
 #: The version of the provider records and Protocols this MACHETE speaks. A record that asks
 #: for a newer one is refused (its plugin is reported as failed), never half-used.
@@ -54,6 +63,13 @@ KINDS: tuple[ProviderKind, ...] = (
         RuntimeProvider,
         Runtime,
         (ReplicatedRuntime, WatchesInstances, ReportsListeningPorts, KnowsImageUsers, Closeable),
+    ),
+    ProviderKind(
+        "ingress",
+        "machete_register_ingresses",
+        IngressProvider,
+        Ingress,
+        (SupervisedIngress, IssuesCertificates, ServesFromState, Closeable),
     ),
 )
 KIND_NAMES: tuple[str, ...] = tuple(k.name for k in KINDS)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -18,6 +18,7 @@ from machete_core.domain.records import (
     Revision,
     RunPlan,
 )
+from machete_core.domain.routes import PublishedRoute, RouteSet
 
 
 @runtime_checkable
@@ -92,6 +93,32 @@ class Runtime(Protocol):
         """Remove what the runtime made for a tool besides instances (networks, ...)."""
 
 
+@runtime_checkable
+class Ingress(Protocol):
+    """Where requests for tools come in: publishes each tool's routes to its upstreams.
+
+    Only routes the ingress tagged as this installation's are ever listed, replaced or
+    removed; anything else it serves (an operator's own sites) is left alone.
+    """
+
+    def publish(self, route: RouteSet) -> None:
+        """Serve ``route`` for its tool, replacing what was served for it, atomically: a
+        request is answered by the old route or the new one, never by neither."""
+
+    def withdraw(self, tool: str) -> None:
+        """Stop serving ``tool``; a tool with no route is not an error."""
+
+    def published(self) -> list[PublishedRoute]:
+        """The routes this installation has published (for the reconciler)."""
+
+    def drain(self, tool: str, upstreams: Sequence[Endpoint], seconds: float) -> None:
+        """Return when no request is in flight to ``upstreams`` any more (they were just
+        replaced), or after ``seconds`` at most."""
+
+    def health(self) -> str | None:
+        """None when the ingress serves, else why it does not."""
+
+
 # -- optional capabilities -------------------------------------------------------------------
 # A provider has one when it has the methods; the core asks with ``isinstance`` (never
 # ``getattr``), and ``machete plugins`` lists the ones each provider has.
@@ -152,3 +179,31 @@ class Closeable(Protocol):
     """Optional capability of any provider: release connections when MACHETE closes."""
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class SupervisedIngress(Protocol):
+    """Optional ingress capability: a data plane the server runs as its child (started with
+    the server, stopped with it, restarted when it dies)."""
+
+    def start(self, on_restart: Callable[[], None]) -> None:
+        """Start the data plane and watch it; ``on_restart`` is called (on another thread)
+        each time it had to be started again, so the routes can be published again."""
+
+    def stop(self) -> None: ...
+
+
+@runtime_checkable
+class ServesFromState(Protocol):
+    """Optional ingress capability: it reads each tool's route from the database when a
+    request comes (the built-in proxy), so the reconciler has nothing to compare or publish."""
+
+    def serves_from_state(self) -> None: ...
+
+
+@runtime_checkable
+class IssuesCertificates(Protocol):
+    """Optional ingress capability: a certificate authority of its own for internal names."""
+
+    def root_certificate(self) -> str | None:
+        """The internal CA's root certificate (PEM), once it exists."""

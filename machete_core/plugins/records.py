@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 if TYPE_CHECKING:
-    from machete_core.plugins.protocols import Builder, Runtime, Source
+    from machete_core.plugins.protocols import Builder, Ingress, Runtime, Source
     from machete_core.settings import Settings
 
 
@@ -48,6 +48,17 @@ class RuntimeProvider:
 
     name: str
     factory: Callable[[Settings], Runtime]
+    description: str = ""
+    availability: Callable[[], str | None] = _always_available
+    api_version: int = 1
+
+
+@attrs.frozen
+class IngressProvider:
+    """Returned by ``machete_register_ingresses``."""
+
+    name: str
+    factory: Callable[[Settings], Ingress]
     description: str = ""
     availability: Callable[[], str | None] = _always_available
     api_version: int = 1

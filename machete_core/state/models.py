@@ -447,3 +447,18 @@ class NotifyAttemptRow(Base):
     status_code: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     seconds: Mapped[float] = mapped_column(Float)
+
+
+class ToolDomainRow(Base):
+    """A host name an ingress routes whole to one tool (besides ``<tool>.<tools_domain>``)."""
+
+    __tablename__ = "tool_domains"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    #: Lower case, without a trailing dot; unique across tools.
+    name: Mapped[str] = mapped_column(String(253), unique=True)
+    tool_id: Mapped[int] = mapped_column(ForeignKey("tools.id", ondelete="CASCADE"), index=True)
+    #: ``internal``, ``acme`` or ``auto`` (routes.TLS_MODES).
+    tls: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[float] = mapped_column(Float)
+    created_by: Mapped[str] = mapped_column(String(255))

@@ -10,6 +10,7 @@ from machete_core.state.audit import AuditStore
 from machete_core.state.credentials import CredentialStore
 from machete_core.state.db import make_engine, migrate
 from machete_core.state.device_logins import DeviceLoginStore
+from machete_core.state.domains import DomainStore
 from machete_core.state.events import EventStore
 from machete_core.state.locks import LockStore
 from machete_core.state.notifications import NotificationStore
@@ -32,6 +33,7 @@ class Store(
     DeviceLoginStore,
     TriggerStore,
     NotificationStore,
+    DomainStore,
 ):
     @classmethod
     def open(cls, url: str) -> Store:

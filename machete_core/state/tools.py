@@ -20,6 +20,7 @@ from machete_core.state.models import (
     NotifyChannelRow,
     OperationRow,
     ReleaseRow,
+    ToolDomainRow,
     ToolRow,
 )
 from machete_core.state.notifications import delete_channels
@@ -183,6 +184,7 @@ class ToolStore(StoreBase):
             # A tool's own notification channels go with it (instance ones stay).
             delete_channels(s, NotifyChannelRow.tool_id == tool_id)
             s.execute(delete(ConfigRow).where(ConfigRow.tool_id == tool_id))
+            s.execute(delete(ToolDomainRow).where(ToolDomainRow.tool_id == tool_id))
             s.execute(delete(ReleaseRow).where(ReleaseRow.tool_id == tool_id))
             s.execute(delete(ToolRow).where(ToolRow.id == tool_id))
 

@@ -24,6 +24,7 @@ import pytest
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
+from tests.support.caddy import caddy_env
 from tests.support.git_server import GitHTTPServer, make_repo
 from tests.support.http import request
 from tests.support.images import http_tool_files
@@ -138,14 +139,25 @@ def install(base: str, git_server: GitHTTPServer, name: str, files: dict[str, st
     assert wait_op(base, body["operation_id"])["status"] == "succeeded"
 
 
-@pytest.fixture(params=["path", "domain"])
-def mode(request: pytest.FixtureRequest) -> str:
+@pytest.fixture(params=["path", "domain", "caddy-path", "caddy-domain"])
+def ingress_mode(request: pytest.FixtureRequest) -> str:
+    """How tools are reached (``/tools/<name>/`` or their own host) and through what (the
+    server's own proxy, or Caddy with ``forward_auth``)."""
     return str(request.param)
 
 
 @pytest.fixture
-def platform(env: dict[str, str], busybox_image: str, mode: str) -> Iterator[str]:
+def mode(ingress_mode: str) -> str:
+    return ingress_mode.removeprefix("caddy-")
+
+
+@pytest.fixture
+def platform(
+    env: dict[str, str], busybox_image: str, mode: str, ingress_mode: str
+) -> Iterator[str]:
     extra = {"MACHETE_TOOLS_DOMAIN": "localhost"} if mode == "domain" else {}
+    if ingress_mode.startswith("caddy-"):
+        extra.update(caddy_env())
     with running_server({**env, **extra}) as (base, _proc):
         yield base
 

@@ -15,6 +15,7 @@ import time
 import uuid
 from pathlib import Path
 
+from machete_core.domain.operations import STEPS, OperationKind
 from machete_core.machete import Machete
 from machete_core.pipeline.faults import CRASH_ENV, CRASH_EXIT_STATUS
 from machete_core.settings import Settings
@@ -26,9 +27,10 @@ from tests.support.images import http_tool_files
 from tests.support.server import call, running_server, wait_op
 from tests.support.tools import installed_tool
 
-DEPLOY_STEPS = ("resolve", "fetch", "manifest", "build", "start", "health", "promote", "retire")
-ROLLBACK_STEPS = ("choose", "start", "health", "promote", "retire")
-REMOVE_STEPS = ("remove-instances", "remove-images", "purge-data")
+# Every step each kind declares: a new step is crashed at as soon as it exists.
+DEPLOY_STEPS = STEPS[OperationKind.DEPLOY]
+ROLLBACK_STEPS = STEPS[OperationKind.ROLLBACK]
+REMOVE_STEPS = STEPS[OperationKind.REMOVE]
 POINTS = ("before", "after")
 #: In the rollback test: which release serves which page.
 RELEASE_OF = {"first": 1, "second": 2}

@@ -361,7 +361,14 @@ def test_rollback_and_image_retention(
         )
 
         op = m.rollback("rb")
-        assert [s.name for s in op.steps] == ["choose", "start", "health", "promote", "retire"]
+        assert [s.name for s in op.steps] == [
+            "choose",
+            "start",
+            "health",
+            "promote",
+            "route",
+            "retire",
+        ]
         view = m.get("rb")
         assert view.release == 4 and get_text(view.url + "/") == "v2\n"
         newest = m.releases("rb")[0]

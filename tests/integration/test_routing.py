@@ -1,4 +1,5 @@
-"""Routing through `machete serve` to real containers, and zero downtime across redeploys."""
+"""Routing through `machete serve` to real containers, and zero downtime across redeploys,
+through each bundled ingress: the server's own proxy and a Caddy the server runs."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Iterator
 import aiohttp
 import pytest
 
+from tests.support.caddy import caddy_env
 from tests.support.git_server import GitHTTPServer, commit_and_push, make_repo
 from tests.support.http import auth_headers, request
 from tests.support.images import http_tool_files, websocket_tool_files
@@ -17,9 +19,14 @@ from tests.support.load import hammering
 from tests.support.server import call, running_server, tools_base, wait_op
 
 
-@pytest.fixture
-def server(env: dict[str, str], busybox_image: str) -> Iterator[str]:
-    with running_server({**env, "MACHETE_DRAIN_SECONDS": "1"}) as (base, _proc):
+@pytest.fixture(params=["builtin", "caddy"])
+def server(
+    request: pytest.FixtureRequest, env: dict[str, str], busybox_image: str
+) -> Iterator[str]:
+    extra = {"MACHETE_DRAIN_SECONDS": "1"}
+    if request.param == "caddy":
+        extra.update(caddy_env())
+    with running_server({**env, **extra}) as (base, _proc):
         yield base
 
 

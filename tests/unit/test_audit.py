@@ -158,6 +158,8 @@ async def test_every_mutating_route_writes_an_audit_row_with_nothing_secret(
     await call("PATCH", channel, "/api/notifications/hq", {"enabled": False})
     await call("POST", channel + "/test", "/api/notifications/app-mail/test")
     await call("DELETE", channel, "/api/notifications/hq")
+    await call("POST", T + "/domains", "/api/tools/app/domains", {"name": "app.example.com"})
+    await call("DELETE", T + "/domains/{name}", "/api/tools/app/domains/app.example.com")
     await call("DELETE", T, "/api/tools/app")
 
     mutating = {

@@ -309,6 +309,14 @@ async def test_every_form_writes_an_audit_row(aiohttp_client: Any, settings: Set
         for change in ("test", "disable", "enable"):
             await post("/notifications/{channel}", "/notifications/app-mail", {"change": change})
         await post("/notifications/{channel}", "/notifications/hq", {"change": "remove"})
+        await post(
+            "/tool/{tool}/domains",
+            "/tool/app/domains",
+            {"name": "app.example.com", "tls": "internal"},
+        )
+        assert [d.name for d in m.domains.list("app")] == ["app.example.com"]
+        await post("/tool/{tool}/domains", "/tool/app/domains", {"remove": "app.example.com"})
+        assert m.domains.list("app") == []
         await post("/tool/{tool}/settings", "/tool/app/settings", {"enabled": "on", "builder": ""})
         await post(
             "/tool/{tool}/config",

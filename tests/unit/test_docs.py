@@ -29,6 +29,7 @@ def test_there_are_hooks() -> None:
         "machete_register_sources",
         "machete_register_builders",
         "machete_register_runtimes",
+        "machete_register_ingresses",
         "machete_on_event",
         "machete_cli_commands",
         "machete_web_routes",

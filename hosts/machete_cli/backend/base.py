@@ -227,3 +227,23 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def notify_deliveries(self, name: str, limit: int) -> list[Data]: ...
+
+    # -- domains and the ingress -------------------------------------------------------------
+
+    @abc.abstractmethod
+    def domains(self, tool: str | None) -> list[Data]:
+        """One tool's custom domains, or every tool's."""
+
+    @abc.abstractmethod
+    def domain_add(self, tool: str, name: str, tls: str) -> Data: ...
+
+    @abc.abstractmethod
+    def domain_remove(self, tool: str, name: str) -> None: ...
+
+    @abc.abstractmethod
+    def ingress(self) -> Data:
+        """The ingress in use, whether it serves, and each tool's route against it."""
+
+    @abc.abstractmethod
+    def ingress_ca(self) -> str | None:
+        """The ingress's internal CA root certificate (PEM), if it has one."""

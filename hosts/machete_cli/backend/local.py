@@ -292,3 +292,18 @@ class LocalBackend(Backend):
 
     def notify_deliveries(self, name: str, limit: int) -> list[Data]:
         return list(to_data(self.m.notifications.deliveries(name, limit)))
+
+    def domains(self, tool: str | None) -> list[Data]:
+        return list(to_data(self.m.domains.list(tool)))
+
+    def domain_add(self, tool: str, name: str, tls: str) -> Data:
+        return dict(to_data(self.m.domains.add(tool, name, tls)))
+
+    def domain_remove(self, tool: str, name: str) -> None:
+        self.m.domains.remove(tool, name)
+
+    def ingress(self) -> Data:
+        return dict(to_data(self.m.domains.ingress()))
+
+    def ingress_ca(self) -> str | None:
+        return self.m.domains.root_certificate()

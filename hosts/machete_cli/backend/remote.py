@@ -364,6 +364,25 @@ class RemoteBackend(Backend):
         where = path("api", "notifications", name, "deliveries")
         return list(self.client.get(where, {"limit": str(limit)})["deliveries"])
 
+    def domains(self, tool: str | None) -> list[Data]:
+        where = path("api", "tools", tool, "domains") if tool else "/api/domains"
+        return list(self.client.get(where)["domains"])
+
+    def domain_add(self, tool: str, name: str, tls: str) -> Data:
+        body = {"name": name, "tls": tls}
+        answer = self.client.call("POST", path("api", "tools", tool, "domains"), data=body)
+        return dict(answer["domain"])
+
+    def domain_remove(self, tool: str, name: str) -> None:
+        self.client.call("DELETE", path("api", "tools", tool, "domains", name))
+
+    def ingress(self) -> Data:
+        return dict(self.client.get("/api/ingress")["ingress"])
+
+    def ingress_ca(self) -> str | None:
+        found = self.client.get("/api/ingress/ca")["root_certificate"]
+        return str(found) if found else None
+
 
 def _operation(answer: Any) -> Data:
     op = answer.get("operation") if isinstance(answer, dict) else None

@@ -42,6 +42,9 @@ def reconcile(obj: Context, forget_unknown: bool, as_json: bool) -> None:
         for key, items in attrs.asdict(report).items():
             if items and isinstance(items, list):
                 click.echo(f"{key.replace('_', ' ')}: {', '.join(items)}")
+            elif items and isinstance(items, dict):
+                shown = "; ".join(f"{name} ({why})" for name, why in items.items())
+                click.echo(f"{key.replace('_', ' ')}: {shown}")
         if not any(attrs.astuple(report)):
             click.echo("nothing to do: everything matches")
 

@@ -10,6 +10,7 @@ from machete_web import openapi
 from machete_web.api import (
     auth,
     config,
+    domains,
     events,
     hooks,
     legacy,
@@ -30,6 +31,7 @@ def setup(app: web.Application) -> None:
         plugins,
         hooks,
         notifications,
+        domains,
         tools,
         config,
         operations,

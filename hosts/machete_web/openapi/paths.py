@@ -16,6 +16,7 @@ from machete_core.plugins.records import PluginInfo
 from machete_core.state.people_views import AuditRecord, GrantRecord
 from machete_core.state.views import EventRecord
 from machete_web import schemas as s
+from machete_web.openapi.domain_paths import DOMAIN_OPERATIONS
 from machete_web.openapi.notification_paths import NOTIFICATION_OPERATIONS
 from machete_web.openapi.operation import Link, Op, Query
 
@@ -101,6 +102,10 @@ _WAIT = Query(
     "Seconds to wait for a busy tool instead of answering 409.",
 )
 _BUSY = {409: "The tool is busy with another operation (`tool_busy`)."}
+INGRESS_FAILED = {
+    502: "The ingress did not take the tool's new route (`ingress_failed`): the change is "
+    "saved and the reconciler publishes it when the ingress answers."
+}
 _OFFSET = Query(
     "offset", {"type": "integer", "minimum": 0, "default": 0}, "A byte offset in the log."
 )
@@ -332,6 +337,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "access",
         body=body(("access",), access={"enum": ["public", "members", "granted"]}),
         response=s.ToolEnvelope,
+        errors=INGRESS_FAILED,
     ),
     ("GET", T + "/grants"): Op("Grants on a tool", "access", response=GRANTS),
     ("PUT", T + "/grants"): Op(
@@ -519,3 +525,4 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ),
 }
 OPERATIONS.update(NOTIFICATION_OPERATIONS)
+OPERATIONS.update(DOMAIN_OPERATIONS)

@@ -6,7 +6,7 @@ Programs may send an API token instead. The proxy strips both before the tool se
 
 from __future__ import annotations
 
-from urllib.parse import quote, unquote
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from aiohttp import web
 
@@ -65,14 +65,17 @@ async def redeem(request: web.Request, target: Target) -> web.StreamResponse:
     """``/_machete/session?ticket=...&next=/path``: a tools-origin session for this tool."""
     machete = request.app[PLATFORM][MACHETE]
     address = client_address(request, machete.settings)
-    ticket = request.query.get("ticket", "")
+    # From the path the tool's origin was asked for (behind Caddy, this request's own query
+    # is not the client's).
+    query = parse_qs(urlsplit(target.raw_path).query)
+    ticket = (query.get("ticket") or [""])[0]
     try:
         signed = await core(
             request, machete.auth.redeem_ticket, ticket, target.tool, address=address
         )
     except AuthenticationError as exc:
         return unauthenticated(exc.message)
-    where = target.prefix + _safe_next(request.query.get("next", "/"))
+    where = target.prefix + _safe_next((query.get("next") or ["/"])[0])
     # The ticket was in this URL: nothing of it may be kept or sent on.
     response = web.Response(
         status=302,

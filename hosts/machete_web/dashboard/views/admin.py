@@ -139,6 +139,7 @@ def _settings(m: Machete) -> dict[str, Any]:
     may_notify = "notifications.manage" in m.allowed(("notifications.manage",))
     return {
         "settings": m.effective_settings(),
+        "ingress": m.domains.ingress(),
         "channels": channels_with_deliveries(m, None) if may_notify else None,
     }
 

@@ -33,6 +33,7 @@ TOOL_ACTIONS = (
     "tools.grants",
     "tools.hooks",
     "tools.notifications",
+    "tools.domains",
 )
 #: The buttons of the header, in order.
 OPERATIONS = ("deploy", "start", "stop", "restart")
@@ -50,6 +51,7 @@ def setup(app: web.Application) -> None:
     r.add_post("/tool/{tool}/grants", change_grant)
     r.add_post("/tool/{tool}/hook", change_hook)
     r.add_post("/tool/{tool}/notifications", add_channel)
+    r.add_post("/tool/{tool}/domains", change_domains)
 
 
 def _gather(m: Machete, name: str) -> dict[str, Any]:
@@ -70,6 +72,7 @@ def _gather(m: Machete, name: str) -> dict[str, Any]:
         "hook": m.hooks.show(name) if "tools.hooks" in allowed else None,
         "deliveries": m.hooks.deliveries(name, 10) if "tools.hooks" in allowed else [],
         "channels": channels_with_deliveries(m, name) if "tools.notifications" in allowed else None,
+        "domains": m.domains.list(name),
     }
 
 
@@ -96,6 +99,7 @@ async def tool_page(
         "add_action": f"/tool/{name}/notifications",
         "channel_secret": channel_secret,
         "choices": FORM_CHOICES,
+        "tools_domain": machete(request).settings.tools_domain.strip("."),
     }
     return await render(request, "tool.html", context, status=status)
 
@@ -184,6 +188,20 @@ async def change_access(request: web.Request) -> web.Response:
     name = request.match_info["tool"]
     await core(request, machete(request).set_access, name, field(data, "access", limit=20))
     return see_other(f"/tool/{name}?notice=access#access")
+
+
+async def change_domains(request: web.Request) -> web.Response:
+    """Add ``name`` (with ``tls``), or ``remove`` one."""
+    data = await form(request)
+    name = request.match_info["tool"]
+    domains = machete(request).domains
+    gone = field(data, "remove", required=False, limit=253)
+    if gone:
+        await core(request, domains.remove, name, gone)
+    else:
+        host = field(data, "name", limit=253)
+        await core(request, domains.add, name, host, field(data, "tls", limit=10))
+    return see_other(f"/tool/{name}?notice=domains#domains")
 
 
 async def change_grant(request: web.Request) -> web.Response:

@@ -1,0 +1,53 @@
+"""The server's part in the ingress: start a supervised data plane (managed Caddy) before
+the first reconciler round publishes the routes, publish them all again whenever it had to
+be restarted, stop it with the server; and the listener where it asks whether a request may
+reach a tool (``proxy/ingress_auth.py``)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+
+from aiohttp import web
+
+from machete_core.machete import Machete
+from machete_core.plugins.protocols import SupervisedIngress
+from machete_core.settings import Settings
+from machete_web.proxy.ingress_auth import create_ingress_auth_app
+
+log = logging.getLogger(__name__)
+
+
+def uses_builtin_proxy(settings: Settings) -> bool:
+    return settings.ingress == "builtin"
+
+
+def start(machete: Machete, on_restart: Callable[[], None]) -> SupervisedIngress | None:
+    """Start the ingress's data plane when the server is to run it (blocking: in a pool)."""
+    ingress = machete.core.ingress()
+    if not isinstance(ingress, SupervisedIngress):
+        return None
+    ingress.start(on_restart)
+    log.info("ingress %s started", machete.settings.ingress)
+    return ingress
+
+
+async def start_auth_listener(platform: web.Application, settings: Settings) -> web.AppRunner:
+    """The ingress's ``forward_auth`` target: a unix socket only this user may open (the
+    default), or ``MACHETE_INGRESS_AUTH_LISTEN`` for a Caddy on another machine."""
+    runner = web.AppRunner(create_ingress_auth_app(platform), access_log=None)
+    await runner.setup()
+    site: web.BaseSite
+    if settings.ingress_auth_listen:
+        host, _, port = settings.ingress_auth_listen.rpartition(":")
+        site = web.TCPSite(runner, host.strip("[]") or "127.0.0.1", int(port))
+        await site.start()
+    else:
+        path = settings.ingress_auth_socket
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path.unlink(missing_ok=True)
+        site = web.UnixSite(runner, str(path))
+        await site.start()
+        os.chmod(path, 0o600)
+    return runner
