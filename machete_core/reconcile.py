@@ -14,7 +14,7 @@ import attrs
 
 from machete_core.context import Core
 from machete_core.domain import labels
-from machete_core.domain.status import ToolStatus
+from machete_core.domain.status import ReleaseStatus, ToolStatus
 from machete_core.errors import MacheteError, StateMissingError
 from machete_core.leases import holder_process_gone
 from machete_core.observe import refresh_observed
@@ -82,6 +82,7 @@ class Reconciler:
             report.routes_failed = routes.failed
             busy = busy | set(routes.failed)
             self._remove_orphans(report, busy, releases)
+            self._retire_superseded(busy, releases)
             self._remove_orphan_images(report, busy, releases)
             self._remove_workspaces(report)
             self._sweep_uploads(report, [tool for tool, _rels in releases])
@@ -174,6 +175,18 @@ class Reconciler:
                     runtime.cleanup(labels.owned_by(core.settings.installation, tool_name))
                 except MacheteError:
                     continue
+
+    def _retire_superseded(
+        self, busy: set[str], releases: list[tuple[ToolRecord, list[ReleaseRecord]]]
+    ) -> None:
+        """A release still marked live that its tool no longer points at: its operation
+        was cut off between the promotion and the retirement (its instance is an orphan)."""
+        for tool, rels in releases:
+            if tool.name in busy:
+                continue
+            for rel in rels:
+                if rel.status == ReleaseStatus.LIVE and rel.id != tool.current_release_id:
+                    self.core.store.update_release(rel.id, status=ReleaseStatus.RETIRED)
 
     def _remove_orphan_images(
         self,

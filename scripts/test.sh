@@ -14,6 +14,6 @@ MACHETE_TEST_DATABASE=postgresql .venv/bin/python -m pytest -q "$@" \
   tests/unit/test_leases.py tests/unit/test_api.py tests/unit/test_health_monitor.py \
   tests/unit/test_access_matrix.py tests/unit/test_auth_http.py tests/unit/test_people.py \
   tests/unit/test_audit.py tests/unit/test_api_for_cli.py tests/unit/test_webhooks.py \
-  tests/unit/test_notifications.py tests/unit/test_metrics.py \
+  tests/unit/test_notifications.py tests/unit/test_metrics.py tests/unit/test_ingress.py \
   tests/integration/test_deploy.py tests/integration/test_reconcile.py \
   tests/integration/test_operations.py tests/integration/test_config.py

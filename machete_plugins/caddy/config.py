@@ -97,16 +97,22 @@ def base_config(settings: Settings, admin_socket: str) -> dict[str, Any]:
     }
 
 
-def server_config(settings: Settings) -> dict[str, Any]:
+def server_config(settings: Settings, *, managed: bool = True) -> dict[str, Any]:
+    """MACHETE's own server. Managed, it listens on the tools port (plain: Caddy's
+    ``http_port``) and the HTTPS port. In an operator's Caddy, whose ``http_port`` is not
+    ours to change, it is the plain tools port only: TLS there comes from pointing
+    ``MACHETE_CADDY_SERVER`` at the operator's HTTPS server."""
     host = _listen_host(settings)
-    return {
-        "listen": [
-            f"{host}:{settings.effective_tools_port}",
-            f"{host}:{settings.effective_caddy_https_port}",
-        ],
+    listen = [f"{host}:{settings.effective_tools_port}"]
+    extra: dict[str, Any] = {"automatic_https": {"disable": True}}
+    if managed:
+        listen.append(f"{host}:{settings.effective_caddy_https_port}")
         # One server, so a tool's route is one object; TLS on every listener but the
         # HTTP port (Caddy adds this itself only when all listeners are on the HTTPS port).
-        "tls_connection_policies": [{}],
+        extra = {"tls_connection_policies": [{}]}
+    return {
+        "listen": listen,
+        **extra,
         # No HTTP/3: it would take a UDP port too, for no gain on a team's network.
         "protocols": ["h1", "h2"],
         # Tools' routes go before it: what no tool has is a 404, not Caddy's empty 200.

@@ -160,5 +160,7 @@ class CaddyIngress:
             return
         self._ensure_path("apps", "http", "servers", empty={})
         self.client.call(
-            "PUT", f"/config/apps/http/servers/{name}", config.server_config(self.settings)
+            "PUT",
+            f"/config/apps/http/servers/{name}",
+            config.server_config(self.settings, managed=self.managed is not None),
         )

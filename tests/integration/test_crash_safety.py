@@ -67,6 +67,8 @@ def assert_settled(
     containers, images = owned_objects(installation)
     current = machete.get(tool)
     assert current.status == "running", (point, current.status, current.status_reason)
+    live = [r.number for r in machete.releases(tool) if r.status == "live"]
+    assert live == [current.release], (point, live)
     assert containers == [instance_name(machete, tool)], (point, containers, report)
     recorded = {r.image_id for r in machete.releases(tool) if r.image_id}
     assert set(images) <= recorded, (point, set(images) - recorded, report)

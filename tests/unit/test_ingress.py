@@ -23,7 +23,7 @@ from machete_core.errors import (
 )
 from machete_core.machete import Machete, create_machete
 from machete_core.plugins import hookimpl
-from machete_core.plugins.records import IngressProvider
+from machete_core.plugins.records import IngressProvider, RuntimeProvider
 from machete_core.routing import desired_route, ingress_secret, reconcile_routes
 from machete_core.settings import Settings
 from machete_plugins import BUILTIN_PLUGINS
@@ -31,7 +31,7 @@ from machete_plugins.builtin_ingress import BuiltinIngress
 from machete_plugins.caddy import config
 from machete_plugins.testing.ingress_contract import IngressContract
 from tests.support.people import as_user, ensure_user
-from tests.support.pointing import UPSTREAM, PointingPlugin, deployed
+from tests.support.pointing import UPSTREAM, PointingPlugin, PointingRuntime, deployed
 
 
 class TestBuiltinIngress(IngressContract):
@@ -105,6 +105,35 @@ def test_the_desired_route_comes_from_the_database(recorded: Machete) -> None:
     recorded.store.update_tool(tool.id, status="stopped")
     stopped = desired_route(recorded.core, recorded.store.get_tool("wiki"))
     assert stopped.upstreams == () and stopped.digest != route.digest
+
+
+class TwoReplicas(PointingRuntime):
+    """A replicated runtime whose every release runs two replicas."""
+
+    def endpoints(self, instance_id: str, port: int) -> list[Endpoint]:
+        return [Endpoint("10.0.0.1", port), Endpoint("10.0.0.2", port)]
+
+    def scale(self, instance_id: str, replicas: int) -> None: ...
+
+    def rollback(self, instance_id: str) -> bool:
+        return False
+
+
+class _TwoReplicasPlugin:
+    @hookimpl
+    def machete_register_runtimes(self) -> list[RuntimeProvider]:
+        return [RuntimeProvider(name="pointing", factory=TwoReplicas)]  # type: ignore[arg-type]
+
+
+def test_a_replicated_tool_routes_to_every_replica(tmp_path: Path) -> None:
+    m = create_machete(Settings(home=tmp_path), builtins=BUILTIN_PLUGINS)
+    try:
+        m.plugins.register(_TwoReplicasPlugin(), "two")
+        deployed(m, "swarmed")
+        route = desired_route(m.core, m.store.get_tool("swarmed"))
+        assert route.upstreams == (Endpoint("10.0.0.1", 8080), Endpoint("10.0.0.2", 8080))
+    finally:
+        m.close()
 
 
 def test_the_reconciler_publishes_what_differs_and_withdraws_what_no_tool_has(
