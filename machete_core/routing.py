@@ -21,7 +21,11 @@ from machete_core.domain.routes import RouteHost, RouteSet
 from machete_core.domain.status import ToolStatus
 from machete_core.errors import MacheteError, NotRunningError
 from machete_core.manifest.converter import spec_from_data
-from machete_core.plugins.protocols import ReplicatedRuntime, ServesFromState
+from machete_core.plugins.protocols import (
+    AddressesOnNetwork,
+    ReplicatedRuntime,
+    ServesFromState,
+)
 from machete_core.private_files import write_private
 
 if TYPE_CHECKING:
@@ -34,6 +38,11 @@ def upstreams(core: Core, release: ReleaseRecord, port: int) -> tuple[Endpoint, 
     """Every address the release answers on: each replica of a replicated runtime."""
     assert release.instance_id is not None
     runtime = core.runtime(release.runtime)
+    if isinstance(runtime, AddressesOnNetwork):
+        # Straight to the instance on its network: no port proxy of the engine between.
+        direct = runtime.network_endpoint(release.instance_id, port)
+        if direct is not None:
+            return (direct,)
     if isinstance(runtime, ReplicatedRuntime):
         found = tuple(runtime.endpoints(release.instance_id, port))
         if not found:

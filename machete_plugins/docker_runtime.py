@@ -9,6 +9,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from machete_core.domain import labels
+from machete_core.domain.naming import network_name
 from machete_core.domain.records import Endpoint, Instance, InstanceState, RunPlan
 from machete_core.errors import NotRunningError, RuntimeProviderError
 from machete_core.plugins import hookimpl
@@ -32,18 +34,22 @@ _STATE = {
 DOCKER_DNS = "0B00007F"
 
 
+def _is_local_process(pid: int, container_id: str) -> bool:
+    """Whether ``pid`` is a process of this host that belongs to the container (its cgroup
+    names it): a remote engine's pid means nothing here."""
+    try:
+        return container_id[:12] in (Path("/proc") / str(pid) / "cgroup").read_text()
+    except OSError:
+        return False
+
+
 def listening_ports_of(pid: int, container_id: str) -> set[int] | None:
     """Listening TCP ports in the network namespace of ``pid``, if ``pid`` is a process of
     this host that belongs to the container (its cgroup names it): a remote engine's pid
     means nothing here, and must not be read as if it did."""
-    if pid <= 0:
+    if pid <= 0 or not _is_local_process(pid, container_id):
         return None
     proc = Path("/proc") / str(pid)
-    try:
-        if container_id[:12] not in (proc / "cgroup").read_text():
-            return None
-    except OSError:
-        return None
     ports: set[int] = set()
     readable = False
     for name in ("tcp", "tcp6"):
@@ -196,6 +202,23 @@ class DockerRuntime(docker_engine.EngineClient):
         except Exception:
             return None
         return listening_ports_of(int(state.get("Pid") or 0), instance_id)
+
+    def network_endpoint(self, instance_id: str, port: int) -> Endpoint | None:
+        """The container's address on its tool's network, when the engine runs on this
+        host (its process is one of ours): the ingress then skips the engine's port proxy."""
+        try:
+            attrs = self.client.api.inspect_container(instance_id)
+        except Exception:
+            return None
+        pid = int(attrs.get("State", {}).get("Pid") or 0)
+        if pid <= 0 or not _is_local_process(pid, attrs["Id"]):
+            return None
+        networks = attrs.get("NetworkSettings", {}).get("Networks") or {}
+        own = network_name(
+            self.settings.installation, attrs["Config"]["Labels"].get(labels.TOOL, "")
+        )
+        address = (networks.get(own) or {}).get("IPAddress")
+        return Endpoint(host=address, port=port) if address else None
 
     def _connect(self, container: Any, network_name: str) -> None:
         import docker

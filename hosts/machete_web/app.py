@@ -155,6 +155,9 @@ async def _machete_ctx(app: web.Application, *, owned: bool) -> AsyncIterator[No
         # hanging tool cannot take every slot.
         connector=aiohttp.TCPConnector(limit=0, force_close=False),
         auto_decompress=False,
+        # One session serves every person: a tool's cookies are never kept in it (and
+        # neither matching nor storing them costs anything per request).
+        cookie_jar=aiohttp.DummyCookieJar(),
     )
     loop = asyncio.get_running_loop()
     # Open the store (and run migrations) and reconcile once before serving, off the event loop.

@@ -9,6 +9,7 @@ from typing import Any
 import attrs
 
 from machete_core.plugins.protocols import (
+    AddressesOnNetwork,
     Builder,
     Closeable,
     Ingress,
@@ -62,7 +63,14 @@ KINDS: tuple[ProviderKind, ...] = (
         "machete_register_runtimes",
         RuntimeProvider,
         Runtime,
-        (ReplicatedRuntime, WatchesInstances, ReportsListeningPorts, KnowsImageUsers, Closeable),
+        (
+            ReplicatedRuntime,
+            WatchesInstances,
+            ReportsListeningPorts,
+            KnowsImageUsers,
+            AddressesOnNetwork,
+            Closeable,
+        ),
     ),
     ProviderKind(
         "ingress",

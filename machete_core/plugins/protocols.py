@@ -148,6 +148,16 @@ class ReportsListeningPorts(Protocol):
 
 
 @runtime_checkable
+class AddressesOnNetwork(Protocol):
+    """Optional runtime capability: where this host reaches an instance on its own network,
+    without the engine's port proxy in between (one hop fewer for every proxied request)."""
+
+    def network_endpoint(self, instance_id: str, port: int) -> Endpoint | None:
+        """The instance's address and ``port`` on its network; None when this host cannot
+        reach it there (a remote engine): the ingress then uses ``endpoint``."""
+
+
+@runtime_checkable
 class KnowsImageUsers(Protocol):
     """Optional runtime capability: the user an image runs as, so the tool's data
     directories can belong to it (a non-root ``USER`` must be able to write ``/data``)."""
