@@ -61,16 +61,18 @@ def tool_hosts(core: Core, tool: ToolRecord) -> tuple[RouteHost, ...]:
     return tuple(hosts)
 
 
-def desired_route(core: Core, tool: ToolRecord) -> RouteSet:
+def desired_route(core: Core, tool: ToolRecord, *, serving: bool = True) -> RouteSet:
     """What the ingress should serve for ``tool`` now. A tool that is not running (stopped,
     never deployed) has a route with no upstream: the ingress answers 503 for it, as for a
     known tool, instead of 404. Raises :class:`NotRunningError` when a running tool's
-    upstreams cannot be told now (the caller leaves what is published alone)."""
+    upstreams cannot be told now (the caller leaves what is published alone). ``serving``
+    False: the route as if the tool were stopped (no engine is asked)."""
     release = core.store.get_release(tool.current_release_id) if tool.current_release_id else None
     spec = spec_from_data(release.spec) if release is not None else None
     found: tuple[Endpoint, ...] = ()
     if (
-        release is not None
+        serving
+        and release is not None
         and spec is not None
         and release.instance_id
         and tool.status != ToolStatus.STOPPED
@@ -102,7 +104,7 @@ def publish_stopped(core: Core, tool: ToolRecord) -> None:
     """The tool's route with no upstream (503), before its instance stops."""
     ingress = core.ingress()
     if not isinstance(ingress, ServesFromState):
-        ingress.publish(attrs.evolve(desired_route(core, tool), upstreams=()))
+        ingress.publish(desired_route(core, tool, serving=False))
 
 
 def withdraw_tool(core: Core, name: str) -> None:
