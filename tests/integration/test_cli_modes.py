@@ -57,7 +57,7 @@ def test_the_cli_suite(
 
     url = _repo(git_server, "served by the cli tool")
     installed = machete(env, "install", url, "--name", "clitool")
-    assert "[3/6] build" in installed.stdout  # progress with numbered steps, live
+    assert "[3/7] build" in installed.stdout  # progress with numbered steps, live
     assert "load build definition" in installed.stdout  # the builder's output, streamed
     assert "installed clitool: running" in installed.stdout
 

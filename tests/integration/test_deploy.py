@@ -37,7 +37,7 @@ def with_env_cgi(files: dict[str, str]) -> dict[str, str]:
 
 
 BUILD_OUTPUT = {"docker": "Step 1/", "buildx": "[internal] load build definition"}
-PIPELINE = ["fetch", "manifest", "build", "start", "health", "promote"]
+PIPELINE = ["fetch", "manifest", "build", "start", "health", "promote", "route"]
 
 
 @pytest.mark.parametrize("builder", ["docker", "buildx"])
