@@ -20,7 +20,7 @@ from machete_core.leases import holder_process_gone
 from machete_core.observe import refresh_observed
 from machete_core.pipeline.abandon import end_abandoned
 from machete_core.plugins.protocols import ListsImages
-from machete_core.routing import reconcile_routes
+from machete_core.routing import EVERY_TOOL, reconcile_routes
 
 if TYPE_CHECKING:
     from machete_core.state.views import ReleaseRecord, ToolRecord
@@ -81,6 +81,8 @@ class Reconciler:
             report.routes_withdrawn = routes.withdrawn
             report.routes_failed = routes.failed
             busy = busy | set(routes.failed)
+            if EVERY_TOOL in routes.failed:
+                busy = busy | {tool.name for tool, _rels in releases}
             self._remove_orphans(report, busy, releases)
             self._retire_superseded(busy, releases)
             self._remove_orphan_images(report, busy, releases)

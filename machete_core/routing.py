@@ -38,16 +38,16 @@ def upstreams(core: Core, release: ReleaseRecord, port: int) -> tuple[Endpoint, 
     """Every address the release answers on: each replica of a replicated runtime."""
     assert release.instance_id is not None
     runtime = core.runtime(release.runtime)
-    if isinstance(runtime, AddressesOnNetwork):
-        # Straight to the instance on its network: no port proxy of the engine between.
-        direct = runtime.network_endpoint(release.instance_id, port)
-        if direct is not None:
-            return (direct,)
     if isinstance(runtime, ReplicatedRuntime):
         found = tuple(runtime.endpoints(release.instance_id, port))
         if not found:
             raise NotRunningError(f"release {release.number} has no running replica")
         return found
+    if isinstance(runtime, AddressesOnNetwork):
+        # Straight to the instance on its network: no port proxy of the engine between.
+        direct = runtime.network_endpoint(release.instance_id, port)
+        if direct is not None:
+            return (direct,)
     return (runtime.endpoint(release.instance_id, port),)
 
 
@@ -113,6 +113,10 @@ def withdraw_tool(core: Core, name: str) -> None:
         ingress.withdraw(name)
 
 
+#: The key of :attr:`RoutesReport.failed` when the ingress itself failed.
+EVERY_TOOL = "*"
+
+
 @attrs.define
 class RoutesReport:
     published: list[str] = attrs.Factory(list)
@@ -131,10 +135,16 @@ def reconcile_routes(
     ingress = core.ingress()
     if isinstance(ingress, ServesFromState):
         return report
+    # An ingress that does not serve (or answer) cannot be compared with: ``*`` says so,
+    # and the reconciler then removes no instance (one may still be serving through it).
+    problem = ingress.health()
+    if problem is not None:
+        report.failed[EVERY_TOOL] = problem
+        return report
     try:
         published = {p.tool: p for p in ingress.published()}
     except MacheteError as exc:
-        report.failed["*"] = exc.message
+        report.failed[EVERY_TOOL] = exc.message
         return report
     for tool in core.store.list_tools():
         have = published.pop(tool.name, None)

@@ -89,8 +89,8 @@ class CaddyIngress:
         time.sleep(max(0.0, seconds))
 
     def health(self) -> str | None:
-        if self.managed is not None and self.managed.pid is None:
-            return "Caddy is not running (the server starts it)"
+        if self._absent():
+            return "Caddy is not running (machete serve starts it)"
         return self.client.answers()
 
     def root_certificate(self) -> str | None:

@@ -64,7 +64,9 @@ class RecordingIngress:
         pass
 
     def health(self) -> str | None:
-        return None
+        return RecordingIngress.problem
+
+    problem: str | None = None
 
 
 class _Recording:
@@ -77,6 +79,7 @@ class _Recording:
 def recorded(tmp_path: Path) -> Iterator[Machete]:
     UPSTREAM["port"] = 4321
     RecordingIngress.calls = []
+    RecordingIngress.problem = None
     m = create_machete(
         Settings(home=tmp_path, ingress="recording", tools_domain="tools.test"),
         builtins=BUILTIN_PLUGINS,
@@ -158,6 +161,16 @@ def test_the_reconciler_publishes_what_differs_and_withdraws_what_no_tool_has(
     assert (
         reconcile_routes(recorded.core, busy=set(), is_busy=lambda n: n == "blog").published == []
     )
+
+
+def test_an_ingress_that_does_not_serve_is_not_compared_with(recorded: Machete) -> None:
+    deployed(recorded, "wiki")
+    RecordingIngress.problem = "Caddy's admin API did not answer"
+    report = reconcile_routes(recorded.core, busy=set())
+    assert report.failed == {"*": "Caddy's admin API did not answer"}
+    assert RecordingIngress.calls == []
+    # The reconciler reports it (and then removes no instance of any tool: reconcile.py).
+    assert recorded.reconcile().routes_failed == {"*": "Caddy's admin API did not answer"}
 
 
 def test_the_builtin_ingress_leaves_the_reconciler_nothing(tmp_path: Path) -> None:
