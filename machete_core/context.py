@@ -160,6 +160,13 @@ class Core:
             return True  # recorded before leases existed: cannot tell; assume it works
         return not lease_expired(op)
 
+    def tool_busy(self, tool_name: str) -> bool:
+        """Whether an operation of the tool is under way now, in any process."""
+        return any(
+            not op.done and self.holder_alive(op)
+            for op in self.store.list_operations(tool_name, limit=5)
+        )
+
     # -- secrets -------------------------------------------------------------------------
 
     def source_credentials(self, sealed: str | None) -> Credentials | None:

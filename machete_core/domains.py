@@ -127,7 +127,7 @@ class Domains:
                 record.id, clean, tls, self._principal.actor().describe()
             )
         self._core.events.publish("tool.domains", tool=record.name, added=clean)
-        self._publish(record.id)
+        self._publish(record.name)
         return _view(added)
 
     def remove(self, tool: str, name: str) -> None:
@@ -137,15 +137,13 @@ class Domains:
             if not self._core.store.remove_domain(record.id, clean):
                 raise DomainNotFoundError(f"{record.name} has no domain {clean}")
         self._core.events.publish("tool.domains", tool=record.name, removed=clean)
-        self._publish(record.id)
+        self._publish(record.name)
 
-    def _publish(self, tool_id: int) -> None:
+    def _publish(self, tool: str) -> None:
         """The route with its new names; a tool in the middle of an operation is left to
         it (its promotion reads the domains), else the reconciler finishes a failure."""
-        tool = self._core.store.get_tool(tool_id)
-        running = self._core.store.list_operations(tool.name, limit=5)
-        if not any(not op.done and self._core.holder_alive(op) for op in running):
-            publish_tool(self._core, tool_id)
+        if not self._core.tool_busy(tool):
+            publish_tool(self._core, tool)
 
     def ingress(self) -> IngressView:
         """The ingress in use, whether it serves, and each tool's route against it."""

@@ -27,7 +27,8 @@ from machete_core.errors import MacheteError, NotRunningError, ToolUnavailableEr
 from machete_core.health import Probe, probe
 from machete_core.manifest.converter import spec_from_data
 from machete_core.observed import Observation
-from machete_core.plugins.protocols import AddressesOnNetwork, WatchesInstances
+from machete_core.plugins.protocols import WatchesInstances
+from machete_core.routing import nearest_endpoint
 from machete_core.secrets import redact
 from machete_core.state.views import ReleaseRecord, ToolRecord
 from machete_core.views import HealthTarget, Route, ToolCard, ToolView
@@ -208,15 +209,8 @@ def route(core: Core, ident: str | int) -> Route:
     if release is None or not release.instance_id or tool.status == ToolStatus.STOPPED:
         raise ToolUnavailableError(f"{tool.name} is not running")
     spec = spec_from_data(release.spec)
-    runtime = core.runtime(release.runtime)
     try:
-        # Straight to the instance on its network where this host can (no port proxy).
-        direct = (
-            runtime.network_endpoint(release.instance_id, spec.port)
-            if isinstance(runtime, AddressesOnNetwork)
-            else None
-        )
-        endpoint = direct or runtime.endpoint(release.instance_id, spec.port)
+        endpoint = nearest_endpoint(core.runtime(release.runtime), release.instance_id, spec.port)
     except NotRunningError:
         # Its container vanished (or exited): unavailable for now, as documented.
         raise ToolUnavailableError(f"{tool.name} is not running") from None

@@ -76,7 +76,7 @@ class Reconciler:
             self._enforce_tools(report, busy, releases)
             # Routes before orphans: after a crash between a promotion and its route, the
             # ingress still sends requests to the old instance until it is told otherwise.
-            routes = reconcile_routes(self.core, busy, self._tool_busy_now)
+            routes = reconcile_routes(self.core, busy, self.core.tool_busy)
             report.routes_published = routes.published
             report.routes_withdrawn = routes.withdrawn
             report.routes_failed = routes.failed
@@ -211,17 +211,11 @@ class Reconciler:
                 tool_name = image.labels.get(labels.TOOL, "")
                 if image.id in recorded or image.id in seen or tool_name in busy:
                     continue
-                if self._tool_busy_now(tool_name):
+                if self.core.tool_busy(tool_name):
                     continue  # an operation began since this round started; its build may be it
                 seen.add(image.id)
                 core.builder(name).remove_image(image.id)
                 report.images_removed.append(image.tags[0] if image.tags else image.id[:19])
-
-    def _tool_busy_now(self, tool_name: str) -> bool:
-        return any(
-            not op.done and self.core.holder_alive(op)
-            for op in self.core.store.list_operations(tool_name, limit=5)
-        )
 
     def _sweep_uploads(self, report: ReconcileReport, tools: list[ToolRecord]) -> None:
         """Uploaded archives that no tool's source and no unfinished operation names: failed

@@ -24,6 +24,7 @@ from machete_core.manifest.converter import spec_from_data
 from machete_core.plugins.protocols import (
     AddressesOnNetwork,
     ReplicatedRuntime,
+    Runtime,
     ServesFromState,
 )
 from machete_core.private_files import write_private
@@ -43,12 +44,17 @@ def upstreams(core: Core, release: ReleaseRecord, port: int) -> tuple[Endpoint, 
         if not found:
             raise NotRunningError(f"release {release.number} has no running replica")
         return found
+    return (nearest_endpoint(runtime, release.instance_id, port),)
+
+
+def nearest_endpoint(runtime: Runtime, instance_id: str, port: int) -> Endpoint:
+    """Where this host reaches the instance with the fewest hops: on its network where the
+    runtime can say (no port proxy of the engine between), else its published port."""
     if isinstance(runtime, AddressesOnNetwork):
-        # Straight to the instance on its network: no port proxy of the engine between.
-        direct = runtime.network_endpoint(release.instance_id, port)
+        direct = runtime.network_endpoint(instance_id, port)
         if direct is not None:
-            return (direct,)
-    return (runtime.endpoint(release.instance_id, port),)
+            return direct
+    return runtime.endpoint(instance_id, port)
 
 
 def tool_hosts(core: Core, tool: ToolRecord) -> tuple[RouteHost, ...]:

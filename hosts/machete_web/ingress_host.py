@@ -33,21 +33,22 @@ def start(machete: Machete, on_restart: Callable[[], None]) -> SupervisedIngress
     return ingress
 
 
-async def start_auth_listener(platform: web.Application, settings: Settings) -> web.AppRunner:
-    """The ingress's ``forward_auth`` target: a unix socket only this user may open (the
-    default), or ``MACHETE_INGRESS_AUTH_LISTEN`` for a Caddy on another machine."""
+async def auth_listener(platform: web.Application) -> web.AppRunner:
+    """The ingress's ``forward_auth`` target (``proxy/ingress_auth.py``), set up."""
     runner = web.AppRunner(create_ingress_auth_app(platform), access_log=None)
     await runner.setup()
-    site: web.BaseSite
+    return runner
+
+
+async def start_auth_site(runner: web.AppRunner, settings: Settings) -> None:
+    """Where it answers: a unix socket only this user may open (the default), or
+    ``MACHETE_INGRESS_AUTH_LISTEN`` for a Caddy that cannot open it."""
     if settings.ingress_auth_listen:
         host, _, port = settings.ingress_auth_listen.rpartition(":")
-        site = web.TCPSite(runner, host.strip("[]") or "127.0.0.1", int(port))
-        await site.start()
-    else:
-        path = settings.ingress_auth_socket
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path.unlink(missing_ok=True)
-        site = web.UnixSite(runner, str(path))
-        await site.start()
-        os.chmod(path, 0o600)
-    return runner
+        await web.TCPSite(runner, host.strip("[]") or "127.0.0.1", int(port)).start()
+        return
+    path = settings.ingress_auth_socket
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.unlink(missing_ok=True)
+    await web.UnixSite(runner, str(path)).start()
+    os.chmod(path, 0o600)

@@ -32,12 +32,15 @@ async def _serve(settings: Settings) -> None:
     api[LOCAL_CREDENTIAL] = credential
     api_runner = web.AppRunner(api, access_log=None)
     await api_runner.setup()
-    builtin = ingress_host.uses_builtin_proxy(settings)
-    # Tool requests whose client left are cancelled, so they are never sent on to a tool.
-    tools_runner = web.AppRunner(create_tools_app(api), access_log=None, handler_cancellation=True)
-    if builtin:
-        await tools_runner.setup()
-    auth_runner: web.AppRunner | None = None
+    # The built-in ingress is this server's own tools listener; another one (Caddy) serves
+    # the tools port itself and asks this server who may open a tool.
+    listener: web.AppRunner
+    if ingress_host.uses_builtin_proxy(settings):
+        # Tool requests whose client left are cancelled, never sent on to a tool.
+        listener = web.AppRunner(create_tools_app(api), access_log=None, handler_cancellation=True)
+        await listener.setup()
+    else:
+        listener = await ingress_host.auth_listener(api)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -45,13 +48,12 @@ async def _serve(settings: Settings) -> None:
     try:
         api_site = web.TCPSite(api_runner, settings.host, settings.port)
         await api_site.start()
-        if builtin:
-            tools_site = web.TCPSite(tools_runner, settings.host, settings.effective_tools_port)
+        if ingress_host.uses_builtin_proxy(settings):
+            tools_site = web.TCPSite(listener, settings.host, settings.effective_tools_port)
             await tools_site.start()
             api[TOOLS_LISTENER].port = _bound_port(tools_site) or settings.effective_tools_port
         else:
-            # Another ingress (Caddy) serves the tools' origin on the tools port.
-            auth_runner = await ingress_host.start_auth_listener(api, settings)
+            await ingress_host.start_auth_site(listener, settings)
             api[TOOLS_LISTENER].port = settings.effective_tools_port
         api_port = _bound_port(api_site) or settings.port
         # The CLI on this machine now talks to this server (docs/cli.md, "Which server").
@@ -65,10 +67,7 @@ async def _serve(settings: Settings) -> None:
         await stop.wait()
     finally:
         discovery.withdraw(settings.home, credential)
-        if auth_runner is not None:
-            await auth_runner.cleanup()
-        if builtin:
-            await tools_runner.cleanup()
+        await listener.cleanup()
         await api_runner.cleanup()
 
 

@@ -9,11 +9,9 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -24,26 +22,13 @@ from machete_plugins import BUILTIN_PLUGINS
 from machete_plugins.caddy.admin import AdminClient
 from machete_plugins.caddy.config import route_id
 from machete_plugins.caddy.process import admin_socket
+from machete_plugins.testing.runtime_contract import until
 from tests.support.caddy import caddy_env, external_caddy, free_port
 from tests.support.cli import run_cli
 from tests.support.git_server import GitHTTPServer, commit_and_push, make_repo
 from tests.support.http import auth_headers, request
 from tests.support.images import http_tool_files
 from tests.support.server import call, running_server, tools_base, wait_op
-
-
-def until(check: Callable[[], Any], timeout: float = 30.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except OSError as exc:
-            last = exc
-        if last is True or (last and not isinstance(last, Exception)):
-            return last
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}: last {last!r}")
 
 
 def install(base: str, git: GitHTTPServer, name: str, body: str) -> Path:
@@ -55,7 +40,11 @@ def install(base: str, git: GitHTTPServer, name: str, body: str) -> Path:
 
 
 def through_caddy(base: str, tool: str) -> tuple[int, bytes]:
-    return request(f"{tools_base(base)}/tools/{tool}/", timeout=5)
+    """The tool's answer through Caddy; ``(0, b"")`` while nothing listens (a restart)."""
+    try:
+        return request(f"{tools_base(base)}/tools/{tool}/", timeout=5)
+    except OSError:
+        return 0, b""
 
 
 @pytest.fixture
