@@ -52,7 +52,7 @@ from machete_core.state.views import (
     ToolRecord,
 )
 from machete_core.triggers.webhooks import Webhooks
-from machete_core.views import ConfigView, HealthTarget, Route, ToolCard, ToolView
+from machete_core.views import ConfigView, HealthTarget, ProbeResult, Route, ToolCard, ToolView
 
 LineListener = Callable[[str], None]
 StepListener = Callable[[StepProgress], None]
@@ -541,10 +541,11 @@ class Machete(AccessMethods):
         self._guard.system_only()
         return observe.health_targets(self.core)
 
-    def record_health(self, target: HealthTarget, healthy: bool, detail: str | None) -> bool:
-        """Keep a probe's result; a change of health is stored and published. True if changed."""
+    def record_health(self, results: Sequence[ProbeResult]) -> int:
+        """Keep a round of probes' results (one call for the round: the monitor's thread hops
+        are per round, not per tool); changes are stored and published. How many changed."""
         self._guard.system_only()
-        return observe.record_health(self.core, target, healthy, detail)
+        return sum(observe.record_health(self.core, r.target, r.healthy, r.detail) for r in results)
 
     def forget_health_cache(self) -> None:
         """Read each tool's last health from the database again (another process may have

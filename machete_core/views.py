@@ -91,6 +91,15 @@ class HealthTarget:
 
 
 @attrs.frozen
+class ProbeResult:
+    """What one probe of the health monitor found."""
+
+    target: HealthTarget
+    healthy: bool
+    detail: str | None = None
+
+
+@attrs.frozen
 class ConfigView:
     key: str
     #: ``***`` for secrets.

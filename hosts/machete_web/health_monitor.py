@@ -15,7 +15,7 @@ import aiohttp
 from aiohttp import web
 
 from machete_core.health import healthy_status
-from machete_core.views import HealthTarget
+from machete_core.views import HealthTarget, ProbeResult
 from machete_web.keys import EXECUTOR, HTTP_CLIENT, MACHETE, METRICS
 
 PROBE_TIMEOUT_S = 5.0
@@ -43,16 +43,18 @@ async def monitor_round(app: web.Application) -> int:
     targets = await loop.run_in_executor(app[EXECUTOR], m.health_targets)
     gate = asyncio.Semaphore(max(1, m.settings.health_concurrency))
 
-    async def one(target: HealthTarget) -> bool:
+    async def one(target: HealthTarget) -> ProbeResult:
         async with gate:
             started = time.perf_counter()
             healthy, detail = await _probe(app[HTTP_CLIENT], target)
             if METRICS in app:
                 app[METRICS].observe_probe(healthy, time.perf_counter() - started)
-        return await loop.run_in_executor(app[EXECUTOR], m.record_health, target, healthy, detail)
+        return ProbeResult(target, healthy, detail)
 
-    changed = await asyncio.gather(*(one(t) for t in targets))
-    return sum(changed)
+    results = await asyncio.gather(*(one(t) for t in targets))
+    # One trip to the pool for the whole round: most results change nothing, and a trip per
+    # tool cost more than the probes at a thousand tools.
+    return await loop.run_in_executor(app[EXECUTOR], m.record_health, results)
 
 
 #: Across servers on one database, one monitors; another takes over after this many silent

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -137,16 +138,45 @@ class EventRecord:
     actor: Actor
 
 
+#: How a field is read from a row: its own column, a ``<name>_json`` column, or not at all.
+_COLUMN, _JSON, _ABSENT = 0, 1, 2
+
+
+Plan = tuple[tuple[tuple[str, int], ...], bool]
+
+
+@functools.cache
+def _mapped_plan(cls: type[Any], row_type: type[Any]) -> Plan:
+    """For a mapped row class, whose columns are attributes of the class: once per pair
+    (listings make thousands of views a request)."""
+    return _plan(cls, row_type)
+
+
+def _plan(cls: type[Any], row: Any) -> Plan:
+    """Each field of ``cls`` and where ``row`` has it."""
+    plan = []
+    for field in attrs.fields(cls):
+        if hasattr(row, field.name):
+            plan.append((field.name, _COLUMN))
+        elif hasattr(row, f"{field.name}_json"):
+            plan.append((field.name, _JSON))
+        else:
+            plan.append((field.name, _ABSENT))
+    return tuple(plan), any(name == "actor" for name, _ in plan)
+
+
 def view_of(cls: type[Any], row: Any, **extra: Any) -> Any:
     """Copy a row's columns into a frozen view; ``*_json`` columns are decoded."""
+    mapped = hasattr(type(row), "__mapper__")
+    plan, has_actor = _mapped_plan(cls, type(row)) if mapped else _plan(cls, row)
     values: dict[str, Any] = {}
-    for field in attrs.fields(cls):
-        if field.name in extra:
-            values[field.name] = extra[field.name]
-        elif hasattr(row, field.name):
-            values[field.name] = getattr(row, field.name)
-        elif hasattr(row, f"{field.name}_json"):
-            values[field.name] = json.loads(getattr(row, f"{field.name}_json") or "{}")
-    if "actor" in {f.name for f in attrs.fields(cls)} and "actor" not in values:
+    for name, where in plan:
+        if name in extra:
+            values[name] = extra[name]
+        elif where == _COLUMN:
+            values[name] = getattr(row, name)
+        elif where == _JSON:
+            values[name] = json.loads(getattr(row, f"{name}_json") or "{}")
+    if has_actor and "actor" not in values:
         values["actor"] = Actor(row.actor_kind, row.actor_id, row.actor_name)
     return cls(**values)

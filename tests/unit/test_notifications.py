@@ -23,7 +23,7 @@ from machete_core.machete import Machete, create_machete
 from machete_core.notify.kinds import BACKOFF
 from machete_core.pipeline.abandon import end_abandoned
 from machete_core.settings import Settings
-from machete_core.views import HealthTarget
+from machete_core.views import HealthTarget, ProbeResult
 from machete_plugins import BUILTIN_PLUGINS
 from machete_web import create_app
 from tests.support.people import as_user, ensure_user, token_for
@@ -259,8 +259,8 @@ async def test_unhealthy_after_n_failures_recovered_and_repeats_suppressed(
 
     def flap() -> None:
         for _ in range(after + 2):
-            machete.record_health(target, False, "HTTP 500")
-        machete.record_health(target, True, None)
+            machete.record_health([ProbeResult(target, False, "HTTP 500")])
+        machete.record_health([ProbeResult(target, True, None)])
 
     flap()
     kinds = [n.kind for n in machete.store.outbox(machete.store.find_channel("health").id)]
