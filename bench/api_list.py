@@ -6,15 +6,13 @@ a client with 20 connections sends requests for ``--seconds`` to each side in tu
 times, alternating. Reported: requests per second of each side (min, median, max) and the ratio
 of the medians. Budget: at least 0.5 (issue 10 item 14).
 
-    python -m bench.api_list [--rounds 3] [--seconds 3] [--tools 10,1000]
+    python -m bench.api_list [--rounds 3] [--seconds 3] [--tools 10,1000] [--record]
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
-import statistics
 import sys
 import tempfile
 import time
@@ -25,6 +23,7 @@ from pathlib import Path
 
 from aiohttp import ClientSession, TCPConnector, web
 
+from bench import report
 from bench.fake_tools import populate
 from machete_core.access.actions import SCOPES
 from machete_core.domain.records import Endpoint, InstanceState
@@ -115,9 +114,13 @@ async def measure(m: Machete, rounds: int, seconds: float) -> tuple[list[float],
     auth = {"Authorization": f"Bearer {token}"}
     ours, theirs = [], []
     async with beside_bare(m) as (base, bare_url):
-        for _ in range(rounds):
+        for i in range(rounds):
+            # Which side goes first alternates too: neither always runs on a warmer machine.
+            if i % 2:
+                theirs.append(await hammer(bare_url, seconds))
             ours.append(await hammer(f"{base}/api/tools", seconds, auth))
-            theirs.append(await hammer(bare_url, seconds))
+            if not i % 2:
+                theirs.append(await hammer(bare_url, seconds))
     return ours, theirs
 
 
@@ -137,17 +140,12 @@ def memory_machete(home: Path) -> Machete:
     return m
 
 
-def spread(values: list[float]) -> str:
-    return f"min {min(values):.0f}, median {statistics.median(values):.0f}, max {max(values):.0f}"
-
-
 def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=3)
+    parser = report.parser(__doc__, rounds=3)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--tools", default="10,1000")
     args = parser.parse_args()
-    ok = True
+    result = report.Report("api_list", "python -m bench.api_list", args.rounds)
     for count in [int(c) for c in args.tools.split(",")]:
         with tempfile.TemporaryDirectory(prefix="machete-bench-") as tmp:
             m = memory_machete(Path(tmp))
@@ -155,13 +153,16 @@ def main() -> int:
             populate(m, count, runtime="memory", instance_id=lambda i: f"i-{i}")
             ours, theirs = asyncio.run(measure(m, args.rounds, args.seconds))
             m.close()
-        ratio = statistics.median(ours) / statistics.median(theirs)
-        verdict = "OK" if ratio >= BUDGET else "OVER BUDGET"
-        ok = ok and ratio >= BUDGET
-        print(f"{count} tools: GET /api/tools {spread(ours)} req/s")
-        print(f"{count} tools: bare handler  {spread(theirs)} req/s")
-        print(f"{count} tools: ratio of medians {ratio:.2f} (budget >= {BUDGET}) -> {verdict}")
-    return 0 if ok else 1
+        result.compare(
+            f"{count} tools: GET /api/tools / bare handler",
+            ours,
+            theirs,
+            unit="req/s",
+            fmt=".0f",
+            budget=BUDGET,
+            at_least=True,
+        )
+    return result.finish(args.record)
 
 
 if __name__ == "__main__":

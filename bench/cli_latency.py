@@ -5,22 +5,21 @@ from a loopback Git server), then, interleaved round by round, new processes of
 ``python -c "import click"`` (the floor any click CLI pays), ``machete --help``, ``machete ls``
 and ``machete status NAME`` through the server (client mode: the CLI finds the server of its
 state), and ``machete --local ls``/``status`` (the core on the state, for information).
-Reported: the median of each and its ratio to the click floor. Budgets: ``--help`` at most 1.5x,
-``ls`` and ``status`` at most 3x.
+Reported: each one's min, median and max and the ratio of its median to the floor's.
+Budgets: ``--help`` at most 1.5x, ``ls`` and ``status`` at most 3x.
 
-    python -m bench.cli_latency [--rounds 30] [--tools 10]
+    python -m bench.cli_latency [--rounds 30] [--tools 10] [--record]
 """
 
 from __future__ import annotations
 
-import argparse
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from bench import report
 from bench.environment import bench_env
 from tests.support.git_server import GitHTTPServer, make_repo
 from tests.support.images import ensure_busybox_image, http_tool_files
@@ -39,8 +38,7 @@ def timed(command: list[str], env: dict[str, str]) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=30)
+    parser = report.parser(__doc__, rounds=30)
     parser.add_argument("--tools", type=int, default=10)
     args = parser.parse_args()
     ensure_busybox_image()
@@ -77,17 +75,19 @@ def main() -> int:
                     [*MACHETE, "rm", f"t{i}"], env=env, check=True, stdout=subprocess.DEVNULL
                 )
         git.stop()
-    floor = statistics.median(times["import click"])
-    ok = True
-    print(f"{'command':18} {'median':>8} {'ratio':>6}  budget")
+    result = report.Report("cli_latency", "python -m bench.cli_latency", args.rounds)
+    floor = [t * 1000 for t in times.pop("import click")]
+    result.measure('python -c "import click" (the floor)', floor, unit="ms", fmt=".1f", budget=None)
     for name, samples in times.items():
-        median = statistics.median(samples)
-        ratio = median / floor
-        budget = BUDGETS.get(name)
-        verdict = "" if budget is None else f"{budget}  {'OK' if ratio <= budget else 'OVER'}"
-        ok = ok and (budget is None or ratio <= budget)
-        print(f"{name:18} {median * 1000:7.1f}ms {ratio:6.2f}  {verdict}")
-    return 0 if ok else 1
+        result.compare(
+            f"machete {name} / the floor",
+            [t * 1000 for t in samples],
+            floor,
+            unit="ms",
+            fmt=".1f",
+            budget=BUDGETS.get(name),
+        )
+    return result.finish(args.record)
 
 
 if __name__ == "__main__":

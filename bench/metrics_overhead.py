@@ -5,15 +5,14 @@ Two installations side by side, identical but for the metrics setting, each serv
 listener on loopback in front of the same bare aiohttp tool (a small page). One client sends
 requests one at a time, alternating between the two sides request by request (``--requests``
 pairs per round, ``--rounds`` rounds), so both see the same machine; each request is public
-(no sign-in). Reported: p50 and p90 of each side over all rounds and the ratio of the p50s.
-Budget: at most 1.05 (issue 17).
+(no sign-in). Reported: each round's p50 of each side (min, median and max over the rounds),
+the ratio of the medians, and p90 over all rounds. Budget: at most 1.05 (issue 17).
 
-    python -m bench.metrics_overhead [--rounds 5] [--requests 400]
+    python -m bench.metrics_overhead [--rounds 5] [--requests 400] [--record]
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import statistics
 import sys
@@ -26,6 +25,7 @@ from pathlib import Path
 
 from aiohttp import ClientSession, web
 
+from bench import report
 from bench.api_list import MemoryRuntime
 from bench.fake_tools import populate
 from machete_core.domain.records import Endpoint
@@ -104,7 +104,7 @@ async def measure(on: Machete, off: Machete, rounds: int, count: int) -> dict[st
     tool = web.Application()
     tool.router.add_get("/{tail:.*}", page)
     tool_runner, TOOL_PORT["port"] = await _serve(tool)
-    took: dict[str, list[float]] = {"on": [], "off": []}
+    took: dict[str, list[list[float]]] = {"on": [], "off": []}
     try:
         async with tools_listener(on) as url_on, tools_listener(off) as url_off:
             async with ClientSession() as session:
@@ -116,9 +116,11 @@ async def measure(on: Machete, off: Machete, rounds: int, count: int) -> dict[st
                     # burst of load on the machine falls on both sides alike.
                     first, second = ("on", "off") if round_ % 2 == 0 else ("off", "on")
                     urls = {"on": url_on, "off": url_off}
+                    took["on"].append([])
+                    took["off"].append([])
                     for _ in range(count):
-                        took[first].append(await timed(session, urls[first]))
-                        took[second].append(await timed(session, urls[second]))
+                        took[first][-1].append(await timed(session, urls[first]))
+                        took[second][-1].append(await timed(session, urls[second]))
     finally:
         await tool_runner.cleanup()
     return took
@@ -129,8 +131,7 @@ def quantile(values: list[float], q: float) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=5)
+    parser = report.parser(__doc__, rounds=5)
     parser.add_argument("--requests", type=int, default=400)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="machete-bench-") as tmp:
@@ -141,14 +142,20 @@ def main() -> int:
         finally:
             on.close()
             off.close()
-    p50 = {side: statistics.median(values) * 1000 for side, values in took.items()}
-    p90 = {side: quantile(values, 0.9) * 1000 for side, values in took.items()}
-    ratio = p50["on"] / p50["off"]
-    verdict = "OK" if ratio <= BUDGET else "OVER BUDGET"
+    p50 = {side: [statistics.median(r) * 1000 for r in rounds] for side, rounds in took.items()}
+    result = report.Report("metrics_overhead", "python -m bench.metrics_overhead", args.rounds)
+    result.compare(
+        "p50 of a proxied request, metrics on / off",
+        p50["on"],
+        p50["off"],
+        unit="ms",
+        fmt=".3f",
+        budget=BUDGET,
+    )
     for side in ("on", "off"):
-        print(f"metrics {side:>3}: p50 {p50[side]:.3f} ms, p90 {p90[side]:.3f} ms")
-    print(f"ratio of p50s {ratio:.3f} (budget <= {BUDGET}) -> {verdict}")
-    return 0 if ratio <= BUDGET else 1
+        every = [t for r in took[side] for t in r]
+        result.note(f"metrics {side}: p90 over all rounds {quantile(every, 0.9) * 1000:.3f} ms")
+    return result.finish(args.record)
 
 
 if __name__ == "__main__":

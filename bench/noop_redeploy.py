@@ -5,14 +5,12 @@ in one run: the deploy as the server does it (``Machete.deploy`` in a running pr
 HTTP API and webhooks call it; the budget applies here), and as a fresh ``machete deploy``
 process (which adds Python's start-up and imports, reported for information).
 
-    python -m bench.noop_redeploy [--rounds 7]
+    python -m bench.noop_redeploy [--rounds 7] [--record]
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -20,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import report
 from bench.environment import bench_env
 from tests.support.git_server import GitHTTPServer, make_repo
 from tests.support.images import ensure_busybox_image, http_tool_files
@@ -45,9 +44,7 @@ def timed(cmd: list[str], env: dict[str, str]) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=7)
-    args = parser.parse_args()
+    args = report.parser(__doc__, rounds=7).parse_args()
     ensure_busybox_image()
     machete = [sys.executable, "-m", "machete_cli"]
     with tempfile.TemporaryDirectory(prefix="machete-bench-") as tmp:
@@ -84,16 +81,19 @@ def main() -> int:
         server.stop()
     builds = len(releases) - 1
     restarts = int(after["instance_id"] != before["instance_id"])
-    ratio = statistics.median(ours) / statistics.median(raws)
-    print(f"git ls-remote   median {statistics.median(raws):.3f}s")
-    print(f"Machete.deploy  median {statistics.median(ours):.3f}s (in a running process)")
-    print(
-        f"machete deploy  median {statistics.median(cli):.3f}s (a new CLI process, for information)"
+    result = report.Report("noop_redeploy", "python -m bench.noop_redeploy", args.rounds)
+    result.compare(
+        "Machete.deploy (in a running process) / git ls-remote",
+        ours,
+        raws,
+        unit="s",
+        fmt=".3f",
+        budget=BUDGET,
     )
-    print(f"builds {builds}, container restarts {restarts}")
-    ok = ratio <= BUDGET and builds == 0 and restarts == 0
-    print(f"ratio {ratio:.2f} (budget {BUDGET}) -> {'OK' if ok else 'OVER BUDGET'}")
-    return 0 if ok else 1
+    result.measure("machete deploy (a new CLI process)", cli, unit="s", fmt=".3f", budget=None)
+    result.measure("builds", [builds], unit="", fmt=".0f", budget=0)
+    result.measure("container restarts", [restarts], unit="", fmt=".0f", budget=0)
+    return result.finish(args.record)
 
 
 if __name__ == "__main__":

@@ -8,12 +8,11 @@ each side in turn, ``--rounds`` times, alternating; the API signs in with an own
 page with an owner's session cookie. Budgets: each throughput at least 0.5x the bare handler's;
 a reconciler round under one second of CPU.
 
-    python -m bench.scale_1000 [--tools 1000] [--rounds 3] [--seconds 3]
+    python -m bench.scale_1000 [--tools 1000] [--rounds 3] [--seconds 3] [--record]
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import resource
 import statistics
@@ -24,7 +23,8 @@ from pathlib import Path
 
 from aiohttp import ClientSession
 
-from bench.api_list import beside_bare, hammer, memory_machete, spread
+from bench import report
+from bench.api_list import beside_bare, hammer, memory_machete
 from bench.fake_tools import populate
 from machete_core.access.actions import SCOPES
 from machete_core.machete import Machete
@@ -79,44 +79,48 @@ async def measure(m: Machete, rounds: int, seconds: float) -> dict[str, object]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser()
+    parser = report.parser(__doc__, rounds=3)
     parser.add_argument("--tools", type=int, default=1000)
-    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=3.0)
     args = parser.parse_args()
+    reconcile_cpu: list[float] = []
     with tempfile.TemporaryDirectory(prefix="machete-bench-") as tmp:
         m = memory_machete(Path(tmp))
         m.access.add_user("owner", "owner", password=PASSWORD)
         populate(m, args.tools, runtime="memory", instance_id=lambda i: f"i-{i}")
         m.reconcile()  # a first round: the engine's state is read once
-        before, started = cpu(), time.perf_counter()
-        m.reconcile()
-        reconcile_cpu, reconcile_wall = cpu() - before, time.perf_counter() - started
+        for _ in range(args.rounds):
+            before = cpu()
+            m.reconcile()
+            reconcile_cpu.append(cpu() - before)
         found = asyncio.run(measure(m, args.rounds, args.seconds))
         m.close()
-    bare = statistics.median(found["bare"])  # type: ignore[arg-type]
-    ok = True
+    result = report.Report("scale_1000", "python -m bench.scale_1000", args.rounds)
+    bare: list[float] = found["bare"]  # type: ignore[assignment]
     for label, key in (("GET /api/tools", "api"), ("Tools page", "page")):
         values: list[float] = found[key]  # type: ignore[assignment]
-        ratio = statistics.median(values) / bare
-        ok = ok and ratio >= BUDGET
-        print(
-            f"{args.tools} tools: {label:15} {spread(values)} req/s; ratio {ratio:.2f}"
-            f" (budget >= {BUDGET}) -> {'OK' if ratio >= BUDGET else 'OVER BUDGET'}"
+        result.compare(
+            f"{args.tools} tools: {label} / bare handler",
+            values,
+            bare,
+            unit="req/s",
+            fmt=".0f",
+            budget=BUDGET,
+            at_least=True,
         )
-    print(f"{args.tools} tools: bare handler    {spread(found['bare'])} req/s")  # type: ignore[arg-type]
-    verdict = "OK" if reconcile_cpu < RECONCILE_BUDGET_S else "OVER BUDGET"
-    ok = ok and reconcile_cpu < RECONCILE_BUDGET_S
-    print(
-        f"{args.tools} tools: one reconciler round {reconcile_cpu:.2f} s CPU "
-        f"({reconcile_wall:.2f} s wall; budget < {RECONCILE_BUDGET_S} s) -> {verdict}"
+    result.measure(
+        f"{args.tools} tools: one reconciler round, CPU",
+        reconcile_cpu,
+        unit="s",
+        fmt=".2f",
+        budget=RECONCILE_BUDGET_S,
     )
-    print(
-        f"{args.tools} tools: Tools page {found['page_size']} bytes, first byte after "
-        f"{found['page_ttfb'] * 1000:.1f} ms (bare JSON {found['bare_size']} bytes, "
+    result.note(
+        f"Tools page {found['page_size']} bytes, first byte after "
+        f"{found['page_ttfb'] * 1000:.1f} ms (the bare JSON: {found['bare_size']} bytes, "
         f"{found['bare_ttfb'] * 1000:.1f} ms)"
     )
-    return 0 if ok else 1
+    return result.finish(args.record)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ whatever the proxy.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import re
 import shutil
@@ -34,9 +35,12 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
+from bench import report
 from bench.environment import bench_env
 from tests.support.caddy import caddy_env
 from tests.support.git_server import GitHTTPServer, commit_and_push, make_repo
@@ -134,31 +138,80 @@ def install(base: str, git: GitHTTPServer, name: str, repo: str) -> None:
     assert call("PUT", f"{base}/api/tools/{name}/access", {"access": "public"})[0] == 200
 
 
+def network_address(env: dict[str, str], tool: str, port: int) -> str:
+    """``http://ip:port`` of ``tool``'s container on its own network (as an ingress reaches it)."""
+    import docker
+
+    client = docker.from_env()
+    try:
+        (container,) = client.containers.list(
+            filters={
+                "label": [
+                    f"io.machete.tool={tool}",
+                    f"io.machete.installation={env['MACHETE_INSTALLATION']}",
+                ]
+            }
+        )
+        networks = container.attrs["NetworkSettings"]["Networks"]
+        address = next(n["IPAddress"] for n in networks.values() if n.get("IPAddress"))
+    finally:
+        client.close()
+    return f"http://{address}:{port}"
+
+
+@contextlib.contextmanager
+def floor_proxy(upstream: str) -> Iterator[str]:
+    """``bench.floor_proxy`` in front of ``upstream``; yields its URL."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.floor_proxy", upstream], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        word, _, port = proc.stdout.readline().strip().partition(" ")
+        assert word == "ready", word
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def p99_by_round(samples: list[tuple[int, bool, float]], rounds: int) -> list[float]:
+    return [p99([t for r, _ok, t in samples if r == i]) * 1000 for i in range(rounds)]
+
+
 def measure(
     ingress: str, root: Path, git: GitHTTPServer, work: Path, args: argparse.Namespace
-) -> dict[str, float]:
+) -> dict[str, Any]:
     extra = {"MACHETE_HEALTH_INTERVAL": "0.2", **(caddy_env() if ingress == "caddy" else {})}
     env = bench_env(root / ingress, **extra)
-    with running_server(env) as (base, _proc):
+    with running_server(env) as (base, _proc), contextlib.ExitStack() as stack:
         install(base, git, "swap", "swap")
         install(base, git, "steady", "swap")
         install(base, git, "kept", "kept")
         direct_url = call("GET", f"{base}/api/tools/steady")[1]["tool"]["url"] + "/"
         through_url = f"{tools_base(base)}/tools/swap/"
-        proxied: list[tuple[bool, float]] = []
-        direct: list[tuple[bool, float]] = []
+        urls = {"through": through_url, "direct": direct_url}
+        if ingress == "builtin":
+            urls["floor"] = stack.enter_context(floor_proxy(network_address(env, "steady", 8080)))
+        # (round, ok, seconds) per request, by side; round i is the i-th redeploy.
+        samples: dict[str, list[tuple[int, bool, float]]] = {side: [] for side in urls}
+        current = [0]
         stop = threading.Event()
 
         def hammer() -> None:
             while not stop.is_set():
-                proxied.append(one_request(through_url))
-                direct.append(one_request(direct_url))
+                for side, url in urls.items():
+                    ok, took = one_request(url)
+                    samples[side].append((current[0], ok, took))
 
         client = threading.Thread(target=hammer)
         client.start()
         try:
-            for i in range(1, args.redeploys + 1):
-                commit_and_push(work, http_tool_files(f"release {i}"), message=f"{ingress} r{i}")
+            for i in range(args.rounds):
+                current[0] = i
+                commit_and_push(
+                    work, http_tool_files(f"release {i + 1}"), message=f"{ingress} r{i}"
+                )
                 _s, body = call("POST", f"{base}/api/tools/swap/deploy", {})
                 assert wait_op(base, body["operation_id"])["status"] == "succeeded"
         finally:
@@ -172,39 +225,30 @@ def measure(
             "work": [],
             "work_direct": [],
         }
-        for _ in range(args.rounds):  # alternating, so both see the same machine
+        for i in range(args.keepalive_rounds):  # alternating, so both see the same machine
             for path, key in (("/", "idle"), ("/work", "work")):
-                rates[key].append(kept_alive_rate(kept_through + path, args.round_seconds))
-                rates[key + "_direct"].append(
-                    kept_alive_rate(kept_direct + path, args.round_seconds)
-                )
+                sides = [(kept_through, key), (kept_direct, key + "_direct")]
+                for url, into in sides if i % 2 == 0 else reversed(sides):
+                    rates[into].append(kept_alive_rate(url + path, args.round_seconds))
         for name in ("swap", "steady", "kept"):
             wait_op(base, call("DELETE", f"{base}/api/tools/{name}")[1]["operation_id"])
-    failed = sum(1 for ok, _ in proxied if not ok)
-    result = {
-        "requests": len(proxied),
-        "failed": failed,
-        "direct_failed": sum(1 for ok, _ in direct if not ok),
-        "median_ms": statistics.median(t for _, t in proxied) * 1000,
-        "direct_median_ms": statistics.median(t for _, t in direct) * 1000,
-        "p99_ms": p99([t for _, t in proxied]) * 1000,
-        "direct_p99_ms": p99([t for _, t in direct]) * 1000,
+    return {
+        "p99": {side: p99_by_round(found, args.rounds) for side, found in samples.items()},
+        "requests": len(samples["through"]),
+        "failed": sum(1 for _r, ok, _t in samples["through"] if not ok),
+        "direct_failed": sum(1 for _r, ok, _t in samples["direct"] if not ok),
+        "median_ms": {
+            side: statistics.median(t for _r, _ok, t in found) * 1000
+            for side, found in samples.items()
+        },
+        "rates": rates,
     }
-    for key, values in rates.items():
-        result[f"{key}_rate"] = statistics.median(values)
-        result[f"{key}_min"] = min(values)
-        result[f"{key}_max"] = max(values)
-    result["p99_ratio"] = result["p99_ms"] / result["direct_p99_ms"]
-    for key in ("idle", "work"):
-        result[f"{key}_ratio"] = result[f"{key}_rate"] / result[f"{key}_direct_rate"]
-    return result
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--redeploys", type=int, default=10)
+    parser = report.parser(__doc__, rounds=10)
     parser.add_argument("--ingress", default="builtin,caddy")
-    parser.add_argument("--rounds", type=int, default=6, help="keep-alive rounds per side")
+    parser.add_argument("--keepalive-rounds", type=int, default=6)
     parser.add_argument("--round-seconds", type=float, default=2.0)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -212,7 +256,7 @@ def main() -> int:
         return 2
     ensure_busybox_image()
     ensure_debian_image()
-    verdict = 0
+    result = report.Report("swap", "python -m bench.swap", args.rounds)
     with tempfile.TemporaryDirectory(prefix="machete-bench-") as tmp:
         root = Path(tmp)
         (root / "repos").mkdir()
@@ -221,36 +265,54 @@ def main() -> int:
         git = GitHTTPServer(root / "repos").start()
         try:
             for ingress in args.ingress.split(","):
-                r = measure(ingress, root, git, work, args)
-                p99_ok = r["failed"] <= FAILURE_BUDGET and r["p99_ratio"] <= P99_BUDGET[ingress]
-                rate_budget = THROUGHPUT_BUDGET.get(ingress)
-                rate_ok = rate_budget is None or r["work_ratio"] >= rate_budget
-                print(f"== {ingress}")
-                print(
-                    f"during {args.redeploys} redeploys: {r['requests']:.0f} requests through "
-                    f"the ingress, {r['failed']:.0f} failed ({r['direct_failed']:.0f} direct)"
+                found = measure(ingress, root, git, work, args)
+                p99s = found["p99"]
+                result.compare(
+                    f"`{ingress}`: p99 during a redeploy, through / direct",
+                    p99s["through"],
+                    p99s["direct"],
+                    unit="ms",
+                    fmt=".2f",
+                    budget=P99_BUDGET[ingress],
                 )
-                print(
-                    f"median {r['median_ms']:.2f} ms vs {r['direct_median_ms']:.2f} ms direct; "
-                    f"p99 {r['p99_ms']:.2f} ms vs {r['direct_p99_ms']:.2f} ms: ratio "
-                    f"{r['p99_ratio']:.2f} (budget {P99_BUDGET[ingress]}) "
-                    f"-> {'OK' if p99_ok else 'OVER BUDGET'}"
+                result.measure(
+                    f"`{ingress}`: failed requests through the ingress",
+                    [found["failed"]],
+                    unit="",
+                    fmt=".0f",
+                    budget=FAILURE_BUDGET,
                 )
-                for key, what in (("work", "1 ms of work"), ("idle", "no work")):
-                    line = (
-                        f"keep-alive, {what}: {r[key + '_rate']:.0f} req/s (min "
-                        f"{r[key + '_min']:.0f}, max {r[key + '_max']:.0f}) vs "
-                        f"{r[key + '_direct_rate']:.0f} direct (min {r[key + '_direct_min']:.0f}, "
-                        f"max {r[key + '_direct_max']:.0f}): ratio {r[key + '_ratio']:.2f}"
+                if "floor" in p99s:
+                    result.compare(
+                        f"`{ingress}`: p99, a bare aiohttp proxy (the floor) / direct",
+                        p99s["floor"],
+                        p99s["direct"],
+                        unit="ms",
+                        fmt=".2f",
+                        budget=None,
                     )
-                    if key == "work" and rate_budget:
-                        line += f" (budget {rate_budget}) -> {'OK' if rate_ok else 'OVER BUDGET'}"
-                    print(line, flush=True)
-                if not (p99_ok and rate_ok):
-                    verdict = 1
+                rates = found["rates"]
+                for key, what in (("work", "1 ms of work"), ("idle", "no work")):
+                    result.compare(
+                        f"`{ingress}`: keep-alive throughput, {what}, through / direct",
+                        rates[key],
+                        rates[key + "_direct"],
+                        unit="req/s",
+                        fmt=".0f",
+                        budget=THROUGHPUT_BUDGET.get(ingress) if key == "work" else None,
+                        at_least=True,
+                    )
+                medians = ", ".join(
+                    f"{side} {ms:.2f} ms" for side, ms in found["median_ms"].items()
+                )
+                result.note(
+                    f"`{ingress}`: {found['requests']} requests through the ingress during "
+                    f"{args.rounds} redeploys, {found['failed']} failed ({found['direct_failed']} "
+                    f"direct); median latency {medians}"
+                )
         finally:
             git.stop()
-    return verdict
+    return result.finish(args.record)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need_apt+=(postgresq
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 # The caddy ingress (docs/ingress.md): managed by `machete serve`, and by the tests.
 command -v caddy >/dev/null 2>&1 || need_apt+=(caddy)
+# The load generator of bench/swap's keep-alive rounds (nox -s bench).
+command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
 # The integration tests' Debian base for fixture tools (scripts/debian-base.sh).
 command -v debootstrap >/dev/null 2>&1 || need_apt+=(debootstrap)
 if [ ${#need_apt[@]} -gt 0 ]; then
