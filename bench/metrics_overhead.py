@@ -97,7 +97,9 @@ async def timed(session: ClientSession, url: str) -> float:
     return time.perf_counter() - started
 
 
-async def measure(on: Machete, off: Machete, rounds: int, count: int) -> dict[str, list[float]]:
+async def measure(
+    on: Machete, off: Machete, rounds: int, count: int
+) -> dict[str, list[list[float]]]:
     async def page(_request: web.Request) -> web.Response:
         return web.Response(text="hello from the tool\n" * 20)
 

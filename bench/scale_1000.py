@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from aiohttp import ClientSession
 
@@ -54,7 +55,7 @@ async def first_byte(url: str, headers: dict[str, str]) -> tuple[float, int]:
     return statistics.median(times), size
 
 
-async def measure(m: Machete, rounds: int, seconds: float) -> dict[str, object]:
+async def measure(m: Machete, rounds: int, seconds: float) -> dict[str, Any]:
     token, _record = m.access.create_token("bench", SCOPES, user="owner")
     bearer = {"Authorization": f"Bearer {token}"}
     session = m.auth.login("owner", PASSWORD).session
@@ -96,9 +97,9 @@ def main() -> int:
         found = asyncio.run(measure(m, args.rounds, args.seconds))
         m.close()
     result = report.Report("scale_1000", "python -m bench.scale_1000", args.rounds)
-    bare: list[float] = found["bare"]  # type: ignore[assignment]
+    bare: list[float] = found["bare"]
     for label, key in (("GET /api/tools", "api"), ("Tools page", "page")):
-        values: list[float] = found[key]  # type: ignore[assignment]
+        values: list[float] = found[key]
         result.compare(
             f"{args.tools} tools: {label} / bare handler",
             values,
@@ -117,8 +118,8 @@ def main() -> int:
     )
     result.note(
         f"Tools page {found['page_size']} bytes, first byte after "
-        f"{found['page_ttfb'] * 1000:.1f} ms (the bare JSON: {found['bare_size']} bytes, "
-        f"{found['bare_ttfb'] * 1000:.1f} ms)"
+        f"{found['page_ttfb'] * 1000:.1f} ms (the bare JSON: {found['bare_size']} "
+        f"bytes, {found['bare_ttfb'] * 1000:.1f} ms)"
     )
     return result.finish(args.record)
 

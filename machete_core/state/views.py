@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 from typing import Any
 
@@ -145,11 +144,16 @@ _COLUMN, _JSON, _ABSENT = 0, 1, 2
 Plan = tuple[tuple[tuple[str, int], ...], bool]
 
 
-@functools.cache
+_PLANS: dict[tuple[type[Any], type[Any]], Plan] = {}
+
+
 def _mapped_plan(cls: type[Any], row_type: type[Any]) -> Plan:
     """For a mapped row class, whose columns are attributes of the class: once per pair
     (listings make thousands of views a request)."""
-    return _plan(cls, row_type)
+    plan = _PLANS.get((cls, row_type))
+    if plan is None:
+        plan = _PLANS[(cls, row_type)] = _plan(cls, row_type)
+    return plan
 
 
 def _plan(cls: type[Any], row: Any) -> Plan:
