@@ -166,14 +166,20 @@ class Report:
 
 
 def commit() -> str:
-    found = subprocess.run(
-        ["git", "describe", "--always", "--dirty", "--abbrev=7"],
-        cwd=DOCS.parent,
-        capture_output=True,
-        text=True,
-        check=False,
+    """The commit measured, ``-dirty`` when the tree differs from it (but for this document,
+    which the benchmarks before this one in a run have just written)."""
+
+    def git(*args: str) -> str:
+        found = subprocess.run(
+            ["git", *args], cwd=DOCS.parent.parent, capture_output=True, text=True, check=False
+        )
+        return found.stdout.strip()
+
+    head = git("rev-parse", "--short=7", "HEAD") or "unknown"
+    changed = git(
+        "status", "--porcelain", "--untracked-files=no", "--", ".", ":!docs/benchmarks.md"
     )
-    return found.stdout.strip() or "unknown"
+    return head + ("-dirty" if changed else "")
 
 
 def results_block(report: Report, today: datetime.date, at: str) -> str:
