@@ -75,6 +75,7 @@ def bench(session: nox.Session) -> None:
         ("noop_redeploy",),
         ("deploy_overhead",),
         ("deploy_overhead", "--local"),  # for information: it has no budget
+        ("install_profile",),  # for information: where deploy_overhead's gap is
         ("cli_latency",),
         ("api_list",),
         ("scale_1000",),

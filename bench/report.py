@@ -199,12 +199,12 @@ def replace_block(text: str, name: str, block: str) -> str:
     """``text`` with the lines between ``<!-- results:name -->`` and ``<!-- /results:name
     -->`` replaced by ``block`` (the markers must be there: a section is written by hand)."""
     pattern = re.compile(
-        rf"(<!-- results:{re.escape(name)} -->\n).*?(\n<!-- /results:{re.escape(name)} -->)",
+        rf"(<!-- results:{re.escape(name)} -->\n).*?(<!-- /results:{re.escape(name)} -->)",
         re.DOTALL,
     )
     if not pattern.search(text):
         raise SystemExit(f"docs/benchmarks.md has no results markers for {name}")
-    return pattern.sub(lambda m: m.group(1) + block + m.group(2), text, count=1)
+    return pattern.sub(lambda m: m.group(1) + block + "\n" + m.group(2), text, count=1)
 
 
 def write_results(report: Report) -> None:

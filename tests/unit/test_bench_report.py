@@ -54,6 +54,10 @@ def test_a_block_replaces_only_its_own_results() -> None:
     assert "new a\nline 2" in new and "old a" not in new
     assert "old b" in new and "prose a" in new and "prose b" in new
     assert report.replace_block(new, "a", "again").count("<!-- results:a -->") == 1
+    empty = "<!-- results:a -->\n<!-- /results:a -->\n"
+    assert report.replace_block(empty, "a", "first") == (
+        "<!-- results:a -->\nfirst\n<!-- /results:a -->\n"
+    )
     with pytest.raises(SystemExit):
         report.replace_block(text, "c", "anything")
 
@@ -67,3 +71,4 @@ def test_every_benchmark_has_a_results_block_in_the_docs() -> None:
     assert len(names) >= 10
     for name in names:
         assert f"<!-- results:{name} -->" in docs and f"<!-- /results:{name} -->" in docs, name
+        assert "measured here" in report.replace_block(docs, name, "measured here")
