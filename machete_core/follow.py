@@ -136,20 +136,41 @@ def step_report(event: EventRecord, kind: OperationKind) -> StepProgress | None:
         return None
 
 
+#: The longest an event cursor trusts an unchanged change marker (see ``may_have_new``).
+FULL_READ_S = 5.0
+
+
 class EventCursor:
     """Lifecycle events recorded after a given id (by default: from now on), optionally of
     one tool. Never finishes by itself."""
 
     def __init__(self, core: Core, *, after: int | None = None, tool: str | None = None) -> None:
         self._core = core
+        self._marker = core.store.change_marker()
+        self._read_at = time.monotonic()
         self.after = core.store.last_event_id() if after is None else after
         self.tool = tool
 
     def read(self, limit: int = 500) -> tuple[list[EventRecord], bool]:
+        # Taken before the query: a commit after it changes the marker again.
+        marker = self._core.store.change_marker()
         batch = self._core.store.events_after(self.after, limit)
+        self._marker, self._read_at = marker, time.monotonic()
         if batch:
             self.after = batch[-1].id
         return [e for e in batch if self.tool is None or e.tool == self.tool], False
+
+    def may_have_new(self) -> bool:
+        """False only when nothing can have been recorded since the last :meth:`read`: the
+        database's change marker is the same and that read is recent (a full read at least
+        every ``FULL_READ_S`` covers a change the marker could miss). Reads no row: a poller
+        asks this on its event loop and queries only when it says True."""
+        marker = self._core.store.change_marker()
+        return (
+            marker is None
+            or marker != self._marker
+            or time.monotonic() - self._read_at >= FULL_READ_S
+        )
 
 
 class ToolLogFollower:

@@ -1,10 +1,13 @@
-"""What every part of the store shares: the engine, sessions, the write counter, and the
-strict assignment of fields (a misspelt field is an error, never silently dropped)."""
+"""What every part of the store shares: the engine, sessions, the write counter, the change
+marker, and the strict assignment of fields (a misspelt field is an error, never silently
+dropped)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, event
@@ -43,6 +46,28 @@ class StoreBase:
         self.generation = 0
         event.listen(self._sessions, "after_flush", self._written)
         event.listen(self._sessions, "do_orm_execute", self._maybe_written)
+        database = engine.url.database if engine.dialect.name == "sqlite" else None
+        self._files = (
+            (Path(database), Path(database + "-wal"))
+            if database and database != ":memory:"
+            else None
+        )
+
+    def change_marker(self) -> tuple[int, ...] | None:
+        """A value that differs after any process commits to the database, read without a
+        query (cheap enough for an event loop): the size and time of SQLite's database and
+        write-ahead log files. None where only a query can tell (a server database)."""
+        if self._files is None:
+            return None
+        marker: list[int] = []
+        for path in self._files:
+            try:
+                found = os.stat(path)
+            except FileNotFoundError:
+                marker += [0, 0]
+                continue
+            marker += [found.st_size, found.st_mtime_ns]
+        return tuple(marker)
 
     def _written(self, *_args: Any) -> None:
         self.generation += 1
