@@ -24,6 +24,7 @@ from pathlib import Path
 from aiohttp import ClientSession, TCPConnector, web
 
 from bench import report
+from bench.environment import log_as_served
 from bench.fake_tools import populate
 from machete_core.access.actions import SCOPES
 from machete_core.domain.records import Endpoint, InstanceState
@@ -145,6 +146,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--tools", default="10,1000")
     args = parser.parse_args()
+    log_as_served()
     result = report.Report("api_list", "python -m bench.api_list", args.rounds)
     for count in [int(c) for c in args.tools.split(",")]:
         with tempfile.TemporaryDirectory(prefix="machete-bench-") as tmp:

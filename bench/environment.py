@@ -24,3 +24,14 @@ def bench_env(root: Path, **extra: str) -> dict[str, str]:
     )
     env.update(extra)
     return env
+
+
+def log_as_served() -> None:
+    """Log as ``machete serve`` does (JSON lines from INFO: an access line per request), into
+    nothing: a benchmark of the app in this process pays for its logging as a server does."""
+    from machete_cli import log_format
+
+    log_format.configure(
+        stream=open(os.devnull, "w"),  # kept open for the process's life
+        environ={"MACHETE_LOG_FORMAT": "json"},
+    )

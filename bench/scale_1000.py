@@ -26,6 +26,7 @@ from aiohttp import ClientSession
 
 from bench import report
 from bench.api_list import beside_bare, hammer, memory_machete
+from bench.environment import log_as_served
 from bench.fake_tools import populate
 from machete_core.access.actions import SCOPES
 from machete_core.machete import Machete
@@ -84,6 +85,7 @@ def main() -> int:
     parser.add_argument("--tools", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=3.0)
     args = parser.parse_args()
+    log_as_served()
     reconcile_cpu: list[float] = []
     with tempfile.TemporaryDirectory(prefix="machete-bench-") as tmp:
         m = memory_machete(Path(tmp))

@@ -18,6 +18,7 @@ from typing import Any
 
 #: The keys a line may carry (others are refused: a typo must not invent a field).
 FIELDS = ("request_id", "actor", "route", "tool", "operation_id", "step")
+_KNOWN = frozenset(FIELDS)
 
 #: Values the lines of this work must never show (an operation's config secrets): the
 #: renderers pass every line through :func:`machete_core.secrets.redact` with these.
@@ -49,11 +50,12 @@ def request_id() -> str | None:
 
 def bind(**values: Any) -> contextvars.Token[MappingProxyType[str, Any]]:
     """Add ``values`` (None values are left out) until :func:`reset` with the token."""
-    unknown = set(values) - set(FIELDS)
-    if unknown:
-        raise ValueError(f"unknown log context fields: {sorted(unknown)}")
+    if not _KNOWN.issuperset(values):
+        raise ValueError(f"unknown log context fields: {sorted(set(values) - _KNOWN)}")
     merged = dict(_CONTEXT.get())
-    merged.update({k: v for k, v in values.items() if v is not None})
+    for key, value in values.items():
+        if value is not None:
+            merged[key] = value
     return _CONTEXT.set(MappingProxyType(merged))
 
 

@@ -23,7 +23,8 @@ def _split(value: str) -> frozenset[str]:
     return frozenset(p.strip() for p in value.split(",") if p.strip())
 
 
-@attrs.frozen(kw_only=True)
+# The hash is kept: per-request caches are keyed on the settings.
+@attrs.frozen(kw_only=True, cache_hash=True)
 class Settings:
     """Everything an installation can configure. Each field's env var is ``MACHETE_<FIELD>``."""
 

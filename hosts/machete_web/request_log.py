@@ -11,8 +11,8 @@ record per request on the ``machete.access`` logger.
 from __future__ import annotations
 
 import logging
+import secrets
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -32,7 +32,8 @@ Observer = Callable[[web.Request, str | None, int | None, float], None]
 
 def request_id_for(request: web.Request) -> str:
     given = request.headers.get(HEADER, "")
-    return given if given and log_context.well_formed_request_id(given) else uuid.uuid4().hex
+    # 128 random bits as 32 hex digits (as a uuid4's hex, without building a UUID object).
+    return given if given and log_context.well_formed_request_id(given) else secrets.token_hex(16)
 
 
 def request_middleware(

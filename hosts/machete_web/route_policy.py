@@ -178,13 +178,22 @@ LOOPBACK: frozenset[tuple[str, str]] = frozenset({("GET", "/metrics")})
 PLUGIN_ROUTES = web.AppKey("plugin_route_policy", dict)
 
 
+#: A request's route key, worked out once (the sign-in, the pages, the metrics ask it).
+ROUTE_KEY = web.RequestKey("route_key", tuple)
+
+
 def route_key(request: web.Request) -> tuple[str, str] | None:
+    known = request.get(ROUTE_KEY)
+    if known is not None:
+        return known
     info = request.match_info
     route = getattr(info, "route", None)
     if route is None or route.resource is None:
         return None
     canonical = route.resource.canonical.replace("{tail:.*}", "{tail}")
-    return (route.method, canonical)
+    key = (route.method, canonical)
+    request[ROUTE_KEY] = key
+    return key
 
 
 def policy_for(request: web.Request) -> str | None:

@@ -106,7 +106,7 @@ class PlatformMetrics:
             return
         method = method if method in AUTH_METHODS else "other"
         outcome = outcome if outcome in AUTH_OUTCOMES else "failed"
-        self.families.auth_attempts.labels(method, outcome).inc()
+        self.observer.child("auth_attempts", (method, outcome)).inc()  # on every request
 
     def webhook_delivery(self, outcome: str) -> None:
         if not self.enabled:
