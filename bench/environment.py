@@ -33,5 +33,9 @@ def log_as_served() -> None:
 
     log_format.configure(
         stream=open(os.devnull, "w"),  # kept open for the process's life
-        environ={"MACHETE_LOG_FORMAT": "json"},
+        # MACHETE_LOG_LEVEL=WARNING measures without the access lines.
+        environ={
+            "MACHETE_LOG_FORMAT": "json",
+            "MACHETE_LOG_LEVEL": os.environ.get("MACHETE_LOG_LEVEL", ""),
+        },
     )
