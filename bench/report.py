@@ -17,6 +17,7 @@ import statistics
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import attrs
 
@@ -106,30 +107,22 @@ class Report:
         self,
         what: str,
         ours: Sequence[float],
-        theirs: Sequence[float],
+        theirs: Sequence[float] | None,
         *,
         unit: str,
         budget: float | None,
         at_least: bool = False,
         fmt: str = ".3g",
     ) -> Row:
-        row = Row(what, Spread(tuple(ours)), Spread(tuple(theirs)), unit, fmt, budget, at_least)
+        """A row: ``ours`` against ``theirs`` (None: ``ours`` alone, judged on its median)."""
+        against = Spread(tuple(theirs)) if theirs is not None else None
+        row = Row(what, Spread(tuple(ours)), against, unit, fmt, budget, at_least)
         self.rows.append(row)
         return row
 
-    def measure(
-        self,
-        what: str,
-        values: Sequence[float],
-        *,
-        unit: str,
-        budget: float | None,
-        at_least: bool = False,
-        fmt: str = ".3g",
-    ) -> Row:
-        row = Row(what, Spread(tuple(values)), None, unit, fmt, budget, at_least)
-        self.rows.append(row)
-        return row
+    def measure(self, what: str, values: Sequence[float], **how: Any) -> Row:
+        """A one-sided row (a share of a core, a count): :meth:`compare` against nothing."""
+        return self.compare(what, values, None, **how)
 
     def note(self, text: str) -> None:
         self.notes.append(text)
