@@ -280,6 +280,22 @@ class Settings:
         values.update(overrides)
         return cls(**values)
 
+    def as_env(self) -> dict[str, str]:
+        """Every setting as the ``MACHETE_*`` variable that gives it this value, secrets too:
+        :meth:`from_env` reads it back to an equal record (a server hands its settings to its
+        own child processes this way; never log or show it)."""
+        out = {}
+        for field in attrs.fields(type(self)):
+            value = getattr(self, field.name)
+            if isinstance(value, frozenset | tuple):
+                text = ",".join(sorted(str(v) for v in value))
+            elif isinstance(value, bool):
+                text = "true" if value else "false"
+            else:
+                text = str(value)
+            out[ENV_PREFIX + field.name.upper()] = text
+        return out
+
     def shown(self) -> list[tuple[str, str]]:
         """Every setting as ``(MACHETE_NAME, value)`` for people to read: secrets (the fields
         kept out of ``repr``) masked when set, and any password in a URL hidden."""

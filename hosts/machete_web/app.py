@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import aiohttp
 import attrs
 from aiohttp import web
 
@@ -31,7 +30,7 @@ from machete_web import (
     route_policy,
     versioning,
 )
-from machete_web.event_feed import EventFeed
+from machete_web.event_feed import EventFeed, forget_principals
 from machete_web.health_monitor import run_monitor
 from machete_web.keys import (
     BACKGROUND,
@@ -49,6 +48,7 @@ from machete_web.keys import (
 )
 from machete_web.listing import ListingCache, api_listing
 from machete_web.notify_loop import run_notifications
+from machete_web.proxy.clients import tool_client
 from machete_web.request_log import echo_request_id, request_middleware
 from machete_web.router import Router
 from machete_web.trigger_loop import run_triggers
@@ -146,19 +146,8 @@ async def _machete_ctx(app: web.Application, *, owned: bool) -> AsyncIterator[No
     # This process's changes bump the store's generation; other processes' reach us as events.
     app[EVENT_FEED].listen(app[LISTING].changed)
     # Another process changed roles, tokens or sessions: drop the principals resolved here.
-    app[EVENT_FEED].listen(functools.partial(_access_changed, machete))
-    # Tools answer on loopback; never through a proxy from the environment.
-    app[HTTP_CLIENT] = aiohttp.ClientSession(
-        trust_env=False,
-        timeout=aiohttp.ClientTimeout(total=None, sock_connect=5),
-        # No shared cap: the tools listener bounds connections per tool (ToolLimits), so one
-        # hanging tool cannot take every slot.
-        connector=aiohttp.TCPConnector(limit=0, force_close=False),
-        auto_decompress=False,
-        # One session serves every person: a tool's cookies are never kept in it (and
-        # neither matching nor storing them costs anything per request).
-        cookie_jar=aiohttp.DummyCookieJar(),
-    )
+    app[EVENT_FEED].listen(forget_principals(machete))
+    app[HTTP_CLIENT] = tool_client()
     loop = asyncio.get_running_loop()
     # Open the store (and run migrations) and reconcile once before serving, off the event loop.
     await loop.run_in_executor(executor, machete.check_database)
@@ -202,11 +191,6 @@ async def _machete_ctx(app: web.Application, *, owned: bool) -> AsyncIterator[No
         await loop.run_in_executor(None, supervised.stop)
     if owned:
         machete.close()
-
-
-def _access_changed(machete: Machete, event: Any) -> None:
-    if getattr(event, "kind", "") == "access.changed":
-        machete.auth.signals.heard()
 
 
 def _reconcile_logged(machete: Machete) -> None:

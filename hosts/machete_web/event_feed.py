@@ -81,3 +81,14 @@ class EventFeed:
             if queue.full():
                 queue.get_nowait()  # a slow reader loses the oldest events, never the feed
             queue.put_nowait(event)
+
+
+def forget_principals(machete: Machete) -> Callable[[EventRecord], None]:
+    """A listener: another process changed roles, tokens or sessions (``access.changed``), so
+    the principals ``machete`` resolved are dropped."""
+
+    def listener(event: EventRecord) -> None:
+        if event.kind == "access.changed":
+            machete.auth.signals.heard()
+
+    return listener

@@ -10,11 +10,12 @@ from aiohttp import web
 from machete_cli import log_format
 from machete_cli.client import discovery
 from machete_core.settings import Settings
+from machete_plugins.prometheus.metrics import PROXY_FAMILIES
 from machete_web import ingress_host
 from machete_web.app import create_app
 from machete_web.authn import LOCAL_CREDENTIAL
-from machete_web.keys import TOOLS_LISTENER
-from machete_web.proxy.app import create_tools_app
+from machete_web.keys import METRICS, TOOLS_LISTENER
+from machete_web.proxy.supervisor import ListenerProcess, bind
 
 
 def serve(settings: Settings) -> None:
@@ -30,31 +31,31 @@ async def _serve(settings: Settings) -> None:
     api = create_app(settings)
     credential = discovery.new_credential()
     api[LOCAL_CREDENTIAL] = credential
+    # The built-in ingress is a process of this server's (proxy/worker.py), so the server's
+    # own work never holds up a proxied request; another ingress (Caddy) serves the tools
+    # port itself and asks this server who may open a tool.
+    tools: ListenerProcess | None = None
+    if ingress_host.uses_builtin_proxy(settings):
+        tools = ListenerProcess(settings, bind(settings.host, settings.effective_tools_port))
+        api[METRICS].hand_over(PROXY_FAMILIES, tools.render_metrics)
     api_runner = web.AppRunner(api, access_log=None)
     await api_runner.setup()
-    # The built-in ingress is this server's own tools listener; another one (Caddy) serves
-    # the tools port itself and asks this server who may open a tool.
-    listener: web.AppRunner
-    if ingress_host.uses_builtin_proxy(settings):
-        # Tool requests whose client left are cancelled, never sent on to a tool.
-        listener = web.AppRunner(create_tools_app(api), access_log=None, handler_cancellation=True)
-        await listener.setup()
-    else:
-        listener = await ingress_host.auth_listener(api)
+    auth_listener = None if tools else await ingress_host.auth_listener(api)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
+        # After the API's start-up (migrations, the first reconciler round), before the API
+        # answers: once it does, so do the tools.
+        if tools is not None:
+            await tools.start()
+            api[TOOLS_LISTENER].port = tools.port
+        elif auth_listener is not None:
+            await ingress_host.start_auth_site(auth_listener, settings)
+            api[TOOLS_LISTENER].port = settings.effective_tools_port
         api_site = web.TCPSite(api_runner, settings.host, settings.port)
         await api_site.start()
-        if ingress_host.uses_builtin_proxy(settings):
-            tools_site = web.TCPSite(listener, settings.host, settings.effective_tools_port)
-            await tools_site.start()
-            api[TOOLS_LISTENER].port = _bound_port(tools_site) or settings.effective_tools_port
-        else:
-            await ingress_host.start_auth_site(listener, settings)
-            api[TOOLS_LISTENER].port = settings.effective_tools_port
         api_port = _bound_port(api_site) or settings.port
         # The CLI on this machine now talks to this server (docs/cli.md, "Which server").
         discovery.publish(settings.home, discovery.local_url(settings.host, api_port), credential)
@@ -67,7 +68,10 @@ async def _serve(settings: Settings) -> None:
         await stop.wait()
     finally:
         discovery.withdraw(settings.home, credential)
-        await listener.cleanup()
+        if tools is not None:
+            await tools.stop()
+        if auth_listener is not None:
+            await auth_listener.cleanup()
         await api_runner.cleanup()
 
 

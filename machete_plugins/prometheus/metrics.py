@@ -20,6 +20,8 @@ AUTH_METHODS = frozenset({"token", "session", "local", "plugin", "password", "de
 AUTH_OUTCOMES = frozenset({"ok", "failed", "second_factor"})
 #: The text format every Prometheus version reads.
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
+#: The families the tools' listener records, in whichever process runs it.
+PROXY_FAMILIES = ("proxy_requests", "proxy_seconds", "proxy_in_flight", "upstream_errors")
 
 
 def method_label(method: str) -> str:
@@ -50,12 +52,35 @@ class PlatformMetrics:
         self.registry = CollectorRegistry(auto_describe=False)
         self.families = Families(self.registry)
         self.observer = EventObserver(self.families)
-        self.registry.register(ToolsCollector(sample_tools))
+        self._tools = ToolsCollector(sample_tools)
+        self.registry.register(self._tools)
         self.families.build_info.labels(version, database).set(1)
+        self._elsewhere: list[Callable[[], bytes]] = []
+
+    @classmethod
+    def for_proxy(cls, *, enabled: bool = True) -> PlatformMetrics:
+        """The metrics of a process that runs only the tools' listener: the proxy's families
+        and nothing else (the server's exposition adds them to its own: :meth:`hand_over`)."""
+        metrics = cls(version="", database="", sample_tools=tuple, enabled=enabled)
+        metrics.registry.unregister(metrics._tools)
+        for name, family in vars(metrics.families).items():
+            if name not in PROXY_FAMILIES:
+                metrics.registry.unregister(family)
+        return metrics
+
+    def hand_over(self, families: Iterable[str], render: Callable[[], bytes]) -> None:
+        """Another process records ``families`` (the tools' listener in its own process):
+        they leave this registry, and that process's exposition, from ``render`` (blocking;
+        empty when it cannot be had), is added to this one's."""
+        for name in families:
+            self.registry.unregister(getattr(self.families, name))
+        self._elsewhere.append(render)
 
     def render(self) -> bytes:
         """The exposition text (reads the tools' state: call it off the event loop)."""
-        return generate_latest(self.registry)
+        text = generate_latest(self.registry)
+        # Each family is in exactly one of the parts, so joining them is a valid exposition.
+        return b"".join([text, *(render() for render in self._elsewhere)])
 
     # -- what the hosts see ----------------------------------------------------------------
 

@@ -69,16 +69,19 @@ async def proxy_http(request: web.Request, target: Target) -> web.StreamResponse
     found = await route(request, target.tool)
     request[ROUTED_TOOL] = target.tool
     slots = request.app[LIMITS].slots(target.tool)
-    try:
-        await asyncio.wait_for(slots.acquire(), settings.proxy_queue_timeout)
-    except TimeoutError:
-        upstream_error(request, target.tool, "busy")
-        return problem(
-            503,
-            "tool_busy",
-            f"{target.tool} has {settings.proxy_tool_connections} requests in flight already; "
-            "try again (MACHETE_PROXY_TOOL_CONNECTIONS raises the limit)",
-        )
+    if not slots.locked():
+        await slots.acquire()  # a free slot is taken at once, without a timer
+    else:
+        try:
+            await asyncio.wait_for(slots.acquire(), settings.proxy_queue_timeout)
+        except TimeoutError:
+            upstream_error(request, target.tool, "busy")
+            return problem(
+                503,
+                "tool_busy",
+                f"{target.tool} has {settings.proxy_tool_connections} requests in flight "
+                "already; try again (MACHETE_PROXY_TOOL_CONNECTIONS raises the limit)",
+            )
     metrics = platform[METRICS]
     metrics.proxy_started(target.tool)
     try:

@@ -1,0 +1,222 @@
+"""The server's side of the tools' listener process (``proxy/worker.py``): bind the tools
+port, start the listener with the socket and the settings, start it again when it dies,
+stop it with the server, and read its proxy metrics for the server's ``/metrics``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http.client
+import json
+import logging
+import socket
+import sys
+import time
+from pathlib import Path
+
+from machete_core.errors import MacheteError
+from machete_core.settings import Settings
+from machete_web.proxy.worker import READY
+
+log = logging.getLogger(__name__)
+
+#: Seconds a starting listener has to say it is ready.
+START_TIMEOUT_S = 60.0
+#: Seconds a stopping listener has to finish what is in flight before it is killed.
+STOP_TIMEOUT_S = 15.0
+#: Waits before each restart, doubling from the first up to the last; a listener that ran
+#: this long starts the count again.
+BACKOFF_S = (0.2, 10.0)
+STEADY_S = 30.0
+#: Seconds the server's ``/metrics`` waits for the listener's part.
+METRICS_TIMEOUT_S = 2.0
+
+
+class ListenerFailedError(MacheteError):
+    """The tools' listener process ended before it was ready."""
+
+    code = "tools_listener_failed"
+    http_status = 500
+
+
+class AddressInUseError(MacheteError):
+    code = "address_in_use"
+    http_status = 409
+
+
+def bind(host: str, port: int) -> list[socket.socket]:
+    """Listening sockets for ``host`` (every address it resolves to, as the API's listener
+    binds), all on one port (the OS's choice when ``port`` is 0)."""
+    infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    seen: set[tuple[int, str]] = set()  # (family, address)
+    sockets: list[socket.socket] = []
+    try:
+        for family, kind, proto, _name, address in infos:
+            key = (int(family), str(address[0]))
+            if key in seen:
+                continue
+            seen.add(key)
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            bound_port = sockets[0].getsockname()[1] if len(sockets) > 1 else port
+            sock.bind((address[0], bound_port, *address[2:]))
+            sock.listen(1024)
+            sock.set_inheritable(True)
+    except OSError as exc:
+        for sock in sockets:
+            sock.close()
+        raise AddressInUseError(
+            f"the tools' port {host}:{port} cannot be opened ({exc.strerror}); choose another "
+            "with MACHETE_TOOLS_PORT"
+        ) from None
+    return sockets
+
+
+class ListenerProcess:
+    """One supervised tools' listener process on sockets this server holds."""
+
+    def __init__(self, settings: Settings, sockets: list[socket.socket]) -> None:
+        self.settings = settings
+        self.sockets = sockets
+        self.port = int(sockets[0].getsockname()[1])
+        self.metrics_socket = settings.run_dir / "tools-metrics.sock"
+        self.process: asyncio.subprocess.Process | None = None
+        self.restarts = 0
+        self._stopping = False
+        self._supervising: asyncio.Task[None] | None = None
+        self._output: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Start the listener and wait until it serves; then keep it running."""
+        self.settings.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        await self._spawn()
+        self._supervising = asyncio.create_task(self._supervise())
+
+    async def _spawn(self) -> None:
+        fds = [sock.fileno() for sock in self.sockets]
+        args = [sys.executable, "-m", "machete_web.proxy.worker"]
+        for fd in fds:
+            args += ["--fd", str(fd)]
+        args += ["--metrics", str(self.metrics_socket)]
+        process = await asyncio.create_subprocess_exec(
+            *args,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            pass_fds=fds,
+        )
+        self.process = process
+        assert process.stdin is not None and process.stdout is not None
+        process.stdin.write(json.dumps(self.settings.as_env()).encode() + b"\n")
+        await process.stdin.drain()
+        # stdin stays open: when this server ends, however it ends, the listener sees EOF.
+        try:
+            line = await asyncio.wait_for(process.stdout.readline(), START_TIMEOUT_S)
+        except TimeoutError:
+            line = b""
+        if line.decode().strip() != READY:
+            await self._end(process)
+            raise ListenerFailedError(
+                f"the tools' listener did not start (exit status {process.returncode}; "
+                "its log is above)"
+            )
+        self._output = asyncio.create_task(_copy_output(process.stdout))
+        log.info("tools listener serving on port %d (pid %d)", self.port, process.pid)
+
+    async def _supervise(self) -> None:
+        wait = BACKOFF_S[0]
+        while not self._stopping:
+            process = self.process
+            assert process is not None
+            started = time.monotonic()
+            code = await process.wait()
+            if self._stopping:
+                return
+            if time.monotonic() - started > STEADY_S:
+                wait = BACKOFF_S[0]
+            log.error(
+                "the tools listener (pid %d) ended with status %s; starting it again in %.1f s",
+                process.pid,
+                code,
+                wait,
+            )
+            while not self._stopping:
+                await asyncio.sleep(wait)
+                wait = min(wait * 2, BACKOFF_S[1])
+                if self._stopping:
+                    return
+                try:
+                    await self._spawn()
+                    self.restarts += 1
+                    break
+                except (ListenerFailedError, OSError) as exc:
+                    log.error("%s; trying again in %.1f s", exc, wait)
+
+    async def stop(self) -> None:
+        """Stop the listener (requests in flight may finish) and close the sockets."""
+        self._stopping = True
+        if self._supervising is not None:
+            self._supervising.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervising
+        if self.process is not None:
+            await self._end(self.process)
+        if self._output is not None:
+            self._output.cancel()
+        for sock in self.sockets:
+            sock.close()
+        self.metrics_socket.unlink(missing_ok=True)
+
+    async def _end(self, process: asyncio.subprocess.Process) -> None:
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.terminate()
+            try:
+                await asyncio.wait_for(process.wait(), STOP_TIMEOUT_S)
+            except TimeoutError:
+                log.warning("the tools listener (pid %d) did not stop; killing it", process.pid)
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                await process.wait()
+        if process.stdin is not None:
+            process.stdin.close()
+
+    def render_metrics(self) -> bytes:
+        """The listener's metrics exposition (blocking; empty while it is not running: its
+        counters start again from zero after a restart, which Prometheus reads as a reset)."""
+        connection = _UnixHTTPConnection(self.metrics_socket, METRICS_TIMEOUT_S)
+        try:
+            connection.request("GET", "/metrics")
+            response = connection.getresponse()
+            body = response.read()
+            return body if response.status == 200 else b""
+        except OSError as exc:
+            log.warning("the tools listener's metrics could not be read: %s", exc)
+            return b""
+        finally:
+            connection.close()
+
+
+async def _copy_output(stream: asyncio.StreamReader) -> None:
+    """Anything the listener prints after ``ready`` (nothing, normally) goes to our stdout."""
+    while line := await stream.readline():
+        sys.stdout.write(line.decode(errors="replace"))
+        sys.stdout.flush()
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: Path, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(str(self._path))
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock

@@ -1,0 +1,183 @@
+"""The tools' listener in a process of its own: what ``machete serve`` runs for the built-in
+ingress, so that the server's other work (a deploy's fetch, build stream and records, the
+health monitor, the API) never holds the interpreter while a proxied request waits.
+
+It has its own Machete on the same state, its own router (fed by the event log, as another
+server on the same database would be) and its own pool. The server started it and supervises
+it (``proxy/supervisor.py``):
+
+- the listening socket(s) are the server's, passed down as file descriptors (``--fd``), so a
+  restarted listener keeps the port and connections made meanwhile wait in its backlog;
+- its settings come as the first line of standard input (``Settings.as_env`` as JSON; never
+  the command line or the environment, which other users may read). Standard input stays
+  open: its end means the server is gone, and this process ends too;
+- it writes ``ready`` on standard output once it serves, and logs to standard error as the
+  server does;
+- its proxy metrics are served on a unix socket (``--metrics``) that the server's
+  ``/metrics`` reads and adds to its own;
+- SIGTERM stops it, letting requests in flight finish; SIGINT (a terminal's Ctrl-C reaches
+  the whole process group) is left to the server, which then stops it.
+
+    python -m machete_web.proxy.worker --fd N [--fd M ...] --metrics PATH < settings
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from machete_core.machete import create_machete
+from machete_core.settings import Settings
+from machete_core.state.views import EventRecord
+from machete_plugins import BUILTIN_PLUGINS
+from machete_plugins.prometheus import PlatformMetrics
+from machete_plugins.prometheus.metrics import CONTENT_TYPE
+from machete_web.event_feed import EventFeed, forget_principals
+from machete_web.keys import (
+    BACKGROUND_TASKS,
+    EVENT_FEED,
+    EXECUTOR,
+    HTTP_CLIENT,
+    MACHETE,
+    METRICS,
+    ROUTER,
+    TOOLS_LISTENER,
+    ToolsListener,
+)
+from machete_web.proxy.app import create_tools_app
+from machete_web.proxy.clients import tool_client
+from machete_web.router import Router
+
+READY = "ready"
+#: Seconds requests in flight get to finish when the listener stops.
+SHUTDOWN_S = 10.0
+
+
+def create_platform(settings: Settings) -> web.Application:
+    """What the tools application reads (its ``PLATFORM``) in this process; served itself
+    only on the metrics socket."""
+    app = web.Application()
+    app[MACHETE] = create_machete(settings, builtins=BUILTIN_PLUGINS)
+    app[METRICS] = PlatformMetrics.for_proxy(enabled=settings.metrics)
+    app[TOOLS_LISTENER] = ToolsListener()
+    app.router.add_get("/metrics", _metrics)
+    app.cleanup_ctx.append(_platform_ctx)
+    return app
+
+
+async def _platform_ctx(app: web.Application) -> AsyncIterator[None]:
+    machete = app[MACHETE]
+    executor = ThreadPoolExecutor(
+        max_workers=machete.settings.workers, thread_name_prefix="machete-tools"
+    )
+    app[EXECUTOR] = executor
+    app[BACKGROUND_TASKS] = set()
+    # No promotion happens in this process: every change of route arrives by the event log.
+    app[ROUTER] = Router(machete, machete.settings.route_cache_seconds)
+    feed = EventFeed(machete, executor)
+    feed.listen(app[ROUTER].on_recorded_event)
+    feed.listen(forget_principals(machete))
+    feed.listen(_forget_removed_tools(app[METRICS]))
+    app[EVENT_FEED] = feed
+    app[HTTP_CLIENT] = tool_client()
+    reading = asyncio.create_task(feed.run())
+    await feed.ready.wait()
+    yield
+    reading.cancel()
+    pending: set[asyncio.Task[Any]] = app[BACKGROUND_TASKS]
+    for task in list(pending):
+        task.cancel()
+    await app[HTTP_CLIENT].close()
+    executor.shutdown(wait=True)
+    machete.close()
+
+
+def _forget_removed_tools(metrics: PlatformMetrics) -> Callable[[EventRecord], None]:
+    def listener(event: EventRecord) -> None:
+        if event.kind == "tool.removed" and event.tool:
+            metrics.observer.forget_tool(event.tool)
+
+    return listener
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    body = request.app[METRICS].render()  # counters in memory only: no need of the pool
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+
+async def serve(settings: Settings, fds: list[int], metrics_socket: Path) -> None:
+    platform = web.AppRunner(create_platform(settings), access_log=None)
+    await platform.setup()
+    # What start-up made lives as long as the process: the collector need never walk it
+    # again (its full collections were among the pauses a proxied request could meet).
+    gc.collect()
+    gc.freeze()
+    sockets = [socket.socket(fileno=fd) for fd in fds]
+    platform.app[TOOLS_LISTENER].port = int(sockets[0].getsockname()[1])
+    # Tool requests whose client left are cancelled, never sent on to a tool.
+    tools = web.AppRunner(
+        create_tools_app(platform.app),
+        access_log=None,
+        handler_cancellation=True,
+        shutdown_timeout=SHUTDOWN_S,
+    )
+    await tools.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    # The server's end of standard input closes when it exits, however it exits.
+    loop.add_reader(sys.stdin.fileno(), _on_stdin, loop, stop)
+    try:
+        metrics_socket.unlink(missing_ok=True)
+        await web.UnixSite(platform, str(metrics_socket)).start()
+        os.chmod(metrics_socket, 0o600)
+        for sock in sockets:
+            await web.SockSite(tools, sock).start()
+        sys.stdout.write(READY + "\n")
+        sys.stdout.flush()
+        await stop.wait()
+    finally:
+        loop.remove_reader(sys.stdin.fileno())
+        await tools.cleanup()
+        await platform.cleanup()
+
+
+def _on_stdin(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
+    if not os.read(sys.stdin.fileno(), 4096):
+        loop.remove_reader(sys.stdin.fileno())
+        stop.set()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m machete_web.proxy.worker")
+    parser.add_argument("--fd", type=int, action="append", required=True)
+    parser.add_argument("--metrics", type=Path, required=True)
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    line = sys.stdin.readline()
+    if not line:
+        return 2  # no settings: the server went away before it sent them
+    environ: dict[str, Any] = json.loads(line)
+    settings = Settings.from_env(environ=environ)
+    # Imported here: it loads structlog, and configures logging as `machete serve` does.
+    from machete_cli import log_format
+
+    log_format.configure()
+    asyncio.run(serve(settings, args.fd, args.metrics))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
