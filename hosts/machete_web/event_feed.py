@@ -71,12 +71,17 @@ class EventFeed:
                 self.last_id = event.id
                 self._publish(event)
 
-    def _publish(self, event: EventRecord) -> None:
+    def tell(self, event: EventRecord) -> None:
+        """An event heard before the log has it (the server tells its tools' listener of its
+        own at once): the listeners act on it now; the log brings it again later."""
         for listener in self._listeners:
             try:
                 listener(event)
             except Exception:
                 log.exception("event listener failed")
+
+    def _publish(self, event: EventRecord) -> None:
+        self.tell(event)
         for queue in self._queues:
             if queue.full():
                 queue.get_nowait()  # a slow reader loses the oldest events, never the feed

@@ -9,7 +9,6 @@ instance still answers meanwhile.
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 
 from machete_core.domain.records import Event
@@ -19,11 +18,6 @@ from machete_core.views import Route
 
 #: Events after which a tool's cached route is stale (its access rides on the route).
 ROUTE_CHANGES = frozenset({"release.live", "tool.stopped", "tool.removed", "tool.access"})
-#: ...of which these leave the old route usable while the new one is looked up: the release
-#: it names drains (answers) for a while after another goes live, so no request need wait
-#: on the lookup. A stopped or removed tool, or a change of who may open it, must not be
-#: served from the old route even once.
-SUPERSEDED = frozenset({"release.live"})
 
 
 class Router:
@@ -40,20 +34,14 @@ class Router:
 
     def _on_event(self, event: Event) -> None:
         # Events arrive on worker threads; the cache belongs to the event loop.
-        if event.kind in ROUTE_CHANGES and event.tool and self._loop is not None:
-            self._loop.call_soon_threadsafe(self._changed, event.kind, event.tool)
+        if event.kind in ROUTE_CHANGES and event.tool:
+            if self._loop is not None:
+                self._loop.call_soon_threadsafe(self._cache.pop, event.tool, None)
 
     def on_recorded_event(self, event: EventRecord) -> None:
         """The same, for events of every process (called on the event loop by the feed)."""
         if event.kind in ROUTE_CHANGES and event.tool:
-            self._changed(event.kind, event.tool)
-
-    def _changed(self, kind: str, tool: str) -> None:
-        entry = self._cache.get(tool)
-        if kind in SUPERSEDED and entry is not None:
-            self._cache[tool] = (-math.inf, entry[1])  # stale: refreshed on the next request
-        else:
-            self._cache.pop(tool, None)
+            self._cache.pop(event.tool, None)
 
     def cached(self, tool: str) -> Route | None:
         entry = self._cache.get(tool)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -14,7 +15,7 @@ from machete_plugins.prometheus.metrics import PROXY_FAMILIES
 from machete_web import ingress_host
 from machete_web.app import create_app
 from machete_web.authn import LOCAL_CREDENTIAL
-from machete_web.keys import METRICS, TOOLS_LISTENER
+from machete_web.keys import MACHETE, METRICS, TOOLS_LISTENER
 from machete_web.proxy.supervisor import ListenerProcess, bind
 
 
@@ -41,6 +42,7 @@ async def _serve(settings: Settings) -> None:
     api_runner = web.AppRunner(api, access_log=None)
     await api_runner.setup()
     auth_listener = None if tools else await ingress_host.auth_listener(api)
+    unfollow: Callable[[], None] | None = None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -50,6 +52,7 @@ async def _serve(settings: Settings) -> None:
         # answers: once it does, so do the tools.
         if tools is not None:
             await tools.start()
+            unfollow = tools.follow(api[MACHETE])
             api[TOOLS_LISTENER].port = tools.port
         elif auth_listener is not None:
             await ingress_host.start_auth_site(auth_listener, settings)
@@ -68,6 +71,8 @@ async def _serve(settings: Settings) -> None:
         await stop.wait()
     finally:
         discovery.withdraw(settings.home, credential)
+        if unfollow is not None:
+            unfollow()
         if tools is not None:
             await tools.stop()
         if auth_listener is not None:

@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from machete_core.machete import create_machete
+from machete_core.settings import Settings
 from tests.support.git_server import GitHTTPServer, make_repo
 from tests.support.http import request
 from tests.support.images import http_tool_files
@@ -152,14 +154,31 @@ def test_proxy_metrics_come_from_the_listener_into_the_servers_exposition(
 def test_access_changes_reach_the_listener(
     server: tuple[str, subprocess.Popen[str]], git_server: GitHTTPServer
 ) -> None:
-    """The listener learns of changes made by the server's process from the event log."""
+    """The server tells its listener of its own changes as they happen: the request right
+    after the answer already meets them (the event log would bring them a poll later)."""
     base, _proc = server
     _install(base, git_server, "guarded")
     page = f"{tools_base(base)}/tools/guarded/"
-    assert call("PUT", f"{base}/api/tools/guarded/access", {"access": "public"})[0] == 200
+    assert _anonymous_status(page) == 401  # members only, by default
+    for _ in range(5):
+        assert call("PUT", f"{base}/api/tools/guarded/access", {"access": "public"})[0] == 200
+        assert _anonymous_status(page) == 200
+        assert call("PUT", f"{base}/api/tools/guarded/access", {"access": "members"})[0] == 200
+        assert _anonymous_status(page) == 401
+
+
+def test_changes_by_another_process_reach_the_listener_by_the_event_log(
+    server: tuple[str, subprocess.Popen[str]], git_server: GitHTTPServer, env: dict[str, str]
+) -> None:
+    """This test's process on the same state (as a script or the CLI in local mode would):
+    its events come by the log."""
+    base, _proc = server
+    _install(base, git_server, "elsewhere")
+    page = f"{tools_base(base)}/tools/elsewhere/"
+    assert _anonymous_status(page) == 401
+    with create_machete(Settings.from_env(env)) as machete:
+        machete.set_access("elsewhere", "public")
     assert _eventually(lambda: _anonymous_status(page) == 200)
-    assert call("PUT", f"{base}/api/tools/guarded/access", {"access": "members"})[0] == 200
-    assert _eventually(lambda: _anonymous_status(page) == 401)
 
 
 def _anonymous_status(url: str) -> int:

@@ -184,3 +184,30 @@ async def test_an_aged_route_serves_while_a_fresh_one_is_looked_up(
     finally:
         UPSTREAM["port"] = upstream.port  # type: ignore[assignment]
         await other.close()
+
+
+async def test_an_instance_whose_address_never_answers_is_looked_up_again(
+    client: TestClient, machete: Machete, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A removed container's address refuses nothing: connecting times out. Nothing was
+    sent, so the proxy asks where the tool runs now and tries once more, as for a refusal."""
+    from machete_web.keys import HTTP_CLIENT, PLATFORM, ROUTER
+
+    deployed(machete, "app")
+    assert (await client.get("/tools/app/")).status == 200
+    platform = client.server.app[PLATFORM]
+    session = platform[HTTP_CLIENT]
+    real = session.request
+    tried: list[str] = []
+
+    async def first_times_out(method: str, url: str, **kwargs: Any) -> Any:
+        tried.append(url)
+        if len(tried) == 1:
+            raise aiohttp.ConnectionTimeoutError("connection timeout to host")
+        return await real(method, url, **kwargs)
+
+    monkeypatch.setattr(session, "request", first_times_out)
+    assert platform[ROUTER].cached("app") is not None  # the route the first try follows
+    resp = await client.get("/tools/app/")
+    assert resp.status == 200, await resp.text()
+    assert len(tried) == 2

@@ -4,6 +4,7 @@ the tools port bound by the server."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from pathlib import Path
 
@@ -11,15 +12,12 @@ import attrs
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from machete_core.domain.operations import SYSTEM
-from machete_core.domain.records import Endpoint
 from machete_core.settings import Settings
-from machete_core.state.views import EventRecord
-from machete_core.views import Route
 from machete_plugins.prometheus import PlatformMetrics
 from machete_plugins.prometheus.metrics import PROXY_FAMILIES
+from machete_web.event_feed import EventFeed
 from machete_web.proxy.supervisor import AddressInUseError, bind
-from machete_web.router import Router
+from machete_web.proxy.worker import ServerPipe
 
 
 def test_settings_handed_to_a_child_read_back_equal_secrets_and_lists_included(
@@ -112,29 +110,21 @@ def test_as_env_covers_every_setting() -> None:
     assert set(Settings().as_env()) == names
 
 
-def _recorded(kind: str, tool: str) -> EventRecord:
-    return EventRecord(id=1, at=0.0, kind=kind, tool=tool, operation_id=None, data={}, actor=SYSTEM)
-
-
-@pytest.mark.parametrize(
-    ("kind", "served_meanwhile"),
-    [
-        # The old release drains after the new one goes live: it may answer meanwhile.
-        ("release.live", True),
-        # Stopped, removed, or who may open it changed: never served from the old route.
-        ("tool.stopped", False),
-        ("tool.removed", False),
-        ("tool.access", False),
-    ],
-)
-def test_which_changes_let_the_old_route_serve_while_the_new_one_is_looked_up(
-    kind: str, served_meanwhile: bool
-) -> None:
-    router = Router(machete=None, ttl=60.0)  # type: ignore[arg-type]  # never asked here
-    old = Route(tool="wiki", release=1, endpoint=Endpoint("10.0.0.2", 80), strip_prefix=True)
-    router.remember(old)
-    router.on_recorded_event(_recorded(kind, "wiki"))
-    assert router.cached("wiki") is None  # looked up again either way
-    assert router.stale("wiki") == (old if served_meanwhile else None)
-    router.on_recorded_event(_recorded(kind, "other"))  # another tool's change: no effect
-    assert router.stale("wiki") == (old if served_meanwhile else None)
+async def test_the_servers_events_reach_the_listeners_feed_at_once_and_garbage_is_skipped() -> None:
+    heard: list[tuple[str, str | None]] = []
+    feed = EventFeed(machete=None, executor=None)  # type: ignore[arg-type]  # never reads
+    feed.listen(lambda event: heard.append((event.kind, event.tool)))
+    stop = asyncio.Event()
+    # What came with the settings, then a line cut in two by the pipe.
+    pipe = ServerPipe(feed, stop, b'{"kind": "release.live", "tool": "wiki"}\n{"kind": "to')
+    pipe.lines()
+    assert heard == [("release.live", "wiki")]
+    pipe.buffer.extend(b'ol.access", "tool": "wiki"}\nnot json\n{"tool": "x"}\n')
+    pipe.buffer.extend(b'{"kind": "access.changed", "tool": null}\n')
+    pipe.lines()
+    assert heard == [
+        ("release.live", "wiki"),
+        ("tool.access", "wiki"),
+        ("access.changed", None),
+    ]
+    assert not stop.is_set()

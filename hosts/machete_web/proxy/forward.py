@@ -114,8 +114,9 @@ async def _exchange(request: web.Request, target: Target, found: Route) -> web.S
                 skip_auto_headers=skip,
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=5, sock_read=read_timeout),
             )
-        except aiohttp.ClientConnectorError:
-            # Nothing was sent: the instance is gone (retired, restarted). Ask again, once.
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError):
+            # Nothing was sent: the instance is gone (retired, restarted; the address of a
+            # removed container refuses nothing, it just never answers). Ask again, once.
             if attempt == 2 or request.body_exists:
                 upstream_error(request, target.tool, "unreachable")
                 return problem(502, "tool_unreachable", f"{target.tool} does not answer")

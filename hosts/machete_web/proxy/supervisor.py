@@ -12,14 +12,21 @@ import logging
 import socket
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+from machete_core.domain.records import Event
 from machete_core.errors import MacheteError
+from machete_core.machete import Machete
 from machete_core.settings import Settings
 from machete_web.proxy.worker import READY
+from machete_web.router import ROUTE_CHANGES
 
 log = logging.getLogger(__name__)
 
+#: The server's own events the listener is told of at once: where a tool runs (and its
+#: access, which rides on the route), and who people are.
+TOLD = ROUTE_CHANGES | {"access.changed"}
 #: Seconds a starting listener has to say it is ready.
 START_TIMEOUT_S = 60.0
 #: Seconds a stopping listener has to finish what is in flight before it is killed.
@@ -124,6 +131,28 @@ class ListenerProcess:
             )
         self._output = asyncio.create_task(_copy_output(process.stdout))
         log.info("tools listener serving on port %d (pid %d)", self.port, process.pid)
+
+    def follow(self, machete: Machete) -> Callable[[], None]:
+        """Tell the listener of ``machete``'s events that change where a tool runs or who may
+        open it, as they happen (its event log would bring them a poll later, after a client
+        may have been sent to a retired instance or let in by a revoked grant). Call on the
+        event loop; returns the unsubscriber."""
+        loop = asyncio.get_running_loop()
+
+        def heard(event: Event) -> None:
+            # Events come on the core's threads; the pipe belongs to the event loop.
+            if event.kind in TOLD:
+                loop.call_soon_threadsafe(self._tell, event.kind, event.tool)
+
+        return machete.events.subscribe(heard)
+
+    def _tell(self, kind: str, tool: str | None) -> None:
+        process = self.process
+        if process is None or process.stdin is None or process.returncode is not None:
+            return  # a listener that starts (again) has nothing cached yet
+        if process.stdin.is_closing():
+            return
+        process.stdin.write(json.dumps({"kind": kind, "tool": tool}).encode() + b"\n")
 
     async def _supervise(self) -> None:
         wait = BACKOFF_S[0]

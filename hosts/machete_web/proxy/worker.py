@@ -10,7 +10,10 @@ it (``proxy/supervisor.py``):
   restarted listener keeps the port and connections made meanwhile wait in its backlog;
 - its settings come as the first line of standard input (``Settings.as_env`` as JSON; never
   the command line or the environment, which other users may read). Standard input stays
-  open: its end means the server is gone, and this process ends too;
+  open: each further line is one of the server's own events it must act on at once (a
+  release gone live, a tool stopped, a change of access: ``{"kind": ..., "tool": ...}``),
+  which the event log would bring only a poll later; its end means the server is gone, and
+  this process ends too;
 - it writes ``ready`` on standard output once it serves, and logs to standard error as the
   server does;
 - its proxy metrics are served on a unix socket (``--metrics``) that the server's
@@ -27,10 +30,12 @@ import argparse
 import asyncio
 import gc
 import json
+import logging
 import os
 import signal
 import socket
 import sys
+import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -38,6 +43,7 @@ from typing import Any
 
 from aiohttp import web
 
+from machete_core.domain.operations import SYSTEM
 from machete_core.machete import create_machete
 from machete_core.settings import Settings
 from machete_core.state.views import EventRecord
@@ -60,7 +66,9 @@ from machete_web.proxy.app import create_tools_app
 from machete_web.proxy.clients import tool_client
 from machete_web.router import Router
 
+log = logging.getLogger(__name__)
 READY = "ready"
+STDIN = 0
 #: Seconds requests in flight get to finish when the listener stops.
 SHUTDOWN_S = 10.0
 
@@ -117,7 +125,41 @@ async def _metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
 
-async def serve(settings: Settings, fds: list[int], metrics_socket: Path) -> None:
+class ServerPipe:
+    """Standard input after the settings: the server's events, a JSON line each, until it
+    ends (the server is gone)."""
+
+    def __init__(self, feed: EventFeed, stop: asyncio.Event, pending: bytes) -> None:
+        self.feed = feed
+        self.stop = stop
+        self.buffer = bytearray(pending)
+
+    def readable(self) -> None:
+        chunk = os.read(STDIN, 65536)
+        if not chunk:
+            asyncio.get_running_loop().remove_reader(STDIN)
+            self.stop.set()
+            return
+        self.buffer.extend(chunk)
+        self.lines()
+
+    def lines(self) -> None:
+        while (end := self.buffer.find(b"\n")) >= 0:
+            line = bytes(self.buffer[:end])
+            del self.buffer[: end + 1]
+            try:
+                told = json.loads(line)
+                kind, tool = str(told["kind"]), told.get("tool")
+            except (ValueError, KeyError, TypeError):
+                log.warning("the server sent a line that is no event: %.80r", line)
+                continue
+            # Heard, not read from the log: no id of its own (the log's copy comes later).
+            self.feed.tell(EventRecord(0, time.time(), kind, tool, None, {}, SYSTEM))
+
+
+async def serve(
+    settings: Settings, fds: list[int], metrics_socket: Path, pending: bytes = b""
+) -> None:
     platform = web.AppRunner(create_platform(settings), access_log=None)
     await platform.setup()
     # What start-up made lives as long as the process: the collector need never walk it
@@ -137,8 +179,10 @@ async def serve(settings: Settings, fds: list[int], metrics_socket: Path) -> Non
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
+    pipe = ServerPipe(platform.app[EVENT_FEED], stop, pending)
+    pipe.lines()
     # The server's end of standard input closes when it exits, however it exits.
-    loop.add_reader(sys.stdin.fileno(), _on_stdin, loop, stop)
+    loop.add_reader(STDIN, pipe.readable)
     try:
         metrics_socket.unlink(missing_ok=True)
         await web.UnixSite(platform, str(metrics_socket)).start()
@@ -149,15 +193,23 @@ async def serve(settings: Settings, fds: list[int], metrics_socket: Path) -> Non
         sys.stdout.flush()
         await stop.wait()
     finally:
-        loop.remove_reader(sys.stdin.fileno())
+        loop.remove_reader(STDIN)
         await tools.cleanup()
         await platform.cleanup()
 
 
-def _on_stdin(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
-    if not os.read(sys.stdin.fileno(), 4096):
-        loop.remove_reader(sys.stdin.fileno())
-        stop.set()
+def read_settings() -> tuple[Settings, bytes] | None:
+    """The first line of standard input, read unbuffered (what follows it is the server's
+    events, returned for :class:`ServerPipe`); None when the server went away first."""
+    data = b""
+    while b"\n" not in data:
+        chunk = os.read(STDIN, 65536)
+        if not chunk:
+            return None
+        data += chunk
+    line, _, rest = data.partition(b"\n")
+    environ: dict[str, str] = json.loads(line)
+    return Settings.from_env(environ=environ), rest
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -166,16 +218,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metrics", type=Path, required=True)
     args = parser.parse_args(argv)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    line = sys.stdin.readline()
-    if not line:
-        return 2  # no settings: the server went away before it sent them
-    environ: dict[str, Any] = json.loads(line)
-    settings = Settings.from_env(environ=environ)
+    received = read_settings()
+    if received is None:
+        return 2  # the server went away before it sent them
+    settings, pending = received
     # Imported here: it loads structlog, and configures logging as `machete serve` does.
     from machete_cli import log_format
 
     log_format.configure()
-    asyncio.run(serve(settings, args.fd, args.metrics))
+    asyncio.run(serve(settings, args.fd, args.metrics, pending))
     return 0
 
 
