@@ -6,34 +6,18 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
 import time
 from typing import Any
 from urllib.parse import urlsplit
 
 from machete_core.errors import IngressError
+from machete_core.unix_http import UnixHTTPConnection
 
 #: Seconds for one admin call: a config change reloads Caddy's HTTP app (fast; TLS
 #: certificates are obtained in the background).
 TIMEOUT = 30.0
 #: Attempts at a change Caddy failed to load.
 RETRIES = 5
-
-
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self._path)
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
 
 
 class _LoadFailed(Exception):
@@ -59,7 +43,7 @@ class AdminClient:
     def _connection(self) -> http.client.HTTPConnection:
         path = self.socket_path
         if path is not None:
-            return _UnixConnection(path, self.timeout)
+            return UnixHTTPConnection(path, self.timeout)
         parts = urlsplit(self.endpoint if "//" in self.endpoint else "http://" + self.endpoint)
         if parts.scheme not in ("http", "") or not parts.hostname:
             raise IngressError(

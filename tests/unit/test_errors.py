@@ -11,13 +11,14 @@ from pathlib import Path
 import machete_cli.client
 import machete_core
 import machete_plugins
+import machete_web
 from machete_core.errors import MacheteError
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "errors.md"
 
 
 def _all_error_classes() -> list[type[MacheteError]]:
-    for package in (machete_core, machete_plugins, machete_cli.client):
+    for package in (machete_core, machete_plugins, machete_cli.client, machete_web):
         for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
             if ".migrations" not in info.name and ".testing" not in info.name:
                 importlib.import_module(info.name)

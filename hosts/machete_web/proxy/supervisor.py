@@ -6,19 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import http.client
 import json
 import logging
 import socket
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from machete_core.domain.records import Event
 from machete_core.errors import MacheteError
 from machete_core.machete import Machete
 from machete_core.settings import Settings
+from machete_core.unix_http import UnixHTTPConnection
 from machete_web.proxy.worker import READY
 from machete_web.router import ROUTE_CHANGES
 
@@ -215,7 +214,7 @@ class ListenerProcess:
     def render_metrics(self) -> bytes:
         """The listener's metrics exposition (blocking; empty while it is not running: its
         counters start again from zero after a restart, which Prometheus reads as a reset)."""
-        connection = _UnixHTTPConnection(self.metrics_socket, METRICS_TIMEOUT_S)
+        connection = UnixHTTPConnection(str(self.metrics_socket), METRICS_TIMEOUT_S)
         try:
             connection.request("GET", "/metrics")
             response = connection.getresponse()
@@ -233,19 +232,3 @@ async def _copy_output(stream: asyncio.StreamReader) -> None:
     while line := await stream.readline():
         sys.stdout.write(line.decode(errors="replace"))
         sys.stdout.flush()
-
-
-class _UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path: Path, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(str(self._path))
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
