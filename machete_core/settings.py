@@ -282,8 +282,9 @@ class Settings:
 
     def as_env(self) -> dict[str, str]:
         """Every setting as the ``MACHETE_*`` variable that gives it this value, secrets too:
-        :meth:`from_env` reads it back to an equal record (a server hands its settings to its
-        own child processes this way; never log or show it)."""
+        :meth:`from_env` reads it back to an equal record (lists come back sorted, as they do
+        from any variable). A server hands its settings to its own child processes this way;
+        never log or show it."""
         out = {}
         for field in attrs.fields(type(self)):
             value = getattr(self, field.name)

@@ -12,6 +12,7 @@ import attrs
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from machete_core.errors import InvalidInputError
 from machete_core.settings import Settings
 from machete_plugins.prometheus import PlatformMetrics
 from machete_plugins.prometheus.metrics import PROXY_FAMILIES
@@ -92,6 +93,12 @@ def test_the_tools_port_is_bound_by_the_server_and_inherited() -> None:
     finally:
         for sock in sockets:
             sock.close()
+
+
+def test_a_host_that_does_not_resolve_is_a_clear_error() -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        bind("no-such-host.invalid", 0)
+    assert "MACHETE_HOST" in caught.value.message
 
 
 def test_every_address_gets_the_same_port() -> None:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 
 from machete_core.domain.records import Event
-from machete_core.errors import MacheteError
+from machete_core.errors import InvalidInputError, MacheteError
 from machete_core.machete import Machete
 from machete_core.settings import Settings
 from machete_core.unix_http import UnixHTTPConnection
@@ -53,7 +53,14 @@ class AddressInUseError(MacheteError):
 def bind(host: str, port: int) -> list[socket.socket]:
     """Listening sockets for ``host`` (every address it resolves to, as the API's listener
     binds), all on one port (the OS's choice when ``port`` is 0)."""
-    infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    try:
+        infos = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except socket.gaierror as exc:
+        raise InvalidInputError(
+            f"MACHETE_HOST={host!r} is no address this machine can listen on ({exc.strerror})"
+        ) from None
     seen: set[tuple[int, str]] = set()  # (family, address)
     sockets: list[socket.socket] = []
     try:
@@ -90,7 +97,6 @@ class ListenerProcess:
         self.port = int(sockets[0].getsockname()[1])
         self.metrics_socket = settings.run_dir / "tools-metrics.sock"
         self.process: asyncio.subprocess.Process | None = None
-        self.restarts = 0
         self._stopping = False
         self._supervising: asyncio.Task[None] | None = None
         self._output: asyncio.Task[None] | None = None
@@ -177,7 +183,6 @@ class ListenerProcess:
                     return
                 try:
                     await self._spawn()
-                    self.restarts += 1
                     break
                 except (ListenerFailedError, OSError) as exc:
                     log.error("%s; trying again in %.1f s", exc, wait)

@@ -92,7 +92,8 @@ async def _platform_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     app[EXECUTOR] = executor
     app[BACKGROUND_TASKS] = set()
-    # No promotion happens in this process: every change of route arrives by the event log.
+    # No promotion happens in this process: changes of route come from the server (its pipe)
+    # or, made by other processes, from the event log.
     app[ROUTER] = Router(machete, machete.settings.route_cache_seconds)
     feed = EventFeed(machete, executor)
     feed.listen(app[ROUTER].on_recorded_event)
