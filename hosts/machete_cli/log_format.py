@@ -13,6 +13,8 @@ given with ``extra=``, and passes through the same redactor as the operation log
 
 from __future__ import annotations
 
+import datetime
+import json
 import logging
 import os
 import sys
@@ -92,6 +94,45 @@ def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[
     return event
 
 
+#: What every LogRecord has of its own: the rest of its attributes came with ``extra=``.
+_RECORD_KEYS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+#: One encoder for every line (``json.dumps`` with options builds a new one each call).
+_ENCODER = json.JSONEncoder(default=repr)
+
+
+class _JSONLines(structlog.stdlib.ProcessorFormatter):
+    """The JSON line of a record without a traceback, built in one step: the same fields,
+    in the same order, as the processor chain makes (a test holds the two equal), at a
+    fraction of its cost. The access line is written once per request, on the proxy's
+    path; records with a traceback take the chain."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.exc_info or record.exc_text or record.stack_info:
+            return super().format(record)
+        event: dict[str, Any] = {
+            "event": record.getMessage(),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "timestamp": self._stamp(record.created),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _RECORD_KEYS:
+                event[key] = value
+        return _ENCODER.encode(_redact(None, "", _add_context(None, "", event)))
+
+    _second: tuple[int, str] = (-1, "")
+
+    def _stamp(self, created: float) -> str:
+        """ISO 8601 in UTC to the microsecond, as structlog's ``TimeStamper`` writes it; the
+        part up to the second is made once a second."""
+        whole = int(created)
+        if self._second[0] != whole:
+            moment = datetime.datetime.fromtimestamp(whole, tz=datetime.UTC)
+            self._second = (whole, moment.strftime("%Y-%m-%dT%H:%M:%S"))
+        micros = min(round((created - whole) * 1_000_000), 999_999)
+        return f"{self._second[1]}.{micros:06d}Z"
+
+
 def formatter(fmt: str) -> structlog.stdlib.ProcessorFormatter:
     json_lines = fmt == "json"
     renderer: Any = (
@@ -112,7 +153,8 @@ def formatter(fmt: str) -> structlog.stdlib.ProcessorFormatter:
         # Tracebacks become one string field: a JSON line stays one line.
         pre_chain.append(structlog.processors.format_exc_info)
     pre_chain.append(_redact)
-    return structlog.stdlib.ProcessorFormatter(
+    kind = _JSONLines if json_lines else structlog.stdlib.ProcessorFormatter
+    return kind(
         foreign_pre_chain=pre_chain,
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
     )

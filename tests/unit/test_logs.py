@@ -4,6 +4,7 @@ its audit row; and no secret in any line."""
 
 from __future__ import annotations
 
+import datetime
 import io
 import json
 import logging
@@ -74,6 +75,64 @@ def test_json_lines_carry_the_work_context_and_extra_fields(captured: io.StringI
     assert first["timestamp"].endswith("Z") and "message" not in first
     assert "request_id" not in failure  # the context ended with its block
     assert failure["level"] == "error" and "RuntimeError: boom" in failure["exception"]
+
+
+def test_json_lines_are_what_the_processor_chain_renders() -> None:
+    """Lines without a traceback are built in one step (the access line is on every proxied
+    request); they must say exactly what structlog's processor chain says."""
+    import structlog
+
+    fast = logs.formatter("json")
+    chain = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[
+            structlog.stdlib.add_log_level,
+            structlog.stdlib.add_logger_name,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.stdlib.ExtraAdder(),
+            logs._add_context,
+            logs._redact,
+        ],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.JSONRenderer(sort_keys=False),
+        ],
+    )
+    logger = logging.getLogger("machete.access")
+    secret = "s3cr3t-value-that-is-long"
+    records = [
+        logger.makeRecord(
+            "machete.access",
+            logging.INFO,
+            __file__,
+            1,
+            "request",
+            (),
+            None,
+            extra={
+                "method": "GET",
+                "path": f"/tools/a/?k={secret}",
+                "status": 200,
+                "duration_ms": 1.5,
+                "remote": None,
+                "odd": {1, 2},
+                "obj": object,
+            },
+        ),
+        logger.makeRecord("machete.x", logging.WARNING, __file__, 2, "%s of %d", ("x", 3), None),
+    ]
+    with log_context.bound(request_id="r-1", tool="a", step="build"):
+        for known in ((), (secret,)):
+            with log_context.secrets_bound(known):
+                for record in records:
+                    ours = json.loads(fast.format(record))
+                    theirs = json.loads(chain.format(record))
+                    assert list(ours) == list(theirs)
+                    stamps = [
+                        datetime.datetime.fromisoformat(x.pop("timestamp")) for x in (ours, theirs)
+                    ]
+                    assert abs((stamps[0] - stamps[1]).total_seconds()) < 5
+                    assert ours == theirs
+                    assert secret not in json.dumps(ours) or not known
 
 
 def test_the_format_follows_the_terminal_unless_set(captured: io.StringIO) -> None:

@@ -19,8 +19,23 @@ from machete_core.machete import Machete
 from tests.support.pointing import UPSTREAM, UPSTREAM_OPEN, deployed
 from tests.support.webapps import api_and_tools
 
+#: Set by a test to let the upstream's slow answer go on to its body.
+GO_ON: dict[str, asyncio.Event] = {}
+
+
+async def slow_stream(request: web.Request) -> web.StreamResponse:
+    """Headers now, the body when the test says (an event stream, a long download)."""
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    await response.prepare(request)
+    await GO_ON["stream"].wait()
+    await response.write(b"data: at last\n\n")
+    await response.write_eof()
+    return response
+
 
 async def echo(request: web.Request) -> web.StreamResponse:
+    if request.path == "/stream":
+        return await slow_stream(request)
     if request.path == "/ws":
         ws = web.WebSocketResponse()
         await ws.prepare(request)
@@ -128,6 +143,48 @@ async def test_request_bodies_stream_through(client: TestClient, machete: Machet
     assert (
         data["method"] == "POST" and data["size"] == 40 * 256 * 1024
     )  # 10 MiB, past client_max_size
+
+
+async def test_an_answer_still_coming_streams_its_headers_at_once(
+    client: TestClient, machete: Machete
+) -> None:
+    deployed(machete, "app")
+    GO_ON["stream"] = asyncio.Event()
+    try:
+        # The status and headers arrive while the tool has not sent its body yet.
+        resp = await asyncio.wait_for(client.get("/tools/app/stream"), 5)
+        assert resp.status == 200 and resp.content_type == "text/event-stream"
+        GO_ON["stream"].set()
+        assert await resp.text() == "data: at last\n\n"
+    finally:
+        GO_ON["stream"].set()
+
+
+async def test_a_whole_small_answer_leaves_in_one_write(
+    client: TestClient, machete: Machete, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Headers and body of an answer that came whole are one write to the client, not two
+    (a segment and a wake-up fewer per request)."""
+    deployed(machete, "app")
+    writes: list[int] = []
+    prepare = web.StreamResponse.prepare
+
+    async def counting(response: web.StreamResponse, request: web.BaseRequest) -> Any:
+        transport = request.transport
+        if request.path.startswith("/tools/") and transport is not None:
+            real = type(transport).write
+
+            def write(data: Any) -> None:
+                writes.append(len(data))
+                real(transport, data)
+
+            transport.write = write  # type: ignore[method-assign]
+        return await prepare(response, request)
+
+    monkeypatch.setattr(web.StreamResponse, "prepare", counting)
+    resp = await client.get("/tools/app/page")
+    assert resp.status == 200 and (await resp.json())["path"] == "/page"
+    assert len(writes) == 1, writes
 
 
 async def test_websocket(client: TestClient, machete: Machete) -> None:

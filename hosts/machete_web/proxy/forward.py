@@ -145,6 +145,14 @@ async def _exchange(request: web.Request, target: Target, found: Route) -> web.S
         upstream.release()
 
 
+class _WholeAnswer(web.StreamResponse):
+    """An answer whose whole body came with its headers: the headers wait for the body, so
+    both leave in one write. (aiohttp's own ``Response`` does this; a stream sends its
+    headers at once, which an answer still arriving needs.)"""
+
+    _send_headers_immediately = False
+
+
 async def _stream_back(
     request: web.Request,
     upstream: aiohttp.ClientResponse,
@@ -152,7 +160,9 @@ async def _stream_back(
     own_hosts: frozenset[str],
     tool: str,
 ) -> web.StreamResponse:
-    response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
+    # Most answers are small and arrive in one read: the body is all here already.
+    kind = _WholeAnswer if upstream.content.is_eof() else web.StreamResponse
+    response = kind(status=upstream.status, reason=upstream.reason)
     response.headers.extend(
         hdrs.response_headers(upstream.headers, prefix=prefix, own_hosts=own_hosts)
     )
