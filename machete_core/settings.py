@@ -146,6 +146,9 @@ class Settings:
     #: Where managed Caddy serves tools over TLS (``<tool>.<tools_domain>``, custom domains);
     #: 0 means ``tools_port + 1``. Plain HTTP stays on the tools port.
     caddy_https_port: int = 0
+    #: How many CPUs managed Caddy works on at once (its ``GOMAXPROCS``); 0: half of this
+    #: machine's, at least one, so the tools behind it keep the rest (docs/ingress.md).
+    caddy_cpus: int = 0
     #: Where the server answers Caddy's questions (may this request reach this tool?):
     #: empty, a unix socket in the state directory; else ``host:port`` (a Caddy elsewhere).
     ingress_auth_listen: str = ""
@@ -237,6 +240,12 @@ class Settings:
     @property
     def effective_caddy_https_port(self) -> int:
         return self.caddy_https_port or self.effective_tools_port + 1
+
+    @property
+    def effective_caddy_cpus(self) -> int:
+        if self.caddy_cpus > 0:
+            return self.caddy_cpus
+        return max(1, (os.cpu_count() or 2) // 2)
 
     @property
     def run_dir(self) -> Path:

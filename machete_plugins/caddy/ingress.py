@@ -25,6 +25,11 @@ class CaddyIngress:
             raise InvalidInputError(
                 f"MACHETE_TOOLS_DOMAIN_TLS is {settings.tools_domain_tls!r}: use internal or acme"
             )
+        if settings.caddy_cpus < 0:
+            raise InvalidInputError(
+                f"MACHETE_CADDY_CPUS is {settings.caddy_cpus}: give a number of CPUs, or 0 for "
+                "half of this machine's"
+            )
         self.settings = settings
         self.managed = None if settings.caddy_admin else ManagedCaddy(settings)
         self.client = self.managed.client if self.managed else AdminClient(settings.caddy_admin)

@@ -100,6 +100,23 @@ class ManagedCaddy:
             return None
         return pid
 
+    def environment(self) -> dict[str, str]:
+        """What Caddy's process is given: nothing of the server's own environment but PATH
+        and Go's tuning."""
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(self.root),
+            "XDG_CONFIG_HOME": str(self.root / "config"),
+            "XDG_DATA_HOME": str(self.root / "data"),
+            # Go's scheduler keeps a thread spinning for work on every CPU it may use: on a
+            # small machine that is CPU the tools behind Caddy need (docs/ingress.md).
+            "GOMAXPROCS": str(self.settings.effective_caddy_cpus),
+        }
+        for name in ("GOGC", "GOMEMLIMIT"):  # Go's own tuning, when an operator sets it
+            if name in os.environ:
+                env[name] = os.environ[name]
+        return env
+
     def _spawn(self) -> None:
         for sub in ("config", "data", "logs"):
             (self.root / sub).mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -110,12 +127,7 @@ class ManagedCaddy:
             self.root / "config" / "caddy.json",
             json.dumps(base_config(self.settings, str(self.socket)), indent=2),
         )
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(self.root),
-            "XDG_CONFIG_HOME": str(self.root / "config"),
-            "XDG_DATA_HOME": str(self.root / "data"),
-        }
+        env = self.environment()
         out = open(self.root / "logs" / "caddy.log", "ab")
         try:
             process = subprocess.Popen(

@@ -71,6 +71,9 @@ def test_a_caddy_that_dies_is_started_again_with_every_route(
     assert through_caddy(base, "phoenix") == (200, b"still here\n")
     pidfile = admin_socket(settings_of(env)).with_name("caddy.pid")
     old = int(pidfile.read_text())
+    # Go's CPUs are the server's to give (MACHETE_CADDY_CPUS), not inherited.
+    given = Path(f"/proc/{old}/environ").read_bytes().split(b"\0")
+    assert f"GOMAXPROCS={settings_of(env).effective_caddy_cpus}".encode() in given
     os.kill(old, signal.SIGKILL)
     until(lambda: through_caddy(base, "phoenix") == (200, b"still here\n"), what="the route back")
     assert int(pidfile.read_text()) != old

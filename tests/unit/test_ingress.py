@@ -295,6 +295,27 @@ def test_a_members_route_asks_the_server_with_the_secret(tmp_path: Path) -> None
     assert '"status_code": [2]' in flat and '"method": "GET"' in flat
 
 
+def test_managed_caddy_works_on_half_the_cpus_unless_told(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from machete_plugins.caddy.ingress import CaddyIngress
+    from machete_plugins.caddy.process import ManagedCaddy
+
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    monkeypatch.setenv("GOGC", "200")
+    monkeypatch.setenv("MACHETE_SECRET_THING", "x")
+    env = ManagedCaddy(_settings(tmp_path)).environment()
+    assert env["GOMAXPROCS"] == "4" and env["GOGC"] == "200"
+    assert not any(name.startswith("MACHETE_") for name in env)  # nothing of the server's
+    told = ManagedCaddy(attrs.evolve(_settings(tmp_path), caddy_cpus=8)).environment()
+    assert told["GOMAXPROCS"] == "8"
+    monkeypatch.setattr("os.cpu_count", lambda: 1)
+    assert ManagedCaddy(_settings(tmp_path)).environment()["GOMAXPROCS"] == "1"
+    with pytest.raises(InvalidInputError) as caught:
+        CaddyIngress(attrs.evolve(_settings(tmp_path), caddy_cpus=-1))
+    assert "MACHETE_CADDY_CPUS" in caught.value.message
+
+
 def test_machete_names_and_a_tool_called_not_found_do_not_collide(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     base = config.server_config(settings)
