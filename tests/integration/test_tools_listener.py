@@ -93,6 +93,8 @@ def test_a_dead_listener_is_started_again_on_the_same_port_without_refusing_anyo
     assert request(f"{tools}/tools/lives/") == (200, b"lives page\n")
     first = listener_pid(proc)
     assert first != proc.pid
+    # It serves on uvloop's event loop (a dependency here), not asyncio's.
+    assert "uvloop/loop" in Path(f"/proc/{first}/maps").read_text()
 
     answers: list[tuple[int, bytes]] = []
     os.kill(first, signal.SIGKILL)

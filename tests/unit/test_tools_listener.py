@@ -135,3 +135,17 @@ async def test_the_servers_events_reach_the_listeners_feed_at_once_and_garbage_i
         ("access.changed", None),
     ]
     assert not stop.is_set()
+
+
+def test_the_listener_runs_on_uvloop_where_it_is_installed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    import uvloop
+
+    from machete_web.proxy.worker import event_loop_runner
+
+    assert event_loop_runner() is uvloop.run
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # as if not installed (Windows)
+    assert event_loop_runner() is asyncio.run
