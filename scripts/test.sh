@@ -8,7 +8,8 @@ bash scripts/setup.sh
 .venv/bin/mypy
 .venv/bin/nox -s install_check
 .venv/bin/python -m pytest tests/unit -q "$@"
-.venv/bin/python -m pytest tests/integration -q "$@"
+# The slowest integration tests are listed: they are most of the run.
+.venv/bin/python -m pytest tests/integration -q --durations=25 "$@"
 # The store and the lifecycle again, on PostgreSQL (a throwaway server on loopback).
 MACHETE_TEST_DATABASE=postgresql .venv/bin/python -m pytest -q "$@" \
   tests/unit/test_leases.py tests/unit/test_api.py tests/unit/test_health_monitor.py \
