@@ -49,6 +49,10 @@ async def echo(request: web.Request) -> web.StreamResponse:
         finally:
             UPSTREAM_OPEN.discard(id(ws))
         return ws
+    if request.path == "/fixed":
+        return web.Response(text="the same for every method\n")
+    if request.path == "/empty":
+        return web.Response(status=204)
     if request.path == "/missing":
         return web.Response(status=404, text="nope")
     if request.path.startswith("/redirect/"):
@@ -185,6 +189,20 @@ async def test_a_whole_small_answer_leaves_in_one_write(
     resp = await client.get("/tools/app/page")
     assert resp.status == 200 and (await resp.json())["path"] == "/page"
     assert len(writes) == 1, writes
+
+
+async def test_head_and_bodiless_answers_keep_their_headers(
+    client: TestClient, machete: Machete
+) -> None:
+    deployed(machete, "app")
+    length = str(len(await (await client.get("/tools/app/fixed")).read()))
+    head = await client.head("/tools/app/fixed")
+    assert head.status == 200 and head.headers["Content-Length"] == length != "0"
+    assert await head.read() == b""
+    empty = await client.get("/tools/app/empty")
+    assert empty.status == 204 and await empty.read() == b""
+    # The connection is still good for the next request.
+    assert (await client.get("/tools/app/again")).status == 200
 
 
 async def test_websocket(client: TestClient, machete: Machete) -> None:
