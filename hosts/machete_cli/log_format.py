@@ -106,6 +106,9 @@ class _JSONLines(structlog.stdlib.ProcessorFormatter):
     fraction of its cost. The access line is written once per request, on the proxy's
     path; records with a traceback take the chain."""
 
+    #: The last second stamped, and its text up to the second.
+    _second: tuple[int, str] = (-1, "")
+
     def format(self, record: logging.LogRecord) -> str:
         if record.exc_info or record.exc_text or record.stack_info:
             return super().format(record)
@@ -119,8 +122,6 @@ class _JSONLines(structlog.stdlib.ProcessorFormatter):
             if key not in _RECORD_KEYS:
                 event[key] = value
         return _ENCODER.encode(_redact(None, "", _add_context(None, "", event)))
-
-    _second: tuple[int, str] = (-1, "")
 
     def _stamp(self, created: float) -> str:
         """ISO 8601 in UTC to the microsecond, as structlog's ``TimeStamper`` writes it; the
