@@ -147,8 +147,9 @@ async def _exchange(request: web.Request, target: Target, found: Route) -> web.S
 
 class _WholeAnswer(web.StreamResponse):
     """An answer whose whole body came with its headers: the headers wait for the body, so
-    both leave in one write. (aiohttp's own ``Response`` does this; a stream sends its
-    headers at once, which an answer still arriving needs.)"""
+    both leave in one write. (aiohttp's own ``Response`` does this through the same private
+    flag; test_proxy holds it to one write. A stream sends its headers at once, which an
+    answer still arriving needs.)"""
 
     _send_headers_immediately = False
 
