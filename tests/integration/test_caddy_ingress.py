@@ -21,7 +21,8 @@ from machete_plugins.caddy.config import server_name
 from machete_plugins.caddy.ingress import CaddyIngress
 from machete_plugins.testing.ingress_contract import RoutingIngressContract, route
 from machete_plugins.testing.upstreams import Upstream
-from tests.support.caddy import caddy_settings, external_caddy, free_port
+from tests.support.caddy import caddy_settings, external_caddy
+from tests.support.ports import free_port
 
 
 @pytest.fixture

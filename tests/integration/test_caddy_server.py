@@ -23,11 +23,12 @@ from machete_plugins.caddy.admin import AdminClient
 from machete_plugins.caddy.config import route_id
 from machete_plugins.caddy.process import admin_socket
 from machete_plugins.testing.runtime_contract import until
-from tests.support.caddy import caddy_env, external_caddy, free_port
+from tests.support.caddy import caddy_env, external_caddy
 from tests.support.cli import run_cli
 from tests.support.git_server import GitHTTPServer, commit_and_push, make_repo
 from tests.support.http import auth_headers, request
 from tests.support.images import http_tool_files
+from tests.support.ports import free_port
 from tests.support.server import call, running_server, tools_base, wait_op
 
 

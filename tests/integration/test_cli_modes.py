@@ -22,7 +22,8 @@ from tests.support.cli import run_cli as machete
 from tests.support.git_server import GitHTTPServer, make_repo
 from tests.support.http import get_text
 from tests.support.images import http_tool_files
-from tests.support.server import free_port, running_server
+from tests.support.ports import free_port
+from tests.support.server import running_server
 
 
 @pytest.fixture(params=["local", "client"])

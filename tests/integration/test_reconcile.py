@@ -178,7 +178,7 @@ def test_an_empty_database_never_deletes_running_tools(
     import attrs
 
     from tests.support.cli import run_cli
-    from tests.support.server import free_port
+    from tests.support.ports import free_port
 
     installed(machete, git_server, "precious")
     containers, images = owned_objects(settings.installation)

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from machete_core.settings import Settings
+from tests.support.ports import free_port
 
 
 def caddy_binary() -> str:
@@ -24,12 +25,6 @@ def caddy_binary() -> str:
     if found is None:
         pytest.fail("these tests need Debian's caddy package: run scripts/setup.sh")
     return found
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def caddy_settings(home: Path, **overrides: Any) -> Settings:

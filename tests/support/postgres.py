@@ -16,7 +16,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from tests.support.server import free_port
+from tests.support.ports import free_port
 
 
 def postgres_bin() -> Path | None:

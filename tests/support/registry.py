@@ -14,7 +14,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tests.support.server import free_port
+from tests.support.ports import free_port
 
 BINARY = "/usr/bin/docker-registry"
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import tempfile
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.http import TOKENS, request
+from tests.support.ports import free_port
 
 #: The tools listener of each running server, by the server's API base URL.
 TOOLS_BASE: dict[str, str] = {}
@@ -24,12 +24,6 @@ SERVER_LOGS: dict[str, Path] = {}
 def tools_base(base: str) -> str:
     """The tools' own origin of the server at ``base`` (tools are never on the API's)."""
     return TOOLS_BASE[base]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager

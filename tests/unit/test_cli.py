@@ -112,7 +112,7 @@ def test_serve_listens_on_any_address_and_every_request_must_sign_in(tmp_path: P
     import time
 
     from tests.support.http import request
-    from tests.support.server import free_port
+    from tests.support.ports import free_port
 
     port = free_port()
     env = {

@@ -22,7 +22,7 @@ from machete_cli.main import COMMANDS, _load
 from machete_core.errors import InvalidInputError
 from tests.support.cli import run_cli
 from tests.support.fake_api import fake_api
-from tests.support.server import free_port
+from tests.support.ports import free_port
 
 
 @pytest.fixture
