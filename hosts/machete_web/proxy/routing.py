@@ -69,8 +69,9 @@ async def lookup(request: web.Request, tool: str, fresh: bool = False) -> Route:
     stale = router.stale(tool)
     loop = asyncio.get_running_loop()
     if stale is None:
+        mark = router.mark(tool)
         found = await loop.run_in_executor(platform[EXECUTOR], platform[MACHETE].route, tool)
-        router.remember(found)
+        router.remember(found, since=mark)
         return found
     if not router.refreshing(tool):
         task = asyncio.create_task(_refresh(platform, tool))
@@ -81,10 +82,11 @@ async def lookup(request: web.Request, tool: str, fresh: bool = False) -> Route:
 
 async def _refresh(platform: web.Application, tool: str) -> None:
     router = platform[ROUTER]
+    mark = router.mark(tool)
     try:
         loop = asyncio.get_running_loop()
         found = await loop.run_in_executor(platform[EXECUTOR], platform[MACHETE].route, tool)
-        router.remember(found)
+        router.remember(found, since=mark)
     except MacheteError:
         router.forget(tool)  # gone or stopped: the next request finds out and says so
     finally:

@@ -12,12 +12,14 @@ import socket
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 from machete_core.domain.records import Event
 from machete_core.errors import InvalidInputError, MacheteError
 from machete_core.machete import Machete
 from machete_core.settings import Settings
 from machete_core.unix_http import UnixHTTPConnection
+from machete_core.views import to_data
 from machete_web.proxy.worker import READY
 from machete_web.router import ROUTE_CHANGES
 
@@ -140,24 +142,35 @@ class ListenerProcess:
     def follow(self, machete: Machete) -> Callable[[], None]:
         """Tell the listener of ``machete``'s events that change where a tool runs or who may
         open it, as they happen (its event log would bring them a poll later, after a client
-        may have been sent to a retired instance or let in by a revoked grant). Call on the
-        event loop; returns the unsubscriber."""
+        may have been sent to a retired instance or let in by a revoked grant). A release
+        going live comes with its route, looked up here before the old instance drains, so
+        the listener's requests never wait on a lookup after a switch. Call on the event
+        loop; returns the unsubscriber."""
         loop = asyncio.get_running_loop()
 
         def heard(event: Event) -> None:
             # Events come on the core's threads; the pipe belongs to the event loop.
-            if event.kind in TOLD:
-                loop.call_soon_threadsafe(self._tell, event.kind, event.tool)
+            if event.kind not in TOLD:
+                return
+            told: dict[str, Any] = {"kind": event.kind, "tool": event.tool}
+            if event.kind == "release.live" and event.tool:
+                told["release"] = event.data.get("release")
+                try:
+                    told["route"] = to_data(machete.route(event.tool))
+                except MacheteError as exc:
+                    # The listener looks it up itself, as for another process's switch.
+                    log.warning("the new route of %s is not known yet: %s", event.tool, exc)
+            loop.call_soon_threadsafe(self._tell, json.dumps(told).encode() + b"\n")
 
         return machete.events.subscribe(heard)
 
-    def _tell(self, kind: str, tool: str | None) -> None:
+    def _tell(self, line: bytes) -> None:
         process = self.process
         if process is None or process.stdin is None or process.returncode is not None:
             return  # a listener that starts (again) has nothing cached yet
         if process.stdin.is_closing():
             return
-        process.stdin.write(json.dumps({"kind": kind, "tool": tool}).encode() + b"\n")
+        process.stdin.write(line)
 
     async def _supervise(self) -> None:
         wait = BACKOFF_S[0]

@@ -151,11 +151,13 @@ class ServerPipe:
             try:
                 told = json.loads(line)
                 kind, tool = str(told["kind"]), told.get("tool")
+                # A release going live comes with its number and route (see the router).
+                data = {k: told[k] for k in ("release", "route") if k in told}
             except (ValueError, KeyError, TypeError):
                 log.warning("the server sent a line that is no event: %.80r", line)
                 continue
             # Heard, not read from the log: no id of its own (the log's copy comes later).
-            self.feed.tell(EventRecord(0, time.time(), kind, tool, None, {}, SYSTEM))
+            self.feed.tell(EventRecord(0, time.time(), kind, tool, None, data, SYSTEM))
 
 
 async def serve(
