@@ -66,11 +66,12 @@ class Router:
                 try:
                     route = converter().structure(told, Route)
                 except Exception:
-                    log.warning("a told route could not be read: %.200r", told)
-                else:
+                    route = None
+                if route is not None and route.tool == tool:
                     self.forget(tool)
                     self.remember(route)
                     return
+                log.warning("a told route of %s could not be read: %.200r", tool, told)
             entry = self._cache.get(tool)
             if entry is not None and entry[1].release == data.get("release"):
                 return

@@ -7,6 +7,8 @@ import asyncio
 import json
 from typing import Any
 
+from attrs import evolve
+
 from machete_core.domain.operations import SYSTEM
 from machete_core.domain.records import Endpoint
 from machete_core.errors import ToolUnavailableError
@@ -65,6 +67,10 @@ def test_other_changes_and_an_unreadable_told_route_forget_the_route() -> None:
         router = router_with(OLD)
         router.heard(kind, "wiki", data)
         assert router.cached("wiki") is None, kind
+    # A told route for another tool than the event's is no route for either.
+    router = router_with(OLD)
+    router.heard("release.live", "wiki", {"release": 4, "route": to_data(evolve(NEW, tool="blog"))})
+    assert router.cached("wiki") is None and router.cached("blog") is None
     router = router_with(OLD)
     router.on_recorded_event(recorded("tool.health", "wiki", health="unhealthy"))
     assert router.cached("wiki") == OLD  # not a change of route
