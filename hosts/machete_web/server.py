@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 from collections.abc import Callable
 
 from aiohttp import web
@@ -16,7 +17,8 @@ from machete_web import ingress_host
 from machete_web.app import create_app
 from machete_web.authn import LOCAL_CREDENTIAL
 from machete_web.keys import MACHETE, METRICS, TOOLS_LISTENER
-from machete_web.proxy.supervisor import ListenerProcess, bind
+from machete_web.proxy.supervisor import ListenerProcess
+from machete_web.sockets import bind
 
 
 def serve(settings: Settings) -> None:
@@ -29,6 +31,32 @@ def serve(settings: Settings) -> None:
 async def _serve(settings: Settings) -> None:
     """The API (and dashboard) and the tools on two listeners, i.e. two browser origins."""
 
+    # Both ports are opened before anything starts: one that is taken, or a host that is no
+    # address here, is a coded error instead of a traceback after the tools have started.
+    api_sockets = bind(
+        settings.host,
+        settings.port,
+        what="the API's port",
+        setting="MACHETE_PORT (machete serve --port)",
+        inheritable=False,
+    )
+    tools_sockets = (
+        bind(settings.host, settings.effective_tools_port)
+        if ingress_host.uses_builtin_proxy(settings)
+        else None
+    )
+    try:
+        await _serve_on(settings, api_sockets, tools_sockets)
+    finally:
+        for sock in [*api_sockets, *(tools_sockets or [])]:
+            sock.close()
+
+
+async def _serve_on(
+    settings: Settings,
+    api_sockets: list[socket.socket],
+    tools_sockets: list[socket.socket] | None,
+) -> None:
     api = create_app(settings)
     credential = discovery.new_credential()
     api[LOCAL_CREDENTIAL] = credential
@@ -36,8 +64,8 @@ async def _serve(settings: Settings) -> None:
     # own work never holds up a proxied request; another ingress (Caddy) serves the tools
     # port itself and asks this server who may open a tool.
     tools: ListenerProcess | None = None
-    if ingress_host.uses_builtin_proxy(settings):
-        tools = ListenerProcess(settings, bind(settings.host, settings.effective_tools_port))
+    if tools_sockets is not None:
+        tools = ListenerProcess(settings, tools_sockets)
         api[METRICS].hand_over(PROXY_FAMILIES, tools.render_metrics)
     api_runner = web.AppRunner(api, access_log=None)
     await api_runner.setup()
@@ -57,9 +85,9 @@ async def _serve(settings: Settings) -> None:
         elif auth_listener is not None:
             await ingress_host.start_auth_site(auth_listener, settings)
             api[TOOLS_LISTENER].port = settings.effective_tools_port
-        api_site = web.TCPSite(api_runner, settings.host, settings.port)
-        await api_site.start()
-        api_port = _bound_port(api_site) or settings.port
+        for sock in api_sockets:
+            await web.SockSite(api_runner, sock).start()
+        api_port = int(api_sockets[0].getsockname()[1])
         # The CLI on this machine now talks to this server (docs/cli.md, "Which server").
         discovery.publish(settings.home, discovery.local_url(settings.host, api_port), credential)
         print(
@@ -78,9 +106,3 @@ async def _serve(settings: Settings) -> None:
         if auth_listener is not None:
             await auth_listener.cleanup()
         await api_runner.cleanup()
-
-
-def _bound_port(site: web.TCPSite) -> int | None:
-    server = site._server
-    sockets = getattr(server, "sockets", None) or []
-    return int(sockets[0].getsockname()[1]) if sockets else None

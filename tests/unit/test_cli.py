@@ -147,3 +147,36 @@ def test_serve_listens_on_any_address_and_every_request_must_sign_in(tmp_path: P
         proc.terminate()
         _out, err = proc.communicate(timeout=60)
     assert str(token_file) in err
+
+
+@pytest.mark.parametrize("ingress", ["builtin", "caddy"])
+def test_serve_on_a_taken_port_or_a_foreign_host_is_a_coded_error(
+    tmp_path: Path, ingress: str
+) -> None:
+    """Both listeners are opened before anything starts (Caddy included): no traceback."""
+    import socket
+
+    from tests.support.ports import free_port
+
+    env = {
+        **os.environ,
+        "MACHETE_HOME": str(tmp_path),
+        "MACHETE_INGRESS": ingress,
+        "MACHETE_TOOLS_PORT": str(free_port()),
+    }
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        taken = held.getsockname()[1]
+        out = run_cli("serve", "--port", str(taken), env=env)
+        assert out.returncode != 0
+        assert "address_in_use" in out.stderr and "MACHETE_PORT" in out.stderr, out.stderr
+        assert "Traceback" not in out.stderr and "internal error" not in out.stderr
+        if ingress == "builtin":
+            env["MACHETE_TOOLS_PORT"] = str(taken)
+            out = run_cli("serve", "--port", str(free_port()), env=env)
+            assert "address_in_use" in out.stderr and "MACHETE_TOOLS_PORT" in out.stderr
+    out = run_cli("serve", "--host", "no-such-host.invalid", "--port", str(free_port()), env=env)
+    assert out.returncode != 0
+    assert "invalid_input" in out.stderr and "MACHETE_HOST" in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr

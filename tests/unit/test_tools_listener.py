@@ -17,8 +17,8 @@ from machete_core.settings import Settings
 from machete_plugins.prometheus import PlatformMetrics
 from machete_plugins.prometheus.metrics import PROXY_FAMILIES
 from machete_web.event_feed import EventFeed
-from machete_web.proxy.supervisor import AddressInUseError, bind
 from machete_web.proxy.worker import ServerPipe
+from machete_web.sockets import AddressInUseError, bind
 
 
 def test_settings_handed_to_a_child_read_back_equal_secrets_and_lists_included(

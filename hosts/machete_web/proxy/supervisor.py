@@ -1,6 +1,7 @@
-"""The server's side of the tools' listener process (``proxy/worker.py``): bind the tools
-port, start the listener with the socket and the settings, start it again when it dies,
-stop it with the server, and read its proxy metrics for the server's ``/metrics``."""
+"""The server's side of the tools' listener process (``proxy/worker.py``): start the
+listener with the tools port's sockets (``machete_web.sockets``) and the settings, start it
+again when it dies, stop it with the server, and read its proxy metrics for the server's
+``/metrics``."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from machete_core.domain.records import Event
-from machete_core.errors import InvalidInputError, MacheteError
+from machete_core.errors import MacheteError
 from machete_core.machete import Machete
 from machete_core.settings import Settings
 from machete_core.unix_http import UnixHTTPConnection
@@ -45,49 +46,6 @@ class ListenerFailedError(MacheteError):
 
     code = "tools_listener_failed"
     http_status = 500
-
-
-class AddressInUseError(MacheteError):
-    code = "address_in_use"
-    http_status = 409
-
-
-def bind(host: str, port: int) -> list[socket.socket]:
-    """Listening sockets for ``host`` (every address it resolves to, as the API's listener
-    binds), all on one port (the OS's choice when ``port`` is 0)."""
-    try:
-        infos = socket.getaddrinfo(
-            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )
-    except socket.gaierror as exc:
-        raise InvalidInputError(
-            f"MACHETE_HOST={host!r} is no address this machine can listen on ({exc.strerror})"
-        ) from None
-    seen: set[tuple[int, str]] = set()  # (family, address)
-    sockets: list[socket.socket] = []
-    try:
-        for family, kind, proto, _name, address in infos:
-            key = (int(family), str(address[0]))
-            if key in seen:
-                continue
-            seen.add(key)
-            sock = socket.socket(family, kind, proto)
-            sockets.append(sock)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if family == socket.AF_INET6:
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            bound_port = sockets[0].getsockname()[1] if len(sockets) > 1 else port
-            sock.bind((address[0], bound_port, *address[2:]))
-            sock.listen(1024)
-            sock.set_inheritable(True)
-    except OSError as exc:
-        for sock in sockets:
-            sock.close()
-        raise AddressInUseError(
-            f"the tools' port {host}:{port} cannot be opened ({exc.strerror}); choose another "
-            "with MACHETE_TOOLS_PORT"
-        ) from None
-    return sockets
 
 
 class ListenerProcess:
