@@ -57,11 +57,26 @@ class RouteView:
 
 
 @attrs.frozen
+class ListenerView:
+    """The server's own process that serves the tools port (the built-in ingress): filled in
+    by a running server, absent where no server answers (the CLI in local mode)."""
+
+    pid: int | None
+    port: int
+    running: bool
+    #: Times the server started it again after it ended.
+    restarts: int
+    #: How it last ended (a negative number is the signal), if it has ended.
+    last_exit: int | None
+
+
+@attrs.frozen
 class IngressView:
     name: str
     #: None when it serves, else why not.
     problem: str | None
     routes: list[RouteView]
+    listener: ListenerView | None = None
 
 
 def check_domain(name: str, settings_hosts: frozenset[str], tools_domain: str) -> str:

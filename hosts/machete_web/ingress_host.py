@@ -1,7 +1,8 @@
 """The server's part in the ingress: start a supervised data plane (managed Caddy) before
 the first reconciler round publishes the routes, publish them all again whenever it had to
 be restarted, stop it with the server; and the listener where it asks whether a request may
-reach a tool (``proxy/ingress_auth.py``)."""
+reach a tool (``proxy/ingress_auth.py``); what ``ingress status`` says of the built-in
+ingress's process."""
 
 from __future__ import annotations
 
@@ -9,11 +10,14 @@ import logging
 import os
 from collections.abc import Callable
 
+import attrs
 from aiohttp import web
 
+from machete_core.domains import IngressView
 from machete_core.machete import Machete
 from machete_core.plugins.protocols import SupervisedIngress
 from machete_core.settings import Settings
+from machete_web.keys import ToolsListener
 from machete_web.proxy.ingress_auth import create_ingress_auth_app
 
 log = logging.getLogger(__name__)
@@ -52,3 +56,17 @@ async def start_auth_site(runner: web.AppRunner, settings: Settings) -> None:
     path.unlink(missing_ok=True)
     await web.UnixSite(runner, str(path)).start()
     os.chmod(path, 0o600)
+
+
+def with_listener(found: IngressView, listener: ToolsListener) -> IngressView:
+    """``found`` with the tools' listener process, when it is this server's (the built-in
+    ingress): whether that ingress serves is whether the process runs, which the core cannot
+    see."""
+    if listener.state is None:
+        return found
+    state = listener.state()
+    problem = found.problem
+    if not state.running and problem is None:
+        ended = f" (it ended with status {state.last_exit})" if state.last_exit is not None else ""
+        problem = f"the tools' listener is not running{ended}; the server starts it again"
+    return attrs.evolve(found, listener=state, problem=problem)

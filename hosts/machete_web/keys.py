@@ -16,6 +16,7 @@ import aiohttp
 import attrs
 from aiohttp import web
 
+from machete_core.domains import ListenerView
 from machete_core.errors import MacheteError
 from machete_core.machete import Machete
 from machete_plugins.prometheus import PlatformMetrics
@@ -42,9 +43,11 @@ METRICS = web.AppKey("metrics", PlatformMetrics)
 
 @attrs.define
 class ToolsListener:
-    """Where the tools' own listener is, once it listens (redirects from the API point there)."""
+    """Where the tools' own listener is, once it listens (redirects from the API point there),
+    and, when it is a process of this server's (the built-in ingress), how that process is."""
 
     port: int = 0
+    state: Callable[[], ListenerView] | None = None
 
 
 TOOLS_LISTENER = web.AppKey("tools_listener", ToolsListener)

@@ -82,6 +82,7 @@ async def _serve_on(
             await tools.start()
             unfollow = tools.follow(api[MACHETE])
             api[TOOLS_LISTENER].port = tools.port
+            api[TOOLS_LISTENER].state = tools.view
         elif auth_listener is not None:
             await ingress_host.start_auth_site(auth_listener, settings)
             api[TOOLS_LISTENER].port = settings.effective_tools_port

@@ -20,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from machete_core.machete import create_machete
 from machete_core.settings import Settings
+from tests.support.cli import run_cli
 from tests.support.git_server import GitHTTPServer, make_repo
 from tests.support.http import request
 from tests.support.images import http_tool_files
@@ -85,7 +86,7 @@ def _install(base: str, git_server: GitHTTPServer, name: str) -> None:
 
 
 def test_a_dead_listener_is_started_again_on_the_same_port_without_refusing_anyone(
-    server: tuple[str, subprocess.Popen[str]], git_server: GitHTTPServer
+    server: tuple[str, subprocess.Popen[str]], git_server: GitHTTPServer, env: dict[str, str]
 ) -> None:
     base, proc = server
     _install(base, git_server, "lives")
@@ -110,6 +111,21 @@ def test_a_dead_listener_is_started_again_on_the_same_port_without_refusing_anyo
     assert second != first
     log = SERVER_LOGS[base].read_text()
     assert f"the tools listener (pid {first}) ended with status -9" in log
+    # What the server says of it: the new process, started again once after a SIGKILL.
+    _s, body = call("GET", f"{base}/api/ingress")
+    assert body["ingress"]["problem"] is None
+    assert body["ingress"]["listener"] == {
+        "pid": second,
+        "port": int(urlsplit(tools).port or 0),
+        "running": True,
+        "restarts": 1,
+        "last_exit": -9,
+    }
+    shown = run_cli(env, "ingress", "status").stdout
+    assert f"listener: pid {second} on port {urlsplit(tools).port}, running, started again 1" in (
+        shown
+    )
+    assert "last ended with status -9" in shown
 
 
 def test_the_listener_ends_with_the_server_however_the_server_ends(

@@ -84,6 +84,15 @@ def ingress_status(obj: Context, as_json: bool) -> None:
     def text() -> None:
         problem = found["problem"]
         click.echo(f"ingress: {found['name']} ({'serving' if not problem else problem})")
+        listener = found.get("listener")
+        if listener:
+            ended = listener["last_exit"]
+            click.echo(
+                f"listener: pid {listener['pid']} on port {listener['port']}, "
+                f"{'running' if listener['running'] else 'not running'}, "
+                f"started again {listener['restarts']} time(s)"
+                + (f", last ended with status {ended}" if ended is not None else "")
+            )
         table(
             ["TOOL", "RELEASE", "ROUTE", "HOSTS", "PATH", "UPSTREAMS"],
             [

@@ -6,7 +6,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from machete_web.api.common import body_as, machete, respond
-from machete_web.keys import core
+from machete_web.ingress_host import with_listener
+from machete_web.keys import TOOLS_LISTENER, core
 from machete_web.schemas import (
     DomainCreate,
     DomainEnvelope,
@@ -53,7 +54,8 @@ async def remove(request: web.Request) -> web.Response:
 
 
 async def ingress(request: web.Request) -> web.Response:
-    return respond(IngressEnvelope(await core(request, machete(request).domains.ingress)))
+    found = await core(request, machete(request).domains.ingress)
+    return respond(IngressEnvelope(with_listener(found, request.app[TOOLS_LISTENER])))
 
 
 async def ca(request: web.Request) -> web.Response:

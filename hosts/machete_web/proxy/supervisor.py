@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from machete_core.domain.records import Event
+from machete_core.domains import ListenerView
 from machete_core.errors import MacheteError
 from machete_core.machete import Machete
 from machete_core.settings import Settings
@@ -57,6 +58,9 @@ class ListenerProcess:
         self.port = int(sockets[0].getsockname()[1])
         self.metrics_socket = settings.run_dir / "tools-metrics.sock"
         self.process: asyncio.subprocess.Process | None = None
+        #: Times it was started again, and how it last ended (for ``machete ingress status``).
+        self.restarts = 0
+        self.last_exit: int | None = None
         self._stopping = False
         self._supervising: asyncio.Task[None] | None = None
         self._output: asyncio.Task[None] | None = None
@@ -139,6 +143,7 @@ class ListenerProcess:
             code = await process.wait()
             if self._stopping:
                 return
+            self.last_exit = code
             if time.monotonic() - started > STEADY_S:
                 wait = BACKOFF_S[0]
             log.error(
@@ -154,9 +159,22 @@ class ListenerProcess:
                     return
                 try:
                     await self._spawn()
+                    self.restarts += 1
                     break
                 except (ListenerFailedError, OSError) as exc:
                     log.error("%s; trying again in %.1f s", exc, wait)
+
+    def view(self) -> ListenerView:
+        """How the listener is now."""
+        process = self.process
+        running = process is not None and process.returncode is None and not self._stopping
+        return ListenerView(
+            pid=process.pid if process is not None else None,
+            port=self.port,
+            running=running,
+            restarts=self.restarts,
+            last_exit=self.last_exit,
+        )
 
     async def stop(self) -> None:
         """Stop the listener (requests in flight may finish) and close the sockets."""

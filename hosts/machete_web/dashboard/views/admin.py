@@ -18,7 +18,8 @@ from machete_web.dashboard.views.notifications import (
     added_channel,
     channels_with_deliveries,
 )
-from machete_web.keys import core
+from machete_web.ingress_host import with_listener
+from machete_web.keys import TOOLS_LISTENER, core
 
 ROLES = ("viewer", "operator", "maintainer", "admin", "owner")
 
@@ -150,6 +151,7 @@ async def settings_page(
     """The settings in force, and (admins) the instance's notification channels;
     ``channel_secret`` is a new webhook channel's, shown on this answer only."""
     data = await core(request, _settings, machete(request))
+    data["ingress"] = with_listener(data["ingress"], request.app[TOOLS_LISTENER])
     context = {
         **data,
         "title": "Settings",
