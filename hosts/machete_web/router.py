@@ -16,6 +16,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from cattrs.errors import BaseValidationError
+
 from machete_core.domain.records import Event
 from machete_core.machete import Machete
 from machete_core.manifest.converter import converter
@@ -65,7 +67,7 @@ class Router:
             if isinstance(told, dict):
                 try:
                     route = converter().structure(told, Route)
-                except Exception:
+                except (BaseValidationError, KeyError, TypeError, ValueError):
                     route = None
                 if route is not None and route.tool == tool:
                     self.forget(tool)

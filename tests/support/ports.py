@@ -10,7 +10,7 @@ test process.
 
 from __future__ import annotations
 
-import os
+import functools
 import random
 import socket
 from pathlib import Path
@@ -20,6 +20,7 @@ _LOWEST = 10000
 _handed_out: set[int] = set()
 
 
+@functools.cache
 def _ephemeral_start() -> int:
     try:
         return int(_RANGE_FILE.read_text().split()[0])
@@ -30,10 +31,10 @@ def _ephemeral_start() -> int:
 def free_port() -> int:
     """A loopback TCP port nothing listens on, outside the ephemeral range."""
     top = _ephemeral_start()
-    # Seeded per process: two pytest processes side by side start in different places.
-    picker = random.Random(os.getpid() ^ random.getrandbits(32))
+    # ``random`` is seeded from the OS in each process: two pytest processes side by side
+    # pick apart.
     for _ in range(1000):
-        port = picker.randrange(_LOWEST, top)
+        port = random.randrange(_LOWEST, top)
         if port in _handed_out:
             continue
         with socket.socket() as sock:

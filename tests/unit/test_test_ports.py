@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import socket
 
+import pytest
+
 from tests.support import ports
 
 
@@ -17,7 +19,7 @@ def test_ports_are_free_distinct_and_below_the_ephemeral_range() -> None:
         sock.bind(("127.0.0.1", picked[-1]))  # nothing holds it
 
 
-def test_a_port_in_use_is_never_picked() -> None:
+def test_a_port_in_use_is_never_picked(monkeypatch: pytest.MonkeyPatch) -> None:
     held = []
     try:
         for _ in range(200):
@@ -27,7 +29,7 @@ def test_a_port_in_use_is_never_picked() -> None:
             held.append(sock)
         in_use = {sock.getsockname()[1] for sock in held}
         # Forget what was handed out: only the bind check keeps held ports away now.
-        ports._handed_out.clear()
+        monkeypatch.setattr(ports, "_handed_out", set())
         assert not in_use & {ports.free_port() for _ in range(1000)}
     finally:
         for sock in held:
