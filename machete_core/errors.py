@@ -129,6 +129,14 @@ class EngineUnavailableError(RuntimeProviderError):
     http_status = 503
 
 
+class NetworkGuardUnavailableError(RuntimeProviderError):
+    """MACHETE_NETWORK_GUARD=required, and the rules that keep tools' networks apart cannot
+    be kept on this host."""
+
+    code = "network_guard_unavailable"
+    http_status = 503
+
+
 class ToolUnavailableError(MacheteError):
     code = "tool_unavailable"
     http_status = 503

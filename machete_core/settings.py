@@ -123,6 +123,11 @@ class Settings:
     #: (about 30 networks) are never the ceiling; each network a /``network_prefix``.
     network_pool: str = "10.213.0.0/16"
     network_prefix: int = 27
+    #: Rules of MACHETE's own (nftables) that keep tools' networks apart while Docker rewrites
+    #: its own: ``auto`` keeps them where the server can (root, ``nft``, the engine on this
+    #: host) and warns where it cannot, ``required`` refuses to run tools without them,
+    #: ``off`` leaves isolation to Docker alone (docs/security.md).
+    network_guard: str = "auto"
     #: Worker threads the web host uses for core work.
     workers: int = 4
     host: str = "127.0.0.1"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import tarfile
 import threading
 from collections.abc import Iterator, Mapping
@@ -12,11 +13,18 @@ from typing import Any
 from machete_core.domain import labels
 from machete_core.domain.naming import network_name
 from machete_core.domain.records import Endpoint, Instance, InstanceState, RunPlan
-from machete_core.errors import NotRunningError, RuntimeProviderError
+from machete_core.errors import (
+    NetworkGuardUnavailableError,
+    NotRunningError,
+    RuntimeProviderError,
+)
 from machete_core.plugins import hookimpl
 from machete_core.plugins.records import RuntimeProvider
 from machete_core.settings import Settings
 from machete_plugins import docker_engine
+from machete_plugins.network_guard import NetworkGuard
+
+log = logging.getLogger(__name__)
 
 _STATE = {
     "running": "running",
@@ -102,6 +110,7 @@ def _single_file_text(tar_bytes: bytes, limit: int = 1024 * 1024) -> str:
 class DockerRuntime(docker_engine.EngineClient):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.network_guard = NetworkGuard(settings.network_guard)
 
     @docker_engine.engine_errors("starting the container")
     def start(self, plan: RunPlan) -> Instance:
@@ -242,11 +251,13 @@ class DockerRuntime(docker_engine.EngineClient):
             network = self.client.networks.get(plan.network)
         except docker.errors.NotFound:
             docker_engine.create_network(self.client, plan.network, owner, self.settings)
-            return plan.network
+            network = self.client.networks.get(plan.network)
         if any(network.attrs.get("Labels", {}).get(k) != v for k, v in owner.items()):
             raise RuntimeProviderError(
                 f"a network named {plan.network} exists and does not belong to this tool"
             )
+        # Under MACHETE's own rules before the first container joins it (network_guard.py).
+        self.network_guard.guard(self.client, network.attrs)
         return plan.network
 
     @docker_engine.engine_errors("removing the tool's network")
@@ -333,6 +344,12 @@ class DockerRuntime(docker_engine.EngineClient):
     @docker_engine.engine_errors("listing containers")
     def list(self, selector: Mapping[str, str]) -> list[InstanceState]:
         filters = {"label": [f"{k}={v}" for k, v in selector.items()]}
+        # The reconciler lists often: it is what repairs the rules after a host restart or a
+        # firewall reload emptied them (a check runs at most every 30 s).
+        try:
+            self.network_guard.check(self.client)
+        except NetworkGuardUnavailableError as exc:
+            log.warning("%s", exc.message)
         return [
             self._state(c)
             for c in self.client.containers.list(all=True, filters=filters, ignore_removed=True)

@@ -21,6 +21,8 @@ command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v caddy >/dev/null 2>&1 || need_apt+=(caddy)
 # The load generator of bench/swap's keep-alive rounds (nox -s bench).
 command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
+# MACHETE's own rules that keep tools' networks apart (MACHETE_NETWORK_GUARD, docs/security.md).
+command -v nft >/dev/null 2>&1 || need_apt+=(nftables)
 # The integration tests' Debian base for fixture tools (scripts/debian-base.sh).
 command -v debootstrap >/dev/null 2>&1 || need_apt+=(debootstrap)
 if [ ${#need_apt[@]} -gt 0 ]; then
