@@ -119,7 +119,11 @@ def listed_bridges() -> set[str]:
     except NftError:
         return set()
     found: set[str] = set()
-    for item in json.loads(text).get("nftables", []):
+    try:
+        items = json.loads(text).get("nftables", [])
+    except (ValueError, AttributeError):
+        return found  # nothing to prune this time; the table is made again anyway
+    for item in items:
         for element in (item.get("set") or {}).get("elem", []):
             if isinstance(element, str):
                 found.add(element)
@@ -216,8 +220,6 @@ class NetworkGuard:
             # A table removed since the last check: make it again, with this bridge.
             log.info("network guard: %s; checking the table again", exc)
             self.check(client, force=True)
-            if self.problem:
-                self._complain()
 
     def _complain(self) -> None:
         message = (

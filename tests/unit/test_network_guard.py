@@ -171,3 +171,21 @@ def test_off_touches_nothing(tmp_path: Path) -> None:
     g.guard(engine, net("aaaaaaaaaaaa"))
     g.check(engine, force=True)
     assert nft.scripts == [] and engine.asked == [] and g.problem is None
+
+
+def test_the_held_bridges_are_read_from_nft_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    answer = (
+        '{"nftables": [{"metainfo": {"version": "1.0.6"}}, {"set": {"family": "inet", '
+        '"name": "bridges", "table": "machete", "type": "ifname", '
+        '"elem": ["br-aaaaaaaaaaaa", "br-bbbbbbbbbbbb"]}}]}'
+    )
+    monkeypatch.setattr(network_guard, "run_nft", lambda script, *args: answer)
+    assert network_guard.listed_bridges() == {"br-aaaaaaaaaaaa", "br-bbbbbbbbbbbb"}
+    monkeypatch.setattr(network_guard, "run_nft", lambda script, *args: "not json")
+    assert network_guard.listed_bridges() == set()
+
+    def missing(script: object, *args: str) -> str:
+        raise NftError("No such file or directory")
+
+    monkeypatch.setattr(network_guard, "run_nft", missing)
+    assert network_guard.listed_bridges() == set()
