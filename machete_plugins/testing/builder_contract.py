@@ -61,7 +61,9 @@ def running_commands() -> list[str]:
 
     client = docker.from_env()
     try:
-        return [" ".join(c.attrs["Config"]["Cmd"] or []) for c in client.containers.list()]
+        # The listing's own Command field: inspecting each container in turn fails on one
+        # that another process removed meanwhile.
+        return [str(c.get("Command") or "") for c in client.api.containers()]
     finally:
         client.close()
 
