@@ -128,6 +128,9 @@ class Settings:
     #: host) and warns where it cannot, ``required`` refuses to run tools without them,
     #: ``off`` leaves isolation to Docker alone (docs/security.md).
     network_guard: str = "auto"
+    #: Let this installation's tools reach the cloud's instance metadata services (the
+    #: machine's credentials); the network guard keeps them out otherwise.
+    allow_cloud_metadata: bool = False
     #: Worker threads the web host uses for core work.
     workers: int = 4
     host: str = "127.0.0.1"

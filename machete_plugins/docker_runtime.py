@@ -110,7 +110,11 @@ def _single_file_text(tar_bytes: bytes, limit: int = 1024 * 1024) -> str:
 class DockerRuntime(docker_engine.EngineClient):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.network_guard = NetworkGuard(settings.network_guard)
+        self.network_guard = NetworkGuard(
+            settings.network_guard,
+            installation=settings.installation,
+            allow_metadata=settings.allow_cloud_metadata,
+        )
 
     @docker_engine.engine_errors("starting the container")
     def start(self, plan: RunPlan) -> Instance:

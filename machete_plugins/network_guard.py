@@ -10,6 +10,11 @@ leaves through the same bridge) and traffic out to the world pass on to Docker's
 ``connects_to`` joins a tool to another tool's network rather than routing between
 networks, so it needs no exception.
 
+The same table keeps tools from the cloud's instance metadata services (the machine's
+credentials on AWS, GCP, Azure and others), unless ``MACHETE_ALLOW_CLOUD_METADATA`` lets an
+installation's tools reach them: only TCP to those addresses is dropped, except port 53, since
+some clouds serve DNS there too.
+
 A drop verdict in any base chain is final, so the order Docker keeps its own rules in does
 not matter. The table is shared by every installation on the host: each adds its own
 bridges, and removing one installation's networks removes only their elements."""
@@ -60,38 +65,62 @@ def _quote(name: str) -> str:
     return f'"{name}"'
 
 
+#: Instance metadata services: AWS, GCP, Azure, Oracle, DigitalOcean and OpenStack at the
+#: link-local address, Alibaba Cloud's, Azure's WireServer, and AWS's IPv6 one.
+METADATA_V4 = ("169.254.169.254", "100.100.100.200", "168.63.129.16")
+METADATA_V6 = ("fd00:ec2::254",)
+
+
 def table_script() -> str:
-    """The table, its two sets and its one rule, made or repaired in one transaction (nft
-    applies a file atomically): the rule is replaced, never doubled, and the sets keep their
+    """The table, its sets and its rules, made or repaired in one transaction (nft applies a
+    file atomically): the rules are replaced, never doubled, and the sets keep their
     elements."""
-    return "\n".join(
-        [
-            f"add table {FAMILY} {TABLE}",
-            f"add set {FAMILY} {TABLE} bridges {{ type ifname; }}",
-            f"add set {FAMILY} {TABLE} same {{ type ifname . ifname; }}",
-            f"add chain {FAMILY} {TABLE} forward {{ type filter hook forward priority "
-            f"{PRIORITY}; policy accept; }}",
-            f"flush chain {FAMILY} {TABLE} forward",
+    table = f"{FAMILY} {TABLE}"
+    lines = [
+        f"add table {table}",
+        f"add set {table} bridges {{ type ifname; }}",
+        f"add set {table} same {{ type ifname . ifname; }}",
+        f"add set {table} no_metadata {{ type ifname; }}",
+    ]
+    metadata = [
+        f"iifname @no_metadata ip daddr {{ {', '.join(METADATA_V4)} }} tcp dport != 53",
+        f"iifname @no_metadata ip6 daddr {{ {', '.join(METADATA_V6)} }} tcp dport != 53",
+    ]
+    for hook in ("forward", "input"):
+        lines += [
+            f"add chain {table} {hook} {{ type filter hook {hook} priority {PRIORITY}; "
+            "policy accept; }",
+            f"flush chain {table} {hook}",
+        ]
+        if hook == "forward":
             # Bridged traffic enters and leaves by the same bridge, which `same` holds; from
             # one of our bridges to another is routed, and dropped.
-            f"add rule {FAMILY} {TABLE} forward iifname @bridges oifname @bridges "
-            'iifname . oifname != @same counter drop comment "tools reach only their own '
-            'networks (MACHETE)"',
-            "",
+            lines.append(
+                f"add rule {table} forward iifname @bridges oifname @bridges "
+                'iifname . oifname != @same counter drop comment "tools reach only their '
+                'own networks (MACHETE)"'
+            )
+        # A metadata service is reached through the host (forward) or, behind a local
+        # metadata proxy, on it (input).
+        lines += [
+            f'add rule {table} {hook} {rule} counter drop comment "no cloud metadata '
+            'for tools (MACHETE)"'
+            for rule in metadata
         ]
-    )
+    return "\n".join([*lines, ""])
 
 
-def elements_script(verb: str, bridges: Iterable[str]) -> str:
-    """Adding (``add``) or removing (``delete``) bridges from both sets."""
+def elements_script(verb: str, bridges: Iterable[str], set_name: str = "bridges") -> str:
+    """Adding (``add``) or removing (``delete``) bridges: from ``bridges`` and ``same``
+    together, or from another set (``no_metadata``)."""
     names = sorted({_quote(b) for b in bridges})
     if not names:
         return ""
-    pairs = ", ".join(f"{n} . {n}" for n in names)
-    return (
-        f"{verb} element {FAMILY} {TABLE} bridges {{ {', '.join(names)} }}\n"
-        f"{verb} element {FAMILY} {TABLE} same {{ {pairs} }}\n"
-    )
+    script = f"{verb} element {FAMILY} {TABLE} {set_name} {{ {', '.join(names)} }}\n"
+    if set_name == "bridges":
+        pairs = ", ".join(f"{n} . {n}" for n in names)
+        script += f"{verb} element {FAMILY} {TABLE} same {{ {pairs} }}\n"
+    return script
 
 
 class NftError(Exception):
@@ -112,10 +141,10 @@ def run_nft(script: str | None = None, *args: str) -> str:
     return done.stdout
 
 
-def listed_bridges() -> set[str]:
-    """The bridges the table holds now (empty when there is no table)."""
+def listed_bridges(set_name: str = "bridges") -> set[str]:
+    """The bridges a set of the table holds now (empty when there is no table)."""
     try:
-        text = run_nft(None, "-j", "list", "set", FAMILY, TABLE, "bridges")
+        text = run_nft(None, "-j", "list", "set", FAMILY, TABLE, set_name)
     except NftError:
         return set()
     found: set[str] = set()
@@ -138,6 +167,8 @@ class NetworkGuard:
         self,
         mode: str,
         *,
+        installation: str = "",
+        allow_metadata: bool = False,
         nft: Any = run_nft,
         listed: Any = listed_bridges,
         euid: Any = os.geteuid,
@@ -149,6 +180,8 @@ class NetworkGuard:
                 f"setting MACHETE_NETWORK_GUARD={mode!r}: expected one of {', '.join(MODES)}"
             )
         self.mode = mode
+        #: Whose bridges this guard keeps from the metadata services (or lets reach them).
+        self.installation, self.allow_metadata = installation, allow_metadata
         self._nft, self._listed, self._euid, self._which = nft, listed, euid, which
         self._sys_net = sys_net
         self._lock = threading.Lock()
@@ -185,24 +218,42 @@ class NetworkGuard:
                 return
             self._checked_at = now
             held = self._listed()
+            held_no_metadata = self._listed("no_metadata")
             networks = client.api.networks(filters={"label": [labels.INSTALLATION]})
             ours = {b for b in (bridge_of(n) for n in networks) if b}
+            mine = {
+                b
+                for n in networks
+                if (n.get("Labels") or {}).get(labels.INSTALLATION) == self.installation
+                and (b := bridge_of(n))
+            }
             self.problem = self.unavailable("docker0" if not ours else sorted(ours)[0])
             if self.problem:
                 self._complain()
                 return
-            stale = {b for b in held if b not in ours and not (self._sys_net / b).exists()}
+            script = table_script() + elements_script("add", ours)
+            if not self.allow_metadata:
+                script += elements_script("add", mine, "no_metadata")
             try:
-                self._nft(table_script() + elements_script("add", ours))
+                self._nft(script)
             except NftError as exc:
                 self.problem = f"nft refused the rules: {exc}"
                 self._complain()
                 return
-            if stale:
+            gone = [b for b in held | held_no_metadata if not (self._sys_net / b).exists()]
+            stale = {b for b in gone if b not in ours}
+            # An installation that now allows the metadata services takes its bridges out.
+            allowed = mine & held_no_metadata if self.allow_metadata else set()
+            for verb_script in (
+                elements_script("delete", stale & held),
+                elements_script("delete", (stale & held_no_metadata) | allowed, "no_metadata"),
+            ):
+                if not verb_script:
+                    continue
                 try:
-                    self._nft(elements_script("delete", stale))
+                    self._nft(verb_script)
                 except NftError as exc:  # another installation pruned them first
-                    log.debug("network guard: pruning %s: %s", sorted(stale), exc)
+                    log.debug("network guard: pruning: %s", exc)
 
     def guard(self, client: Any, network: Mapping[str, Any]) -> None:
         """Put a network the runtime just made under the rules, before anything joins it."""
@@ -214,8 +265,11 @@ class NetworkGuard:
         bridge = bridge_of(network)
         if bridge is None or self.problem:
             return
+        script = elements_script("add", [bridge])
+        if not self.allow_metadata:
+            script += elements_script("add", [bridge], "no_metadata")
         try:
-            self._nft(elements_script("add", [bridge]))
+            self._nft(script)
         except NftError as exc:
             # A table removed since the last check: make it again, with this bridge.
             log.info("network guard: %s; checking the table again", exc)

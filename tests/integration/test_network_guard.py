@@ -6,18 +6,25 @@ networks (16 of 300 on this machine, with ``MACHETE_NETWORK_GUARD=off``)."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import shutil
 import subprocess
+import sys
 import threading
+import time
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
+import attrs
 import docker
 import pytest
 
-from machete_core.machete import Machete
-from machete_plugins import network_guard
+from machete_core.machete import Machete, create_machete
+from machete_core.settings import Settings
+from machete_plugins import BUILTIN_PLUGINS, network_guard
 from tests.support.git_server import GitHTTPServer, make_repo
 from tests.support.http import get_text
 from tests.support.images import http_tool_files
@@ -49,9 +56,9 @@ def probe_tool(server: GitHTTPServer) -> str:
     return server.url(f"{name}.git")
 
 
-def guarded_bridges() -> set[str]:
+def guarded_bridges(set_name: str = "bridges") -> set[str]:
     out = subprocess.run(
-        ["nft", "-j", "list", "set", "inet", "machete", "bridges"],
+        ["nft", "-j", "list", "set", "inet", "machete", set_name],
         capture_output=True,
         text=True,
         check=True,
@@ -167,3 +174,113 @@ def test_the_rules_come_back_after_a_firewall_reload(
         assert first in held and second not in held
     finally:
         client.close()
+
+
+METADATA = "169.254.169.254"
+
+
+def sh(*command: str) -> None:
+    subprocess.run(command, check=True, capture_output=True)
+
+
+@pytest.fixture
+def fake_metadata(tmp_path: Path) -> Iterator[str]:
+    """A metadata service at 169.254.169.254:80 that the host routes to, as a cloud's is: an
+    HTTP server in a network namespace behind a veth pair (198.51.100.0/30, a documentation
+    range), the host's route to that address pointing there while the test runs."""
+    ns = f"mdt{uuid.uuid4().hex[:6]}"
+    host_side, ns_side = f"{ns}h", f"{ns}n"
+    (tmp_path / "health").write_text("instance credentials\n")
+    server = None
+    sh("ip", "netns", "add", ns)
+    try:
+        sh("ip", "link", "add", host_side, "type", "veth", "peer", "name", ns_side)
+        sh("ip", "link", "set", ns_side, "netns", ns)
+        sh("ip", "addr", "add", "198.51.100.1/30", "dev", host_side)
+        sh("ip", "link", "set", host_side, "up")
+        inside = ("ip", "netns", "exec", ns)
+        sh(*inside, "ip", "addr", "add", "198.51.100.2/30", "dev", ns_side)
+        sh(*inside, "ip", "link", "set", ns_side, "up")
+        sh(*inside, "ip", "link", "set", "lo", "up")
+        sh(*inside, "ip", "addr", "add", f"{METADATA}/32", "dev", "lo")
+        sh(*inside, "ip", "route", "add", "default", "via", "198.51.100.1")
+        sh("ip", "route", "add", f"{METADATA}/32", "via", "198.51.100.2")
+        server = subprocess.Popen(
+            [*inside, sys.executable, "-m", "http.server", "--bind", METADATA, "80"],
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 20
+        while True:  # the host reaches it, as a cloud machine reaches its metadata service
+            try:
+                conn = http.client.HTTPConnection(METADATA, 80, timeout=1)
+                conn.request("GET", "/health")
+                if conn.getresponse().status == 200:
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+            finally:
+                conn.close()
+        yield METADATA
+    finally:
+        if server is not None:
+            server.kill()
+            server.wait()
+        subprocess.run(["ip", "route", "del", f"{METADATA}/32"], check=False)
+        subprocess.run(["ip", "link", "del", host_side], check=False)
+        subprocess.run(["ip", "netns", "del", ns], check=False)
+
+
+def test_tools_cannot_reach_the_cloud_metadata_service_unless_allowed(
+    machete: Machete,
+    git_server: GitHTTPServer,
+    installation: str,
+    settings: Settings,
+    fake_metadata: str,
+) -> None:
+    # A container the guard does not know (Docker's default bridge) reaches the service: the
+    # route from containers to it works.
+    client = docker.from_env()
+    try:
+        plain = client.containers.run(
+            "machete-test/busybox",
+            [
+                "sh",
+                "-c",
+                f'printf "GET /health HTTP/1.0\\r\\n\\r\\n" | timeout 5 nc {fake_metadata} 80',
+            ],
+            network_mode="bridge",
+            remove=True,
+        )
+    finally:
+        client.close()
+    assert b"200 OK" in plain
+
+    repo = probe_tool(git_server)
+    machete.install(repo, name="closed")
+    closed = machete.get("closed").url
+    assert get_text(f"{closed}/cgi-bin/probe?{fake_metadata}:80").count("REACHED") == 0
+
+    # An admin lets this installation's tools reach it: its bridges leave the set.
+    allowing = create_machete(
+        attrs.evolve(settings, allow_cloud_metadata=True), builtins=BUILTIN_PLUGINS
+    )
+    try:
+        allowing.install(repo, name="open")
+        opened = allowing.get("open").url
+        assert get_text(f"{opened}/cgi-bin/probe?{fake_metadata}:80").count("REACHED") == 10
+        client = docker.from_env()
+        try:
+            bridges = {
+                network_guard.bridge_of(tool_network(client, installation, t))
+                for t in ("closed", "open")
+            }
+        finally:
+            client.close()
+        assert bridges <= guarded_bridges()  # still kept apart from other tools
+        assert not bridges & guarded_bridges("no_metadata")
+    finally:
+        allowing.close()

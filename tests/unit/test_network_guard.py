@@ -14,9 +14,12 @@ from machete_plugins import network_guard
 from machete_plugins.network_guard import NetworkGuard, NftError
 
 
-def net(id_: str, driver: str = "bridge", name: str | None = None) -> dict[str, Any]:
+def net(
+    id_: str, driver: str = "bridge", name: str | None = None, installation: str = "here"
+) -> dict[str, Any]:
     options = {network_guard.BRIDGE_OPTION: name} if name else {}
-    return {"Id": id_, "Driver": driver, "Options": options}
+    labels = {"io.machete.installation": installation}
+    return {"Id": id_, "Driver": driver, "Options": options, "Labels": labels}
 
 
 class Engine:
@@ -47,8 +50,10 @@ def guard(tmp_path: Path, mode: str = "auto", **kw: Any) -> tuple[NetworkGuard, 
     nft = kw.pop("nft", Nft())
     made = NetworkGuard(
         mode,
+        installation="here",
+        allow_metadata=kw.pop("allow_metadata", False),
         nft=nft,
-        listed=kw.pop("listed", set),
+        listed=kw.pop("listed", lambda set_name="bridges": set()),
         euid=kw.pop("euid", lambda: 0),
         which=kw.pop("which", lambda name: "/usr/sbin/nft"),
         sys_net=tmp_path,
@@ -62,14 +67,23 @@ def test_bridge_names_as_the_engine_makes_them() -> None:
     assert network_guard.bridge_of(net("ff", driver="overlay")) is None
 
 
-def test_the_table_replaces_its_rule_in_one_transaction() -> None:
+def test_the_table_replaces_its_rules_in_one_transaction() -> None:
     script = network_guard.table_script()
     lines = script.splitlines()
-    # The chain is emptied and its one rule added in the same file (nft applies it whole).
-    flush = lines.index("flush chain inet machete forward")
-    assert [line for line in lines if line.startswith("add rule")] == [lines[flush + 1]]
+    # Each chain is emptied and its rules added in the same file (nft applies it whole).
+    forward = lines.index("flush chain inet machete forward")
+    input_ = lines.index("flush chain inet machete input")
+    rules = [line for line in lines if line.startswith("add rule")]
+    assert rules == lines[forward + 1 : forward + 4] + lines[input_ + 1 : input_ + 3]
     assert "priority -10" in script and "policy accept" in script
-    assert "iifname . oifname != @same" in lines[flush + 1] and "drop" in lines[flush + 1]
+    between = lines[forward + 1]
+    assert "iifname . oifname != @same" in between and "drop" in between
+    # The metadata services, in both chains, for TCP but DNS.
+    for rule in rules[1:]:
+        assert rule.startswith(("add rule inet machete forward", "add rule inet machete input"))
+        assert "iifname @no_metadata" in rule and "tcp dport != 53" in rule
+    assert sum("169.254.169.254" in rule for rule in rules) == 2
+    assert sum("fd00:ec2::254" in rule for rule in rules) == 2
 
 
 def test_elements_go_in_both_sets_and_odd_names_are_refused() -> None:
@@ -79,6 +93,9 @@ def test_elements_go_in_both_sets_and_odd_names_are_refused() -> None:
         'add element inet machete same { "br-a" . "br-a", "br-b" . "br-b" }\n'
     )
     assert network_guard.elements_script("delete", []) == ""
+    assert network_guard.elements_script("delete", ["br-a"], "no_metadata") == (
+        'delete element inet machete no_metadata { "br-a" }\n'
+    )
     for bad in ('br-x" } ; flush ruleset ; {', "", "a" * 16, "br x"):
         with pytest.raises(ValueError):
             network_guard.elements_script("add", [bad])
@@ -95,24 +112,43 @@ def test_a_check_adds_every_machete_bridge_and_prunes_only_vanished_ones(
 ) -> None:
     for name in ("br-aaaaaaaaaaaa", "br-bbbbbbbbbbbb", "br-cccccccccccc"):
         (tmp_path / name).mkdir()
-    engine = Engine([net("aaaaaaaaaaaa11"), net("bbbbbbbbbbbb22")])
+    engine = Engine([net("aaaaaaaaaaaa11"), net("bbbbbbbbbbbb22", installation="other")])
     # Held: a bridge whose network is gone (pruned), one made since the engine was asked
     # (its interface exists: kept), and one of ours.
     held = {"br-gone", "br-cccccccccccc", "br-aaaaaaaaaaaa"}
-    g, nft = guard(tmp_path, listed=lambda: held)
+    sets = {"bridges": held, "no_metadata": {"br-gone", "br-aaaaaaaaaaaa"}}
+    g, nft = guard(tmp_path, listed=lambda set_name="bridges": sets[set_name])
     g.check(engine)
     assert engine.asked == [{"label": ["io.machete.installation"]}]
     assert g.problem is None
-    made, pruned = nft.scripts
+    made, pruned, pruned_metadata = nft.scripts
     assert made.startswith(network_guard.table_script())
+    # Every installation's bridges are kept apart; only this one's kept from the metadata.
     assert '"br-aaaaaaaaaaaa", "br-bbbbbbbbbbbb"' in made
+    assert made.endswith('add element inet machete no_metadata { "br-aaaaaaaaaaaa" }\n')
     assert pruned == network_guard.elements_script("delete", ["br-gone"])
+    assert pruned_metadata == network_guard.elements_script("delete", ["br-gone"], "no_metadata")
     # Within the re-check interval the table is not looked at again...
     g.check(engine)
-    assert len(nft.scripts) == 2
+    assert len(nft.scripts) == 3
     # ...unless asked.
     g.check(engine, force=True)
-    assert len(nft.scripts) == 4
+    assert len(nft.scripts) == 6
+
+
+def test_an_installation_that_allows_the_metadata_takes_its_bridges_out(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "br-aaaaaaaaaaaa").mkdir()
+    engine = Engine([net("aaaaaaaaaaaa")])
+    sets = {"bridges": {"br-aaaaaaaaaaaa"}, "no_metadata": {"br-aaaaaaaaaaaa"}}
+    g, nft = guard(tmp_path, allow_metadata=True, listed=lambda set_name="bridges": sets[set_name])
+    g.check(engine)
+    made, allowed = nft.scripts
+    assert "no_metadata {" not in made.removeprefix(network_guard.table_script())
+    assert allowed == network_guard.elements_script("delete", ["br-aaaaaaaaaaaa"], "no_metadata")
+    g.guard(engine, net("aaaaaaaaaaaa"))
+    assert nft.scripts[-1] == network_guard.elements_script("add", ["br-aaaaaaaaaaaa"])
 
 
 def test_a_new_network_is_added_and_a_vanished_table_made_again(tmp_path: Path) -> None:
@@ -120,7 +156,9 @@ def test_a_new_network_is_added_and_a_vanished_table_made_again(tmp_path: Path) 
     engine = Engine([net("aaaaaaaaaaaa")])
     g, nft = guard(tmp_path)
     g.guard(engine, net("aaaaaaaaaaaa"))
-    assert nft.scripts[-1] == network_guard.elements_script("add", ["br-aaaaaaaaaaaa"])
+    assert nft.scripts[-1] == network_guard.elements_script(
+        "add", ["br-aaaaaaaaaaaa"]
+    ) + network_guard.elements_script("add", ["br-aaaaaaaaaaaa"], "no_metadata")
     # A firewall reload removed the table: the add fails, the table is made again at once.
     nft.fail = 1
     before = len(nft.scripts)
