@@ -217,8 +217,6 @@ class NetworkGuard:
             ):
                 return
             self._checked_at = now
-            held = self._listed()
-            held_no_metadata = self._listed("no_metadata")
             networks = client.api.networks(filters={"label": [labels.INSTALLATION]})
             ours = {b for b in (bridge_of(n) for n in networks) if b}
             mine = {
@@ -231,6 +229,8 @@ class NetworkGuard:
             if self.problem:
                 self._complain()
                 return
+            held = self._listed()
+            held_no_metadata = self._listed("no_metadata")
             script = table_script() + elements_script("add", ours)
             if not self.allow_metadata:
                 script += elements_script("add", mine, "no_metadata")

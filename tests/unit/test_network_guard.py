@@ -187,12 +187,13 @@ def test_where_the_rules_cannot_be_kept_auto_warns_once_and_required_refuses(
         (tmp_path / "br-aaaaaaaaaaaa").mkdir()
     engine = Engine([net("aaaaaaaaaaaa")])
     options = {"which": lambda name: which, "euid": lambda: euid}
-    g, nft = guard(tmp_path, **options)
+    listed: list[str] = []
+    g, nft = guard(tmp_path, listed=lambda set_name="bridges": listed.append(set_name), **options)
     with caplog.at_level(logging.WARNING, logger="machete_plugins.network_guard"):
         g.guard(engine, net("aaaaaaaaaaaa"))
         g.check(engine, force=True)
     assert reason in (g.problem or "")
-    assert nft.scripts == []
+    assert nft.scripts == [] and listed == []  # nft is not even asked what it holds
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "MACHETE_NETWORK_GUARD=off" in warnings[0].getMessage()
 
